@@ -1,0 +1,87 @@
+"""The series registry (flows/series.toml) loaded into typed, read-only specs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+REGISTRY_PATH = Path(__file__).with_name("series.toml")
+
+_REQUIRED = (
+    "provider", "id", "name", "native_units", "frequency", "publication_lag_days",
+    "max_age_days", "max_gap_days", "valid_min", "valid_max", "release", "description",
+)
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    key: str
+    provider: str
+    id: str
+    name: str
+    native_units: str
+    frequency: str
+    publication_lag_days: int
+    max_age_days: int
+    max_gap_days: int
+    valid_min: float
+    valid_max: float
+    release: str
+    description: str
+    to_bn: float | None = None
+    currency: str | None = None
+    gap_check_from: dt.date | None = None
+    max_change_pct: float | None = None
+    max_change_abs: float | None = None
+
+
+@dataclass(frozen=True)
+class Registry:
+    series: dict[str, SeriesSpec]
+    model: dict[str, object]
+
+    def get(self, key: str) -> SeriesSpec:
+        try:
+            return self.series[key]
+        except KeyError:
+            raise KeyError(f"series {key!r} is not in the registry ({REGISTRY_PATH.name})") from None
+
+    def role(self, role: str) -> SeriesSpec:
+        """The series that fills a model role: fed_assets, tga or rrp."""
+        return self.get(str(self.model[role]))
+
+    def assets(self) -> list[SeriesSpec]:
+        return [self.get(k) for k in self.model["assets"]]  # type: ignore[union-attr]
+
+    def used(self) -> list[SeriesSpec]:
+        """Every series the published tables need, liquidity terms first."""
+        return [self.role("fed_assets"), self.role("tga"), self.role("rrp"), *self.assets()]
+
+
+class RegistryError(ValueError):
+    pass
+
+
+def load_registry(path: Path = REGISTRY_PATH) -> Registry:
+    raw = tomllib.loads(path.read_text())
+    series = {}
+    for key, entry in raw.get("series", {}).items():
+        missing = [f for f in _REQUIRED if f not in entry]
+        if missing:
+            raise RegistryError(f"{path.name}: series {key!r} lacks {', '.join(missing)}")
+        if entry["provider"] not in ("fred", "yahoo"):
+            raise RegistryError(f"{path.name}: series {key!r} has unknown provider {entry['provider']!r}")
+        if "max_change_pct" not in entry and "max_change_abs" not in entry:
+            raise RegistryError(f"{path.name}: series {key!r} needs max_change_pct or max_change_abs")
+        series[key] = SeriesSpec(key=key, **entry)
+    registry = Registry(series=series, model=raw.get("model", {}))
+    for role in ("fed_assets", "tga", "rrp"):
+        spec = registry.role(role)
+        if spec.to_bn is None:
+            raise RegistryError(f"{path.name}: {spec.key} fills {role} but has no to_bn factor")
+    for spec in registry.assets():
+        if spec.currency is None:
+            raise RegistryError(f"{path.name}: asset {spec.key} has no currency")
+    return registry

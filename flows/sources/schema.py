@@ -1,0 +1,49 @@
+"""The one normalized shape every source produces, and what a fetch returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+# One row per series per observation date. For prices `value` is the close and
+# open/high/low/volume ride along; for FRED they are null. `value_text` keeps the
+# source's own text so a value that does not parse can be shown, not guessed.
+OBSERVATIONS = pl.Schema(
+    {
+        "series_id": pl.String,
+        "obs_date": pl.Date,
+        "value": pl.Float64,
+        "value_text": pl.String,
+        "open": pl.Float64,
+        "high": pl.Float64,
+        "low": pl.Float64,
+        "volume": pl.Float64,
+    }
+)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    series_id: str
+    frame: pl.DataFrame  # OBSERVATIONS
+    # Provider metadata as fetched (FRED: title, units, frequency, seasonal_adjustment,
+    # last_updated). Empty for replayed files, which carry none.
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def empty_observations() -> pl.DataFrame:
+    return pl.DataFrame(schema=OBSERVATIONS)
+
+
+def conform(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add missing optional columns as nulls and order/cast to OBSERVATIONS."""
+    cols = [
+        pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in OBSERVATIONS.items()
+    ]
+    return frame.select(cols)
+
+
+class SourceError(RuntimeError):
+    """A source could not deliver a series; the message names the series and why."""
