@@ -1,0 +1,168 @@
+"""The gate: run a declared suite with Great Expectations and report what failed, with rows.
+
+A suite (see `expectations/suites.py`) names a table, its key columns, the derived
+columns its checks need (gap since the previous row, change, age, identity residual) and
+a list of named checks, each a Great Expectations expectation. GE validates the polars
+frame through its pandas datasource (its SQL datasource over duckdb-engine fails every
+metric here, measured on GE 1.24).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import polars as pl
+
+ROWS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # short, stable: what a user greps for ("value_range", "unique_key", ...)
+    expectation: Any  # a great_expectations.expectations.Expectation
+    blocking: bool = True
+
+
+@dataclass(frozen=True)
+class Suite:
+    table: str
+    key_columns: tuple[str, ...]
+    checks: tuple[Check, ...]
+    derive: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    table: str
+    check: str
+    success: bool
+    blocking: bool
+    expectation: str
+    observed: str = ""
+    rows: tuple[dict, ...] = ()
+    unexpected_count: int = 0
+
+    def message(self) -> str:
+        head = f"{self.table}: check {self.check} failed ({self.expectation})"
+        if self.observed:
+            head += f"; observed {self.observed}"
+        if not self.rows:
+            return head
+        shown = "\n".join("    " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()) for row in self.rows)
+        more = self.unexpected_count - len(self.rows)
+        tail = f"\n    … and {more} more" if more > 0 else ""
+        return f"{head}; {self.unexpected_count} offending row(s):\n{shown}{tail}"
+
+
+@dataclass
+class SuiteResult:
+    table: str
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def blocking_failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.blocking and not r.success]
+
+    @property
+    def passed(self) -> bool:
+        return not self.blocking_failures
+
+
+def _fmt(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text[:10] if text.endswith("T00:00:00") else text
+    return str(value)
+
+
+@cache
+def _context():
+    # GE phones home unless told not to; there is no network here and users may not want it.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context, context.data_sources.add_pandas("netliq")
+
+
+def to_pandas(frame: pl.DataFrame):
+    """The pandas frame GE validates. pandas 3 makes strings a `str` dtype (NaN-missing)
+    that GE 1.24's type check cannot name; as pandas' `StringDtype()` it can ("StringDtype")."""
+    import pandas as pd
+
+    out = frame.to_pandas()
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            out[name] = out[name].astype(pd.StringDtype())
+    return out
+
+
+_asset_counter = iter(range(1 << 62))
+
+
+def failure(table: str, check: str, message: str) -> CheckResult:
+    """A blocking failure found outside GE (a source that delivered nothing, changed units)."""
+    return CheckResult(table=table, check=check, success=False, blocking=True, expectation=message)
+
+
+def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
+    """Validate `frame` against `suite`; every failing check comes back with its rows."""
+    import great_expectations as gx
+
+    context, datasource = _context()
+    derived = suite.derive(frame)
+    name = f"{suite.table}#{next(_asset_counter)}"
+    batch = (
+        datasource.add_dataframe_asset(name=name)
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": to_pandas(derived)})
+    )
+    gx_suite = gx.ExpectationSuite(name=name)
+    for check in suite.checks:
+        expectation = check.expectation.copy()
+        expectation.meta = {"check": check.name}  # GE reorders results; the meta ties each back
+        gx_suite.add_expectation(expectation)
+    validation = batch.validate(
+        gx_suite,
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": list(suite.key_columns)},
+    )
+    by_name = {check.name: check for check in suite.checks}
+    out = SuiteResult(table=suite.table)
+    for result in validation.results:
+        out.results.append(_to_check_result(suite, by_name[result.expectation_config.meta["check"]], result))
+    datasource.delete_asset(name)
+    return out
+
+
+def _to_check_result(suite: Suite, check: Check, result: Any) -> CheckResult:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id", "result_format") and v is not None}
+    described = f"{config.type}(" + ", ".join(f"{k}={_fmt(v)}" for k, v in kwargs.items()) + ")"
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        return CheckResult(
+            suite.table, check.name, False, check.blocking, described,
+            observed=f"the check itself raised: {info.get('exception_message')}",
+        )
+    payload = result.result or {}
+    rows = tuple(
+        {k: v for k, v in row.items()} for row in (payload.get("unexpected_index_list") or [])[:ROWS_SHOWN]
+        if isinstance(row, dict)
+    )
+    observed = payload.get("observed_value")
+    return CheckResult(
+        table=suite.table,
+        check=check.name,
+        success=bool(result.success),
+        blocking=check.blocking,
+        expectation=described,
+        observed="" if observed is None else _fmt(observed),
+        rows=rows,
+        unexpected_count=int(payload.get("unexpected_count") or len(rows)),
+    )

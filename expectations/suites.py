@@ -1,0 +1,220 @@
+"""One declared suite per raw input and per published table.
+
+Each check is a Great Expectations expectation under a short name. Checks that need a
+row-to-row quantity (gap since the previous observation, change, age against the run's
+clock, identity residual) read a derived column that `derive` adds before validation,
+so the expectation itself stays declarative.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import great_expectations.expectations as gxe
+import pandas as pd
+import polars as pl
+
+from expectations.gate import Check, Suite, to_pandas
+from flows.registry import Registry, SeriesSpec
+from flows.sources.schema import OBSERVATIONS
+from transforms.catalog import TABLES
+
+# Floating-point slack for the identity net = assets − tga − rrp, in billions USD.
+IDENTITY_TOLERANCE_BN = 1e-6
+
+
+@cache
+def _pandas_types(dtype: pl.DataType) -> list[str]:
+    """The pandas dtype names a polars column can become in the frame GE validates:
+    with and without nulls (an Int32 column holding a null arrives as float64)."""
+    frames = (pl.DataFrame(schema={"c": dtype}), pl.DataFrame({"c": [None]}, schema={"c": dtype}))
+    dtypes = [to_pandas(f)["c"].dtype for f in frames]
+    return sorted({type(d).__name__ if d == pd.StringDtype() else str(d) for d in dtypes})
+
+
+def _schema_checks(schema: pl.Schema, derive) -> list[Check]:
+    """Exactly the declared columns (plus the derived ones the checks read), each of its type."""
+    columns = derive(pl.DataFrame(schema=schema)).columns
+    checks = [Check("schema", gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True))]
+    checks += [
+        Check(f"type_{name}", gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=_pandas_types(dtype)))
+        for name, dtype in schema.items()
+    ]
+    return checks
+
+
+def _between(column: str, low: float | None, high: float | None) -> gxe.ExpectColumnValuesToBeBetween:
+    return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
+
+
+# ---------------------------------------------------------------- raw inputs
+
+
+def raw_table_name(spec: SeriesSpec) -> str:
+    return f"raw.observations[{spec.id}]"
+
+
+def raw_input_suite(spec: SeriesSpec, clock: dt.date) -> Suite:
+    """The series as this run would store it: non-empty, typed, one value per date,
+    numeric, in range, no gap or jump beyond the registry's limits, fresh against the clock."""
+
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        out = frame.sort("obs_date").with_columns(
+            (pl.col("obs_date") - pl.col("obs_date").shift(1)).dt.total_days().alias("gap_days"),
+            (pl.col("value") - pl.col("value").shift(1)).alias("change_abs"),
+            (pl.col("value") / pl.col("value").shift(1) * 100 - 100).alias("change_pct"),
+            (pl.lit(clock) - pl.col("obs_date")).dt.total_days().alias("age_days"),
+        )
+        if spec.gap_check_from is not None:
+            out = out.with_columns(
+                pl.when(pl.col("obs_date") > spec.gap_check_from).then(pl.col("gap_days")).alias("gap_days")
+            )
+        return out
+
+    checks = [
+        Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+        *_schema_checks(OBSERVATIONS, derive),
+        Check("unique_key", gxe.ExpectColumnValuesToBeUnique(column="obs_date")),
+        Check("numeric_value", gxe.ExpectColumnValuesToNotBeNull(column="value")),
+        Check("value_range", _between("value", spec.valid_min, spec.valid_max)),
+        Check("max_gap", _between("gap_days", None, spec.max_gap_days)),
+        Check("freshness", gxe.ExpectColumnMinToBeBetween(column="age_days", max_value=spec.max_age_days)),
+    ]
+    if spec.max_change_pct is not None:
+        checks.append(Check("jump_pct", _between("change_pct", -spec.max_change_pct, spec.max_change_pct)))
+    if spec.max_change_abs is not None:
+        checks.append(Check("jump_abs", _between("change_abs", -spec.max_change_abs, spec.max_change_abs)))
+    return Suite(
+        table=raw_table_name(spec),
+        key_columns=("obs_date", "value_text"),
+        checks=tuple(checks),
+        derive=derive,
+    )
+
+
+# ---------------------------------------------------------------- published tables
+
+
+def _range_bn(registry: Registry, role: str) -> tuple[float, float]:
+    spec = registry.role(role)
+    assert spec.to_bn is not None
+    return spec.valid_min * spec.to_bn, spec.valid_max * spec.to_bn
+
+
+def _identity(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        (pl.col("net_liquidity_bn") - (pl.col("fed_assets_bn") - pl.col("tga_bn") - pl.col("rrp_bn"))).alias(
+            "identity_residual_bn"
+        )
+    )
+
+
+def _liquidity_checks(registry: Registry, table: str, derive) -> list[Check]:
+    spec = TABLES[table]
+    checks = [
+        Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+        *_schema_checks(spec.schema, derive),
+        Check("unique_key", gxe.ExpectColumnValuesToBeUnique(column="date")),
+    ]
+    for role in ("fed_assets", "tga", "rrp"):
+        low, high = _range_bn(registry, role)
+        checks.append(Check(f"not_null_{role}_bn", gxe.ExpectColumnValuesToNotBeNull(column=f"{role}_bn")))
+        checks.append(Check(f"range_{role}_bn", _between(f"{role}_bn", low, high)))
+    checks.append(
+        Check("identity_net_liquidity",
+              _between("identity_residual_bn", -IDENTITY_TOLERANCE_BN, IDENTITY_TOLERANCE_BN))
+    )
+    return checks
+
+
+def net_liquidity_weekly_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    fed = registry.role("fed_assets")
+
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        return _identity(frame).sort("date").with_columns(
+            (pl.col("date") - pl.col("date").shift(1)).dt.total_days().alias("gap_days"),
+            (pl.col("fed_assets_bn") / pl.col("fed_assets_bn").shift(1) * 100 - 100).alias("fed_assets_change_pct"),
+            (pl.lit(clock) - pl.col("date")).dt.total_days().alias("age_days"),
+        )
+
+    checks = _liquidity_checks(registry, "net_liquidity_weekly", derive) + [
+        Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
+        Check("weekly_no_gap", _between("gap_days", 7, 7)),
+        Check("freshness", gxe.ExpectColumnMinToBeBetween(column="age_days", max_value=fed.max_age_days)),
+    ]
+    if fed.max_change_pct is not None:
+        checks.append(Check("jump_fed_assets_pct", _between("fed_assets_change_pct", -fed.max_change_pct, fed.max_change_pct)))
+    return Suite("net_liquidity_weekly", ("date", "net_liquidity_bn"), tuple(checks), derive)
+
+
+def net_liquidity_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        return _identity(frame).sort("date").with_columns(
+            (pl.col("date") - pl.col("date").shift(1)).dt.total_days().alias("gap_days"),
+            (pl.lit(clock) - pl.col("date")).dt.total_days().alias("age_days"),
+            # an observation used before the day it was published would be look-ahead
+            *(
+                ((pl.col("date") - pl.col(f"{role}_obs_date")).dt.total_days()
+                 - registry.role(role).publication_lag_days).alias(f"{role}_days_after_publication")
+                for role in ("fed_assets", "tga", "rrp")
+            ),
+        )
+
+    checks = _liquidity_checks(registry, "net_liquidity_daily", derive) + [
+        Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
+        Check("daily_no_gap", _between("gap_days", 1, 1)),
+        Check("reaches_clock", gxe.ExpectColumnMinToBeBetween(column="age_days", min_value=0, max_value=0)),
+        *(
+            Check(f"no_lookahead_{role}", _between(f"{role}_days_after_publication", 0, None))
+            for role in ("fed_assets", "tga", "rrp")
+        ),
+    ]
+    return Suite("net_liquidity_daily", ("date", "net_liquidity_bn"), tuple(checks), derive)
+
+
+def asset_prices_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    limits = pl.DataFrame(
+        {
+            "asset": [s.name for s in registry.assets()],
+            "_max_gap": [s.max_gap_days for s in registry.assets()],
+            "_max_jump": [s.max_change_pct or 1e9 for s in registry.assets()],
+            "_max_age": [s.max_age_days for s in registry.assets()],
+        }
+    )
+
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        out = frame.sort("asset", "date").with_columns(
+            (pl.col("date") - pl.col("date").shift(1).over("asset")).dt.total_days().alias("gap_days"),
+            (pl.col("close") / pl.col("close").shift(1).over("asset") * 100 - 100).alias("change_pct"),
+            (pl.lit(clock) - pl.col("date").max().over("asset")).dt.total_days().alias("asset_age_days"),
+        ).join(limits, on="asset", how="left")
+        # each asset has its own limits; the check reads "how far past its own limit"
+        return out.with_columns(
+            (pl.col("gap_days") - pl.col("_max_gap")).alias("gap_beyond_limit_days"),
+            (pl.col("change_pct").abs() - pl.col("_max_jump")).alias("jump_beyond_limit_pct"),
+            (pl.col("asset_age_days") - pl.col("_max_age")).alias("age_beyond_limit_days"),
+        ).drop("_max_gap", "_max_jump", "_max_age")
+
+    checks = [
+        Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+        *_schema_checks(TABLES["asset_prices_daily"].schema, derive),
+        Check("unique_key", gxe.ExpectCompoundColumnsToBeUnique(column_list=["asset", "date"])),
+        Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
+        Check("every_asset_present", gxe.ExpectColumnDistinctValuesToEqualSet(
+            column="asset", value_set=[s.name for s in registry.assets()])),
+        Check("close_positive", _between("close", 0, None)),
+        Check("close_not_null", gxe.ExpectColumnValuesToNotBeNull(column="close")),
+        Check("close_usd_not_null", gxe.ExpectColumnValuesToNotBeNull(column="close_usd")),
+        Check("max_gap", _between("gap_beyond_limit_days", None, 0)),
+        Check("jump_pct", _between("jump_beyond_limit_pct", None, 0)),
+        Check("freshness", _between("age_beyond_limit_days", None, 0)),
+    ]
+    return Suite("asset_prices_daily", ("asset", "date", "close"), tuple(checks), derive)
+
+
+PUBLISHED_SUITES = {
+    "net_liquidity_weekly": net_liquidity_weekly_suite,
+    "net_liquidity_daily": net_liquidity_daily_suite,
+    "asset_prices_daily": asset_prices_daily_suite,
+}

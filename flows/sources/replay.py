@@ -1,0 +1,113 @@
+"""Replay source: series read from files in a folder instead of the network.
+
+Layout (the layout of the bundled snapshot, data/snapshot/):
+  DIR/fred/<SERIES_ID>.csv    header `date,value`, or FRED's own download header
+                              `observation_date,<SERIES_ID>`; FRED's `.` or an empty
+                              cell means "no observation" and the row is skipped
+  DIR/fred/<SERIES_ID>.json   a saved FRED API `series/observations` response (file_type=json)
+  DIR/prices/<TICKER>.csv     Yahoo columns `Date,Open,High,Low,Close[,Adj Close][,Volume]`
+
+Values are read as text first: a cell that is not a number is kept (value null,
+value_text as written) so the quality gate can name it instead of the reader guessing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from flows.registry import SeriesSpec
+from flows.sources.schema import FetchResult, SourceError, conform
+
+SNAPSHOT_DIR = Path(__file__).resolve().parents[2] / "data" / "snapshot"
+
+_FRED_MISSING = {".", ""}
+_PRICE_COLUMNS = {"Open": "open", "High": "high", "Low": "low", "Close": "value", "Volume": "volume"}
+
+
+def _number(text: pl.Expr) -> pl.Expr:
+    return text.str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def _parse_dates(frame: pl.DataFrame, column: str, where: Path) -> pl.Series:
+    parsed = frame[column].str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    bad = frame.filter(parsed.is_null() & frame[column].is_not_null())
+    if bad.height:
+        raise SourceError(f"{where}: {bad.height} row(s) with a date that is not YYYY-MM-DD, e.g. {bad.row(0)}")
+    return parsed
+
+
+def read_fred_csv(path: Path, series_id: str) -> pl.DataFrame:
+    """A FRED CSV (`date,value` or `observation_date,<ID>`) → OBSERVATIONS, missing rows skipped."""
+    frame = pl.read_csv(path, infer_schema=False)
+    if frame.columns == ["date", "value"]:
+        date_col, value_col = "date", "value"
+    elif frame.columns == ["observation_date", series_id]:
+        date_col, value_col = "observation_date", series_id
+    else:
+        raise SourceError(
+            f"{path}: expected header `date,value` or `observation_date,{series_id}`, found {','.join(frame.columns)}"
+        )
+    frame = frame.with_columns(pl.col(value_col).fill_null("").str.strip_chars())
+    frame = frame.filter(~pl.col(value_col).is_in(_FRED_MISSING))
+    return conform(
+        frame.select(
+            pl.lit(series_id).alias("series_id"),
+            _parse_dates(frame, date_col, path).alias("obs_date"),
+            _number(pl.col(value_col)).alias("value"),
+            pl.col(value_col).alias("value_text"),
+        ).sort("obs_date")
+    )
+
+
+def read_price_csv(path: Path, ticker: str) -> pl.DataFrame:
+    """A Yahoo-layout price CSV → OBSERVATIONS (value = Close)."""
+    frame = pl.read_csv(path, infer_schema=False)
+    frame = frame.rename({c: c.strip() for c in frame.columns})
+    if "Date" not in frame.columns or "Close" not in frame.columns:
+        raise SourceError(f"{path}: expected Yahoo columns Date,Open,High,Low,Close[,Adj Close][,Volume], found {','.join(frame.columns)}")
+    present = {src: dst for src, dst in _PRICE_COLUMNS.items() if src in frame.columns}
+    return conform(
+        frame.select(
+            pl.lit(ticker).alias("series_id"),
+            _parse_dates(frame, "Date", path).alias("obs_date"),
+            *(_number(pl.col(src)).alias(dst) for src, dst in present.items()),
+            pl.col("Close").str.strip_chars().alias("value_text"),
+        ).sort("obs_date")
+    )
+
+
+def locate(spec: SeriesSpec, folder: Path) -> Path | None:
+    """The file that holds `spec` in a replay folder, or None when the folder lacks it."""
+    if spec.provider == "fred":
+        candidates = [folder / "fred" / f"{spec.id}.csv", folder / "fred" / f"{spec.id}.json"]
+    else:
+        candidates = [folder / "prices" / f"{spec.id}.csv"]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def fetch(spec: SeriesSpec, folder: Path) -> FetchResult:
+    path = locate(spec, folder)
+    if path is None:
+        raise SourceError(f"{spec.key}: not in {folder} (looked for {spec.provider} file of {spec.id})")
+    if path.suffix == ".json":
+        from flows.sources.fred import normalize_json_observations
+
+        frame = normalize_json_observations(spec.id, path.read_bytes())
+    elif spec.provider == "fred":
+        frame = read_fred_csv(path, spec.id)
+    else:
+        frame = read_price_csv(path, spec.id)
+    if frame.height == 0:
+        raise SourceError(f"{spec.key}: {path} has no observations")
+    return FetchResult(series_id=spec.id, frame=frame, metadata={"file": str(path)})
+
+
+def replay_clock(frames: list[pl.DataFrame]) -> dt.date:
+    """The run's clock for a replay: the newest observation date in the replayed data."""
+    newest = [f["obs_date"].max() for f in frames if f.height]
+    if not newest:
+        raise SourceError("replay: no observations at all")
+    return max(newest)  # type: ignore[type-var]

@@ -1,0 +1,101 @@
+"""What each published table is: its grain, key, and every column with meaning and units.
+
+The data dictionary is data: the gate checks tables against it (schema and types), the
+publish writes it into the published file as column and table comments, and tests assert
+that nothing is published without a description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Column:
+    dtype: pl.DataType
+    description: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    grain: str
+    description: str
+    key: tuple[str, ...]
+    columns: dict[str, Column]
+
+    @property
+    def schema(self) -> pl.Schema:
+        return pl.Schema({name: col.dtype for name, col in self.columns.items()})
+
+
+_COMPONENT_AGE = "days from the observation to this day"
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        TableSpec(
+            name="net_liquidity_weekly",
+            grain="one row per H.4.1 Wednesday",
+            description=(
+                "USD net liquidity = Fed total assets − Treasury General Account − overnight reverse repo, "
+                "on the Wednesday of each H.4.1 release, billions of USD. Dated by observation: "
+                "this Wednesday's row was published on the Thursday after (use net_liquidity_daily for "
+                "what was known on a given day)."
+            ),
+            key=("date",),
+            columns={
+                "date": Column(pl.Date(), "H.4.1 Wednesday (observation date)"),
+                "fed_assets_bn": Column(pl.Float64(), "Fed total assets (WALCL), Wednesday level, billions USD"),
+                "tga_bn": Column(pl.Float64(), "Treasury General Account (registry [model].tga: WTREGEN week average by default), billions USD"),
+                "rrp_bn": Column(pl.Float64(), "overnight reverse repo outstanding that Wednesday (RRPONTSYD; a holiday carries the last operation day; 0 when no operation in the window), billions USD"),
+                "rrp_obs_date": Column(pl.Date(), "operation day the reverse repo amount comes from; null when there was none (amount 0)"),
+                "net_liquidity_bn": Column(pl.Float64(), "fed_assets_bn − tga_bn − rrp_bn, billions USD"),
+            },
+        ),
+        TableSpec(
+            name="net_liquidity_daily",
+            grain="one row per calendar day",
+            description=(
+                "Net liquidity as known at the end of each calendar day, billions of USD: each component "
+                "enters on the day it was published (observation date + publication lag from the registry) "
+                "and is carried until the next release; never a value before it was published. "
+                "is_stale flags days whose weekly components are older than the registry allows."
+            ),
+            key=("date",),
+            columns={
+                "date": Column(pl.Date(), "calendar day (end of day, New York)"),
+                "fed_assets_bn": Column(pl.Float64(), "Fed total assets known that day, billions USD"),
+                "tga_bn": Column(pl.Float64(), "Treasury General Account known that day, billions USD"),
+                "rrp_bn": Column(pl.Float64(), "overnight reverse repo outstanding that day (0 when no operation in the window), billions USD"),
+                "net_liquidity_bn": Column(pl.Float64(), "fed_assets_bn − tga_bn − rrp_bn, billions USD"),
+                "fed_assets_obs_date": Column(pl.Date(), "observation date of fed_assets_bn"),
+                "tga_obs_date": Column(pl.Date(), "observation date of tga_bn"),
+                "rrp_obs_date": Column(pl.Date(), "operation day of rrp_bn; null when none in the window (amount 0)"),
+                "fed_assets_age_days": Column(pl.Int32(), f"fed_assets_bn: {_COMPONENT_AGE}"),
+                "tga_age_days": Column(pl.Int32(), f"tga_bn: {_COMPONENT_AGE}"),
+                "rrp_age_days": Column(pl.Int32(), f"rrp_bn: {_COMPONENT_AGE}; null when amount is 0 by rule"),
+                "is_stale": Column(pl.Boolean(), "true when a component is older than its registry max_age_days"),
+            },
+        ),
+        TableSpec(
+            name="asset_prices_daily",
+            grain="one row per asset per trading day of that asset",
+            description=(
+                "Daily close of each asset in its own currency and in USD. Each asset keeps its own "
+                "calendar (crypto every UTC day, exchange-traded assets on their trading days); no day is filled."
+            ),
+            key=("asset", "date"),
+            columns={
+                "date": Column(pl.Date(), "trading day (UTC day for crypto, exchange-local day otherwise)"),
+                "asset": Column(pl.String(), "asset name from the registry (bitcoin, gold, nasdaq_100, …)"),
+                "ticker": Column(pl.String(), "Yahoo ticker"),
+                "close": Column(pl.Float64(), "close in the asset's own currency (currency column), split-adjusted"),
+                "currency": Column(pl.String(), "ISO currency of close"),
+                "close_usd": Column(pl.Float64(), "close converted to US dollars at that day's rate (equal to close for USD assets)"),
+            },
+        ),
+    )
+}
