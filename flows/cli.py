@@ -1,0 +1,177 @@
+"""`netliq`: run the daily job, see what is published, query it."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+netliq tracks US dollar net liquidity (Fed total assets − Treasury General Account −
+overnight reverse repo, in billions of USD) against Bitcoin, gold and the Nasdaq-100.
+
+Each run fetches the series in flows/series.toml, checks them, rebuilds the tables,
+checks those, and publishes a new version only if every check passes. BI tools and
+`netliq sql` read the published file, $NETLIQ_DATA_DIR/netliq.duckdb (default ./data/).
+
+start here:
+  netliq run --offline          run on the bundled real snapshot (no network, no key)
+  netliq sql "SELECT * FROM net_liquidity_weekly ORDER BY date DESC LIMIT 5"
+  netliq status                 current version, freshness per series, quarantine
+"""
+
+EXIT_BLOCKED = 2
+EXIT_ERROR = 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="netliq", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", help="folder of the warehouse and the published file "
+                        "(default: $NETLIQ_DATA_DIR or ./data)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="fetch, check and publish (the daily job)",
+                         description="Fetch every registered series, check, rebuild and publish. "
+                         "Live runs need FRED_API_KEY. Exit code 0: published or nothing new; "
+                         f"{EXIT_BLOCKED}: a check blocked the publish (the published file is unchanged); "
+                         f"{EXIT_ERROR}: other error.")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--offline", action="store_true", help="replay the bundled real snapshot (data/snapshot)")
+    source.add_argument("--from-dir", metavar="DIR", help="replay DIR/fred/<SERIES_ID>.csv and DIR/prices/<TICKER>.csv")
+
+    sub.add_parser("status", help="current version, freshness per series, last runs, quarantine")
+    sub.add_parser("versions", help="every published version: when, from which run, row counts")
+    sql = sub.add_parser("sql", help="read-only SQL on the published file, printed as a table",
+                         description="Tables: net_liquidity_weekly, net_liquidity_daily, asset_prices_daily, publishes.")
+    sql.add_argument("query", help='e.g. "SELECT * FROM net_liquidity_weekly ORDER BY date DESC LIMIT 10"')
+    sql.add_argument("--max-rows", type=int, default=50, help="rows shown (default 50)")
+
+    args = parser.parse_args(argv)
+    from warehouse import db
+
+    root = Path(args.data_dir).resolve() if args.data_dir else db.data_dir()
+    try:
+        if args.command == "run":
+            return _run(args, root)
+        if args.command == "status":
+            return _status(root)
+        if args.command == "versions":
+            return _versions(root)
+        if args.command == "sql":
+            return _sql(root, args.query, args.max_rows)
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_ERROR
+
+
+def _print_frame(frame, max_rows: int = 50) -> None:
+    import polars as pl
+
+    with pl.Config(tbl_rows=max_rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80,
+                   tbl_hide_dataframe_shape=True, float_precision=None):
+        print(frame)
+
+
+def _run(args, root: Path) -> int:
+    from flows.lock import RunInProgress
+    from flows.pipeline import GateBlocked, daily
+    from flows.sources.schema import SourceError
+    from warehouse.db import WarehouseError, published_path
+
+    mode = "offline snapshot" if args.offline else (f"files in {args.from_dir}" if args.from_dir else "live FRED + Yahoo")
+    print(f"netliq run: {mode}; data dir {root}", flush=True)
+    try:
+        summary = daily(offline=args.offline, from_dir=args.from_dir, data_dir=str(root))
+    except GateBlocked as exc:
+        print(f"\nBLOCKED. {exc}", file=sys.stderr)
+        print(f"\nPublished file (unchanged): {published_path(root)}")
+        return EXIT_BLOCKED
+    except (SourceError, RunInProgress, WarehouseError) as exc:
+        print(f"\nnetliq run failed: {exc}", file=sys.stderr)
+        print(f"\nPublished file (unchanged): {published_path(root)}")
+        return EXIT_ERROR
+    if summary.status == "unchanged":
+        print(f"\nNothing new: the tables equal version {summary.version}; nothing published.")
+    else:
+        print(f"\nPublished version {summary.version} (clock {summary.clock}, {summary.checks_passed} checks passed).")
+    for name, count in summary.row_counts.items():
+        print(f"  {name}: {count} rows")
+    print(f"\nPublished file: {summary.published_file}")
+    return 0
+
+
+def _status(root: Path) -> int:
+    import polars as pl
+
+    from flows.registry import load_registry
+    from warehouse import db
+
+    try:
+        with db.connect(root, read_only=True) as con:
+            current = db.current_publish(con)
+            fresh = db.series_freshness(con)
+            runs = db.last_runs(con)
+            quarantine = db.quarantined(con)
+    except db.WarehouseError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    print(f"published file: {db.published_path(root)}")
+    if current:
+        print(f"current version: {current['version']} published {current['published_at']:%Y-%m-%d %H:%M %Z} "
+              f"by run {current['run_id']} (clock {current['clock']}, code {current['code_version']})")
+    else:
+        print("current version: none published yet")
+    registry = load_registry()
+    clock = runs["clock"].drop_nulls()[0] if runs["clock"].drop_nulls().len() else dt.date.today()
+    specs = {s.id: s for s in registry.series.values()}
+    fresh = fresh.with_columns(
+        (pl.lit(clock) - pl.col("last_obs_date")).dt.total_days().alias("age_days"),
+        pl.col("series_id").map_elements(lambda i: specs[i].max_age_days if i in specs else None,
+                                         return_dtype=pl.Int64).alias("max_age_days"),
+    ).with_columns((pl.col("age_days") > pl.col("max_age_days")).alias("is_late"))
+    print(f"\nfreshness per series (age against the last run's clock {clock}):")
+    _print_frame(fresh.select("series_id", "last_obs_date", "age_days", "max_age_days", "is_late", "observations"))
+    print("\nlast runs:")
+    _print_frame(runs.with_columns(pl.col("message").str.slice(0, 90)))
+    print("\nquarantine (staged data that failed its checks):")
+    if quarantine.height:
+        _print_frame(quarantine.with_columns(pl.col("message").str.slice(0, 120)))
+    else:
+        print("  empty")
+    return 0
+
+
+def _versions(root: Path) -> int:
+    from warehouse import db
+
+    try:
+        with db.connect(root, read_only=True) as con:
+            frame = db.publishes(con)
+    except db.WarehouseError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    if frame.height == 0:
+        print("no version published yet")
+    else:
+        _print_frame(frame, max_rows=1000)
+    return 0
+
+
+def _sql(root: Path, query: str, max_rows: int) -> int:
+    import duckdb
+
+    from warehouse import db
+
+    try:
+        frame = db.query_published(db.published_path(root), query)
+    except (db.WarehouseError, duckdb.Error) as exc:
+        print(f"netliq sql: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    _print_frame(frame, max_rows=max_rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""Every SQL statement and DuckDB connection of netliq.
+
+Two files live in the data directory:
+  warehouse.duckdb  the working warehouse (raw, staging, history, marts, ops); only the
+                    pipeline opens it.
+  netliq.duckdb     the published file: the current version of every published table and
+                    the publish log, in the default schema. It is never written in place:
+                    each publish writes a new file beside it and renames it over the old one,
+                    so a reader holding it open keeps a consistent view and never blocks a run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from warehouse.migrations import MIGRATIONS
+
+WAREHOUSE_FILE = "warehouse.duckdb"
+PUBLISHED_FILE = "netliq.duckdb"
+# The published file is written in a storage format older DuckDB clients (BI drivers
+# lag the Python package) can read.
+PUBLISHED_STORAGE_VERSION = "v1.0.0"
+
+
+class WarehouseError(RuntimeError):
+    pass
+
+
+def data_dir(env: Mapping[str, str] = os.environ) -> Path:
+    return Path(env.get("NETLIQ_DATA_DIR") or "data").resolve()
+
+
+def published_path(root: Path) -> Path:
+    return root / PUBLISHED_FILE
+
+
+@contextmanager
+def connect(root: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The working warehouse, migrated."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / WAREHOUSE_FILE
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run `netliq run` first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise WarehouseError(f"{path} is in use by another netliq run ({exc})") from None
+    try:
+        if not read_only:
+            _migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute("CREATE TABLE IF NOT EXISTS ops.migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    applied = {row[0] for row in con.execute("SELECT name FROM ops.migrations").fetchall()}
+    for name, sql in MIGRATIONS:
+        if name in applied:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+# ------------------------------------------------------------------ raw
+
+
+def latest_observations(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFrame:
+    """The newest stored value per observation date of one series (revisions applied)."""
+    return _query(
+        con,
+        """
+        SELECT series_id, obs_date, value, value_text, open, high, low, volume
+        FROM raw.observations WHERE series_id = ?
+        QUALIFY row_number() OVER (PARTITION BY obs_date ORDER BY fetched_at DESC, value_text) = 1
+        ORDER BY obs_date
+        """,
+        [series_id],
+    )
+
+
+def last_observation_date(con: duckdb.DuckDBPyConnection, series_id: str) -> dt.date | None:
+    return con.execute("SELECT max(obs_date) FROM raw.observations WHERE series_id = ?", [series_id]).fetchall()[0][0]
+
+
+def append_observations(
+    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, source: str, fetched_at: dt.datetime, run_id: str
+) -> int:
+    """Append the rows that are new or differ from the stored latest value; returns how many.
+
+    Raw is append-only: a revised value is a new row, and the same input twice adds nothing.
+    """
+    con.register("incoming", frame)
+    try:
+        con.execute("BEGIN")
+        before = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0]
+        con.execute(
+            """
+            INSERT INTO raw.observations
+            SELECT ?, i.series_id, i.obs_date, i.value, i.value_text, i.open, i.high, i.low, i.volume,
+                   NULL, NULL, ?, ?
+            FROM incoming i
+            LEFT JOIN (
+                SELECT series_id, obs_date, value_text, open, high, low, volume FROM raw.observations
+                WHERE series_id IN (SELECT DISTINCT series_id FROM incoming)
+                QUALIFY row_number() OVER (PARTITION BY series_id, obs_date ORDER BY fetched_at DESC, value_text) = 1
+            ) cur USING (series_id, obs_date)
+            WHERE cur.obs_date IS NULL
+               OR cur.value_text IS DISTINCT FROM i.value_text
+               OR cur.open IS DISTINCT FROM i.open OR cur.high IS DISTINCT FROM i.high
+               OR cur.low IS DISTINCT FROM i.low OR cur.volume IS DISTINCT FROM i.volume
+            """,
+            [source, fetched_at, run_id],
+        )
+        added = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0] - before
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("incoming")
+    return added
+
+
+def record_metadata(con, series_id: str, source: str, metadata: dict, *, fetched_at: dt.datetime, run_id: str) -> None:
+    con.execute(
+        "INSERT INTO raw.series_metadata VALUES (?, ?, ?, ?, ?)",
+        [series_id, source, json.dumps(metadata, sort_keys=True), fetched_at, run_id],
+    )
+
+
+def last_metadata(con, series_id: str) -> dict | None:
+    row = con.execute(
+        "SELECT metadata FROM raw.series_metadata WHERE series_id = ? AND source <> 'replay' "
+        "ORDER BY fetched_at DESC LIMIT 1",
+        [series_id],
+    ).fetchall()
+    return json.loads(row[0][0]) if row else None
+
+
+def series_freshness(con) -> pl.DataFrame:
+    return _query(
+        con,
+        """
+        SELECT series_id, max(obs_date) AS last_obs_date, max(fetched_at) AS last_fetched_at,
+               count(DISTINCT obs_date) AS observations
+        FROM raw.observations GROUP BY series_id ORDER BY series_id
+        """
+    )
+
+
+# ------------------------------------------------------------------ runs and quarantine
+
+
+def start_run(con, run_id: str, *, mode: str, started_at: dt.datetime) -> None:
+    con.execute("INSERT INTO ops.runs (run_id, started_at, mode, status) VALUES (?, ?, ?, 'running')",
+                [run_id, started_at, mode])
+
+
+def end_run(con, run_id: str, *, status: str, message: str, clock: dt.date | None = None,
+            rows_added: dict | None = None) -> None:
+    con.execute(
+        "UPDATE ops.runs SET ended_at = now(), status = ?, message = ?, clock = coalesce(?, clock), "
+        "rows_added = coalesce(?, rows_added) WHERE run_id = ?",
+        [status, message, clock, None if rows_added is None else json.dumps(rows_added), run_id],
+    )
+
+
+def last_runs(con, limit: int = 5) -> pl.DataFrame:
+    return _query(
+        con,
+        "SELECT run_id, started_at, ended_at, mode, clock, status, message FROM ops.runs "
+        "ORDER BY started_at DESC LIMIT ?", [limit]
+    )
+
+
+def quarantine(con, run_id: str, entries: list[tuple[str, str, str, str | None]]) -> None:
+    """entries: (table, check, message, path of the staged data kept for inspection)."""
+    con.executemany(
+        "INSERT INTO ops.quarantine VALUES (?, now(), ?, ?, ?, ?)",
+        [[run_id, table, check, message, path] for table, check, message, path in entries],
+    )
+
+
+def quarantined(con, limit: int = 20) -> pl.DataFrame:
+    return _query(
+        con,
+        "SELECT run_id, created_at, table_name, check_name, staged_path, message FROM ops.quarantine "
+        "ORDER BY created_at DESC LIMIT ?", [limit]
+    )
+
+
+# ------------------------------------------------------------------ staging, history, publish
+
+
+def stage(con, tables: dict[str, pl.DataFrame]) -> None:
+    for name, frame in tables.items():
+        con.register("_frame", frame)
+        con.execute(f'CREATE OR REPLACE TABLE staging."{name}" AS SELECT * FROM _frame')
+        con.unregister("_frame")
+
+
+def checksums(con, schema: str, names: list[str]) -> dict[str, str]:
+    """Order-independent content checksum of each table: md5 of its sorted rows as text."""
+    out = {}
+    for name in names:
+        out[name] = con.execute(
+            f'SELECT md5(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)), \'\')) '
+            f'FROM {schema}."{name}" AS t'
+        ).fetchall()[0][0]
+    return out
+
+
+def current_version(con) -> int | None:
+    return con.execute("SELECT max(version) FROM ops.publishes").fetchall()[0][0]
+
+
+def current_publish(con) -> dict | None:
+    row = con.execute(
+        "SELECT version, run_id, published_at, code_version, clock, row_counts, checksums, check_summary "
+        "FROM ops.publishes ORDER BY version DESC LIMIT 1"
+    ).fetchall()
+    if not row:
+        return None
+    row = row[0]
+    keys = ("version", "run_id", "published_at", "code_version", "clock", "row_counts", "checksums", "check_summary")
+    out = dict(zip(keys, row, strict=True))
+    out["row_counts"] = json.loads(out["row_counts"])
+    out["checksums"] = json.loads(out["checksums"])
+    return out
+
+
+def publishes(con) -> pl.DataFrame:
+    return _query(
+        con,
+        "SELECT version, run_id, published_at, code_version, clock, row_counts, check_summary "
+        "FROM ops.publishes ORDER BY version"
+    )
+
+
+def publish_version(
+    con, names: list[str], *, run_id: str, code_version: str, clock: dt.date, check_summary: str,
+    sums: dict[str, str],
+) -> int:
+    """One transaction: staged tables become version N in history, marts views move to N."""
+    con.execute("BEGIN")
+    try:
+        version = (current_version(con) or 0) + 1
+        counts = {}
+        for name in names:
+            con.execute(
+                f'CREATE TABLE IF NOT EXISTS history."{name}" AS '
+                f'SELECT CAST(NULL AS INTEGER) AS version, * FROM staging."{name}" WITH NO DATA'
+            )
+            con.execute(f'INSERT INTO history."{name}" BY NAME SELECT ? AS version, * FROM staging."{name}"', [version])
+            counts[name] = con.execute(f'SELECT count(*) FROM staging."{name}"').fetchall()[0][0]
+            con.execute(
+                f'CREATE OR REPLACE VIEW marts."{name}" AS '
+                f'SELECT * EXCLUDE (version) FROM history."{name}" WHERE version = {version}'
+            )
+        con.execute(
+            "INSERT INTO ops.publishes VALUES (?, ?, now(), ?, ?, ?, ?, ?)",
+            [version, run_id, code_version, clock, json.dumps(counts), json.dumps(sums), check_summary],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return version
+
+
+def write_published_file(con, root: Path, names: list[str], comments: dict[str, tuple[str, dict[str, str]]]) -> Path:
+    """Write the marts and the publish log to a new file and swap it in atomically.
+
+    `comments`: table -> (table description, {column: description}), stored as DuckDB
+    comments so BI tools show them.
+    """
+    final = published_path(root)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    con.execute(f"ATTACH '{tmp}' AS pub (STORAGE_VERSION '{PUBLISHED_STORAGE_VERSION}')")
+    try:
+        for name in names:
+            con.execute(f'CREATE TABLE pub.main."{name}" AS SELECT * FROM marts."{name}" ORDER BY ALL')
+            table_doc, column_docs = comments[name]
+            con.execute(f'COMMENT ON TABLE pub.main."{name}" IS {_sql_str(table_doc)}')
+            for column, doc in column_docs.items():
+                con.execute(f'COMMENT ON COLUMN pub.main."{name}"."{column}" IS {_sql_str(doc)}')
+        con.execute("CREATE TABLE pub.main.publishes AS SELECT * FROM ops.publishes ORDER BY version")
+        con.execute("CHECKPOINT pub")
+    finally:
+        con.execute("DETACH pub")
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    dir_fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return final
+
+
+# duckdb 2 refuses new work on a connection whose last execute() was not read to the end:
+# every query here is read whole (fetchall, or a relation's .pl()).
+def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    return con.sql(sql, params=params).pl()
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def query_published(path: Path, sql: str) -> pl.DataFrame:
+    """Run one read-only query against the published file."""
+    if not path.exists():
+        raise WarehouseError(f"no published file at {path}: run `netliq run --offline` (or `netliq run`) first")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return _query(con, sql)
+    finally:
+        con.close()

@@ -1,0 +1,66 @@
+"""Named schema migrations of the working warehouse, applied in order, each in the same
+transaction as the row that records it (sqlite-utils style)."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_layers",
+        """
+        CREATE SCHEMA IF NOT EXISTS raw;
+        CREATE SCHEMA IF NOT EXISTS staging;
+        CREATE SCHEMA IF NOT EXISTS history;
+        CREATE SCHEMA IF NOT EXISTS marts;
+        CREATE TABLE raw.observations (
+            source         VARCHAR NOT NULL,   -- fred | yahoo | replay:<folder>
+            series_id      VARCHAR NOT NULL,
+            obs_date       DATE NOT NULL,
+            value          DOUBLE,
+            value_text     VARCHAR,
+            open           DOUBLE,
+            high           DOUBLE,
+            low            DOUBLE,
+            volume         DOUBLE,
+            realtime_start DATE,
+            realtime_end   DATE,
+            fetched_at     TIMESTAMPTZ NOT NULL,
+            run_id         VARCHAR NOT NULL
+        );
+        CREATE TABLE raw.series_metadata (
+            series_id  VARCHAR NOT NULL,
+            source     VARCHAR NOT NULL,
+            metadata   JSON NOT NULL,
+            fetched_at TIMESTAMPTZ NOT NULL,
+            run_id     VARCHAR NOT NULL
+        );
+        CREATE TABLE ops.runs (
+            run_id      VARCHAR PRIMARY KEY,
+            started_at  TIMESTAMPTZ NOT NULL,
+            ended_at    TIMESTAMPTZ,
+            mode        VARCHAR NOT NULL,
+            clock       DATE,
+            status      VARCHAR NOT NULL,   -- running | published | unchanged | blocked | failed
+            message     VARCHAR,
+            rows_added  JSON                -- per series, rows appended to raw
+        );
+        CREATE TABLE ops.publishes (
+            version          INTEGER PRIMARY KEY,
+            run_id           VARCHAR NOT NULL,
+            published_at     TIMESTAMPTZ NOT NULL,
+            code_version     VARCHAR NOT NULL,
+            clock            DATE NOT NULL,
+            row_counts       JSON NOT NULL,
+            checksums        JSON NOT NULL,
+            check_summary    VARCHAR NOT NULL
+        );
+        CREATE TABLE ops.quarantine (
+            run_id       VARCHAR NOT NULL,
+            created_at   TIMESTAMPTZ NOT NULL,
+            table_name   VARCHAR NOT NULL,
+            check_name   VARCHAR NOT NULL,
+            message      VARCHAR NOT NULL,
+            staged_path  VARCHAR
+        );
+        """,
+    ),
+]
