@@ -1,0 +1,34 @@
+"""Shared fixtures: Prefect's test harness once per session, fresh data dirs per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
+# The files the published tables read (the registry's [model]); a replay folder needs only these.
+USED_FILES = ("fred/WALCL.csv", "fred/WTREGEN.csv", "fred/RRPONTSYD.csv",
+              "prices/BTC-USD.csv", "prices/GC=F.csv", "prices/^NDX.csv")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def replay_dir(tmp_path: Path) -> Path:
+    """A writable copy of the snapshot files the tables need, for tests that damage one."""
+    folder = tmp_path / "replay"
+    for rel in USED_FILES:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SNAPSHOT / rel, folder / rel)
+    return folder

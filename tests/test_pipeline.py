@@ -1,0 +1,182 @@
+"""The whole daily flow under Prefect's test harness: publish, idempotency, versions,
+the gate blocking each kind of bad input, and readers that never block a run."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.cli import EXIT_BLOCKED, main
+from flows.pipeline import GateBlocked, daily
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+TABLES = ("net_liquidity_weekly", "net_liquidity_daily", "asset_prices_daily")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def published(root: Path, sql: str):
+    con = duckdb.connect(str(root / "netliq.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def warehouse(root: Path, sql: str):
+    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, prefect_harness) -> Path:
+    """One offline run, published once; tests copy it instead of re-running it."""
+    root = tmp_path_factory.mktemp("baseline")
+    summary = daily(offline=True, data_dir=str(root))
+    assert summary.status == "published" and summary.version == 1
+    return root
+
+
+@pytest.fixture
+def data_root(baseline: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(baseline, root)
+    return root
+
+
+def test_offline_run_publishes_every_table(baseline: Path):
+    names = {r[0] for r in published(baseline, "SELECT table_name FROM information_schema.tables")}
+    assert names == {*TABLES, "publishes"}
+    # WALCL 2026-03-25 = 6,657,161 and WTREGEN = 874,077 (millions, fred/*.csv); RRPONTSYD 2026-03-25 = 0.777 bn
+    # → 6657.161 − 874.077 − 0.777 = 5782.307 bn
+    row = published(baseline, "SELECT fed_assets_bn, tga_bn, rrp_bn, net_liquidity_bn FROM net_liquidity_weekly "
+                              "WHERE date = DATE '2026-03-25'")[0]
+    assert row == pytest.approx((6657.161, 874.077, 0.777, 5782.307))
+    version = published(baseline, "SELECT version, row_counts, checksums, check_summary FROM publishes")
+    assert len(version) == 1 and version[0][0] == 1 and "0 failed" in version[0][3]
+    # the default schema holds the tables, with their descriptions as comments for BI tools
+    comments = published(baseline, "SELECT comment FROM duckdb_tables() WHERE table_name = 'net_liquidity_weekly'")
+    assert "one row per H.4.1 Wednesday" in comments[0][0]
+
+
+def test_second_run_adds_nothing_and_publishes_nothing(data_root: Path):
+    before_raw = warehouse(data_root, "SELECT count(*) FROM raw.observations")[0][0]
+    before_file = sha256(data_root / "netliq.duckdb")
+    summary = daily(offline=True, data_dir=str(data_root))
+    assert summary.status == "unchanged" and summary.version == 1
+    assert summary.rows_added == {k: 0 for k in summary.rows_added}
+    assert warehouse(data_root, "SELECT count(*) FROM raw.observations")[0][0] == before_raw
+    assert sha256(data_root / "netliq.duckdb") == before_file
+    assert warehouse(data_root, "SELECT count(*) FROM ops.publishes")[0][0] == 1
+
+
+def test_revised_value_is_a_new_raw_row_and_a_new_version(data_root: Path, replay_dir: Path):
+    # FRED revises WALCL 2026-03-18 from 6,655,939 to 6,655,000 (millions)
+    path = replay_dir / "fred/WALCL.csv"
+    path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000"))
+    summary = daily(from_dir=str(replay_dir), data_dir=str(data_root))
+    assert summary.status == "published" and summary.version == 2
+    assert summary.rows_added["WALCL"] == 1 and summary.rows_added["WTREGEN"] == 0
+    rows = warehouse(data_root, "SELECT value, run_id FROM raw.observations WHERE series_id = 'WALCL' "
+                                "AND obs_date = DATE '2026-03-18' ORDER BY fetched_at")
+    assert [r[0] for r in rows] == [6655939, 6655000] and rows[1][1] == summary.run_id
+    assert published(data_root, "SELECT fed_assets_bn FROM net_liquidity_weekly WHERE date = DATE '2026-03-18'")[0][0] \
+        == pytest.approx(6655.0)
+    # history keeps version 1 unchanged and queryable
+    old = warehouse(data_root, "SELECT fed_assets_bn FROM history.net_liquidity_weekly "
+                               "WHERE version = 1 AND date = DATE '2026-03-18'")
+    assert old[0][0] == pytest.approx(6655.939)
+    assert [r[0] for r in published(data_root, "SELECT version FROM publishes ORDER BY version")] == [1, 2]
+
+
+def _rewrite(path: Path, edit) -> None:
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n")
+
+
+def _replace_last_value(lines, new_value):
+    date, _ = lines[-1].split(",", 1)
+    return lines[:-1] + [f"{date},{new_value}"]
+
+
+BAD_INPUTS = {
+    # name: (file, edit, table named in the error, check named in the error)
+    "walcl_in_billions": ("fred/WALCL.csv", lambda ls: _replace_last_value(ls, "6657.161"),
+                          "raw.observations[WALCL]", "value_range"),
+    "empty_price_series": ("prices/BTC-USD.csv", lambda ls: ls[:1], "raw.observations[BTC-USD]", "not_empty"),
+    "date_twice_different_values": ("fred/WTREGEN.csv", lambda ls: ls + ["2026-03-25,900000"],
+                                    "raw.observations[WTREGEN]", "unique_key"),
+    "negative_reverse_repo": ("fred/RRPONTSYD.csv", lambda ls: _replace_last_value(ls, "-15.782"),
+                              "raw.observations[RRPONTSYD]", "value_range"),
+    "non_numeric_value": ("prices/^NDX.csv",
+                          lambda ls: ls[:-1] + ["2026-03-31,23208.0,23789.6,23198.6,n/a"],
+                          "raw.observations[^NDX]", "numeric_value"),
+    "series_stopped_updating": ("fred/WTREGEN.csv", lambda ls: [l for l in ls if l[:4] != "2026"],
+                                "raw.observations[WTREGEN]", "freshness"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_blocks_publish_and_leaves_published_file_identical(case, data_root: Path, replay_dir: Path, capsys):
+    rel, edit, table, check = BAD_INPUTS[case]
+    _rewrite(replay_dir / rel, edit)
+    before = sha256(data_root / "netliq.duckdb")
+    raw_before = warehouse(data_root, "SELECT count(*) FROM raw.observations")[0][0]
+
+    code = main(["--data-dir", str(data_root), "run", "--from-dir", str(replay_dir)])
+
+    assert code == EXIT_BLOCKED
+    err = capsys.readouterr().err
+    assert table in err and f"check {check} failed" in err
+    assert sha256(data_root / "netliq.duckdb") == before
+    assert warehouse(data_root, "SELECT count(*) FROM raw.observations")[0][0] == raw_before
+    quarantined = warehouse(data_root, "SELECT table_name, check_name, staged_path FROM ops.quarantine")
+    assert (table, check) in {(t, c) for t, c, _ in quarantined}
+    staged = Path(quarantined[0][2])
+    assert staged.is_dir() and any(staged.glob("*.parquet"))
+    status = warehouse(data_root, "SELECT status FROM ops.runs ORDER BY started_at DESC LIMIT 1")[0][0]
+    assert status == "blocked"
+
+
+def test_blocked_message_names_the_offending_rows(data_root: Path, replay_dir: Path):
+    _rewrite(replay_dir / "fred/RRPONTSYD.csv", lambda ls: _replace_last_value(ls, "-15.782"))
+    with pytest.raises(GateBlocked) as blocked:
+        daily(from_dir=str(replay_dir), data_dir=str(data_root))
+    message = str(blocked.value)
+    assert "obs_date=2026-03-31" in message and "value_text=-15.782" in message
+    assert "the published file is unchanged" in message
+
+
+def test_reader_holding_the_published_file_does_not_block_a_run(data_root: Path, replay_dir: Path):
+    reader = duckdb.connect(str(data_root / "netliq.duckdb"), read_only=True)
+    try:
+        before = reader.execute("SELECT max(version) FROM publishes").fetchall()[0][0]
+        path = replay_dir / "fred/WALCL.csv"
+        path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000"))
+        summary = daily(from_dir=str(replay_dir), data_dir=str(data_root))
+        assert summary.status == "published" and summary.version == before + 1
+        # the open reader keeps its consistent snapshot of the old version
+        assert reader.execute("SELECT max(version) FROM publishes").fetchall()[0][0] == before
+        assert reader.execute("SELECT fed_assets_bn FROM net_liquidity_weekly WHERE date = DATE '2026-03-18'"
+                              ).fetchall()[0][0] == pytest.approx(6655.939)
+    finally:
+        reader.close()
+    assert published(data_root, "SELECT max(version) FROM publishes")[0][0] == before + 1
+
+
+def test_second_concurrent_run_refuses(data_root: Path):
+    from flows.lock import RunInProgress, run_lock
+
+    with run_lock(data_root):
+        with pytest.raises(RunInProgress, match="another netliq run"):
+            daily(offline=True, data_dir=str(data_root))
