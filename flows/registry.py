@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 REGISTRY_PATH = Path(__file__).with_name("series.toml")
@@ -41,15 +41,18 @@ class SeriesSpec:
 class Registry:
     series: dict[str, SeriesSpec]
     model: dict[str, object]
+    path: Path = REGISTRY_PATH
 
     def get(self, key: str) -> SeriesSpec:
         try:
             return self.series[key]
         except KeyError:
-            raise KeyError(f"series {key!r} is not in the registry ({REGISTRY_PATH.name})") from None
+            raise RegistryError(f"series {key!r} is not in the registry ({self.path})") from None
 
     def role(self, role: str) -> SeriesSpec:
         """The series that fills a model role: fed_assets, tga or rrp."""
+        if role not in self.model:
+            raise RegistryError(f"{self.path}: [model] names no series for {role!r}")
         return self.get(str(self.model[role]))
 
     def assets(self) -> list[SeriesSpec]:
@@ -64,6 +67,24 @@ class RegistryError(ValueError):
     pass
 
 
+_FIELD_TYPES = {f.name: f.type for f in fields(SeriesSpec)}
+_NUMERIC = {"publication_lag_days", "max_age_days", "max_gap_days", "valid_min", "valid_max",
+            "to_bn", "max_change_pct", "max_change_abs"}
+
+
+def _check_types(path: Path, key: str, entry: dict) -> None:
+    unknown = sorted(set(entry) - (set(_FIELD_TYPES) - {"key"}))
+    if unknown:
+        raise RegistryError(f"{path.name}: series {key!r} has unknown field(s) {', '.join(unknown)}")
+    for name, value in entry.items():
+        if name in _NUMERIC and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise RegistryError(f"{path.name}: series {key!r}: {name} must be a number, got {value!r}")
+        if name == "gap_check_from" and not isinstance(value, dt.date):
+            raise RegistryError(f"{path.name}: series {key!r}: gap_check_from must be a TOML date, got {value!r}")
+        if name not in _NUMERIC and name != "gap_check_from" and not isinstance(value, str):
+            raise RegistryError(f"{path.name}: series {key!r}: {name} must be text, got {value!r}")
+
+
 def load_registry(path: Path = REGISTRY_PATH) -> Registry:
     raw = tomllib.loads(path.read_text())
     series = {}
@@ -73,10 +94,11 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
             raise RegistryError(f"{path.name}: series {key!r} lacks {', '.join(missing)}")
         if entry["provider"] not in ("fred", "yahoo"):
             raise RegistryError(f"{path.name}: series {key!r} has unknown provider {entry['provider']!r}")
+        _check_types(path, key, entry)
         if "max_change_pct" not in entry and "max_change_abs" not in entry:
             raise RegistryError(f"{path.name}: series {key!r} needs max_change_pct or max_change_abs")
         series[key] = SeriesSpec(key=key, **entry)
-    registry = Registry(series=series, model=raw.get("model", {}))
+    registry = Registry(series=series, model=raw.get("model", {}), path=path)
     for role in ("fed_assets", "tga", "rrp"):
         spec = registry.role(role)
         if spec.to_bn is None:

@@ -76,7 +76,7 @@ def test_model_roles_resolve(registry):
 
 
 def test_unknown_series_key_error_is_clear(registry):
-    with pytest.raises(KeyError, match="'NOPE' is not in the registry"):
+    with pytest.raises(RegistryError, match="'NOPE' is not in the registry"):
         registry.get("NOPE")
 
 
@@ -148,13 +148,13 @@ def test_without_jump_limits(tmp_path):
 
 def test_model_role_pointing_at_missing_series(tmp_path):
     text = REAL_TEXT.replace('rrp = "RRPONTSYD"\n', 'rrp = "RRPONTSYDX"\n')
-    with pytest.raises(KeyError, match=r"'RRPONTSYDX' is not in the registry"):
+    with pytest.raises(RegistryError, match=r"'RRPONTSYDX' is not in the registry"):
         load_registry(edited(tmp_path, text))
 
 
 def test_model_asset_pointing_at_missing_series(tmp_path):
     text = REAL_TEXT.replace('assets = ["BTC-USD", "GC=F", "^NDX"]', 'assets = ["BTC-USD", "ETH-USD"]')
-    with pytest.raises(KeyError, match=r"'ETH-USD' is not in the registry"):
+    with pytest.raises(RegistryError, match=r"'ETH-USD' is not in the registry"):
         load_registry(edited(tmp_path, text))
 
 
@@ -180,28 +180,24 @@ def test_model_can_point_tga_at_the_alternative(tmp_path):
 # Known gaps in the loader's messages / validation (see the report); strict so a fix shows.
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a missing [model] role raises a bare KeyError('rrp') naming no file or section")
 def test_missing_model_role_is_a_clear_error(tmp_path):
     text = REAL_TEXT.replace('rrp = "RRPONTSYD"\n', "")
-    with pytest.raises((RegistryError, KeyError), match=r"model.*rrp|rrp.*model"):
+    with pytest.raises(RegistryError, match=r"model.*rrp|rrp.*model"):
         load_registry(edited(tmp_path, text))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an unknown field reaches SeriesSpec(**entry) and raises TypeError, not RegistryError")
 def test_unknown_field_is_a_registry_error(tmp_path):
     text = REAL_TEXT.replace("[series.WALCL]\n", '[series.WALCL]\nunits = "Millions"\n')
     with pytest.raises(RegistryError, match="WALCL"):
         load_registry(edited(tmp_path, text))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Registry.get names REGISTRY_PATH (series.toml) even when another file was loaded")
 def test_missing_series_message_names_the_loaded_file(tmp_path):
     text = REAL_TEXT.replace('rrp = "RRPONTSYD"\n', 'rrp = "RRPONTSYDX"\n')
-    with pytest.raises(KeyError, match=r"bad_series\.toml"):
+    with pytest.raises(RegistryError, match=r"bad_series\.toml"):
         load_registry(edited(tmp_path, text))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: field types are not checked; publication_lag_days = \"one\" loads")
 def test_wrong_field_type_is_a_registry_error(tmp_path):
     head = "[series.WALCL]\n"
     i = REAL_TEXT.index(head)

@@ -104,11 +104,6 @@ def test_fred_non_numeric_value_kept_null_with_text(tmp_path):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: replay._number casts with polars, which parses 'NaN'/'inf' as floats; "
-    "fred.normalize_json_observations (regex _NUMBER) keeps the same texts as value null",
-)
 def test_fred_nan_and_inf_texts_are_not_numbers(tmp_path):
     rows = [["2026-03-18", "NaN"], ["2026-03-25", "inf"]]
     out = read_fred_csv(write_csv(tmp_path / "WALCL.csv", ["date", "value"], rows), "WALCL")
@@ -297,11 +292,6 @@ def test_fetch_only_missing_values_is_an_empty_frame(tmp_path):
     assert frame.height == 0 and frame.schema == OBSERVATIONS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a 0-byte file reaches pl.read_csv, which raises polars NoDataError "
-    "(neither SourceError nor the empty frame a header-only file gives)",
-)
 def test_fetch_zero_byte_file_is_empty_or_source_error(tmp_path):
     (tmp_path / "fred").mkdir()
     (tmp_path / "fred" / "WALCL.csv").write_bytes(b"")

@@ -27,25 +27,43 @@ _FRED_MISSING = {".", ""}
 _PRICE_COLUMNS = {"Open": "open", "High": "high", "Low": "low", "Close": "value", "Volume": "volume"}
 
 
+# A plain decimal number; "NaN", "inf" and the like are not observations.
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
 def _number(text: pl.Expr) -> pl.Expr:
-    return text.str.strip_chars().cast(pl.Float64, strict=False)
+    text = text.str.strip_chars()
+    return pl.when(text.str.contains(_NUMBER)).then(text.cast(pl.Float64, strict=False))
 
 
 def _parse_dates(frame: pl.DataFrame, column: str, where: Path) -> pl.Series:
-    parsed = frame[column].str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    text = frame[column].str.strip_chars()
+    # a timestamp at midnight ("2026-03-31 00:00:00") is a date; "2025-01-021" is not
+    text = pl.select(
+        pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]")).then(text.str.slice(0, 10)).otherwise(text)
+    ).to_series()
+    parsed = text.str.to_date("%Y-%m-%d", strict=False)
     bad = frame.filter(parsed.is_null() & frame[column].is_not_null())
     if bad.height:
         raise SourceError(f"{where}: {bad.height} row(s) with a date that is not YYYY-MM-DD, e.g. {bad.row(0)}")
     return parsed
 
 
+def _read_text_csv(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_csv(path, infer_schema=False)
+    except pl.exceptions.NoDataError:
+        raise SourceError(f"{path}: the file is empty (not even a header)") from None
+
+
 def read_fred_csv(path: Path, series_id: str) -> pl.DataFrame:
-    """A FRED CSV (`date,value` or `observation_date,<ID>`) → OBSERVATIONS, missing rows skipped."""
-    frame = pl.read_csv(path, infer_schema=False)
+    """A FRED CSV (`date,value`, `observation_date,<ID>` or the older `DATE,<ID>`) → OBSERVATIONS,
+    missing rows skipped."""
+    frame = _read_text_csv(path)
     if frame.columns == ["date", "value"]:
         date_col, value_col = "date", "value"
-    elif frame.columns == ["observation_date", series_id]:
-        date_col, value_col = "observation_date", series_id
+    elif frame.columns in (["observation_date", series_id], ["DATE", series_id]):
+        date_col, value_col = frame.columns
     else:
         raise SourceError(
             f"{path}: expected header `date,value` or `observation_date,{series_id}`, found {','.join(frame.columns)}"
@@ -64,7 +82,7 @@ def read_fred_csv(path: Path, series_id: str) -> pl.DataFrame:
 
 def read_price_csv(path: Path, ticker: str) -> pl.DataFrame:
     """A Yahoo-layout price CSV → OBSERVATIONS (value = Close)."""
-    frame = pl.read_csv(path, infer_schema=False)
+    frame = _read_text_csv(path)
     frame = frame.rename({c: c.strip() for c in frame.columns})
     if "Date" not in frame.columns or "Close" not in frame.columns:
         raise SourceError(f"{path}: expected Yahoo columns Date,Open,High,Low,Close[,Adj Close][,Volume], found {','.join(frame.columns)}")
