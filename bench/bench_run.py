@@ -189,7 +189,7 @@ def events(run: dict) -> dict[str, float]:
 
 NETLIQ_PHASES = [
     ("python start + imports (to first output)", None, "first_output"),
-    ("to temporary server start", "first_output", "server_start"),
+    ("flow call -> temporary server start (engine)", "first_output", "server_start"),
     ("ephemeral Prefect server startup", "server_start", "flow_begin"),
     ("flow begin -> [1/5] (registry, lock, warehouse open)", "flow_begin", "step1"),
     ("[1/5] fetch 6 series (replay)", "step1", "step2"),
@@ -239,8 +239,7 @@ def parse_importtime(stderr: str) -> list[tuple[int, str, int, int]]:
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        _, self_us, cum_us, name = line.split("|", 0)[0].split(":", 1)[1].split("|") and (
-            None, *line.split(":", 1)[1].split("|"))
+        self_us, cum_us, name = line.split(":", 1)[1].split("|", 2)
         depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
         rows.append((depth, name.strip(), int(self_us), int(cum_us)))
     return rows

@@ -217,7 +217,8 @@ class FredClient:
     """fredapi behind a transport boundary: timeout, retries with backoff, no key leaks.
 
     transport      (url, timeout) -> bytes; must raise urllib.error.HTTPError on HTTP
-                   errors, like urlopen. Tests inject a replay of recorded responses.
+                   errors, like urlopen (default: urllib_transport). Tests inject a
+                   replay of recorded responses.
     timeout        seconds, passed to the transport on every request.
     attempts       total tries per request (1 = no retry).
     backoff_*      exponential backoff between tries: initial * 2**n, capped at max,
@@ -229,7 +230,7 @@ class FredClient:
         self,
         api_key: Secret | str,
         *,
-        transport: Transport = urllib_transport,
+        transport: Transport | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         attempts: int = DEFAULT_ATTEMPTS,
         backoff_initial: float = 1.0,
@@ -331,7 +332,8 @@ class FredClient:
 
     def _attempt(self, keyed_url: str) -> bytes:
         try:
-            return self._transport(keyed_url, self.timeout)
+            # looked up at call time, so a test can replace the module's transport
+            return (self._transport or urllib_transport)(keyed_url, self.timeout)
         except urllib.error.HTTPError as exc:
             failure = self._http_failure(exc)
         except urllib.error.URLError as exc:  # DNS, refused connection, timeout on connect

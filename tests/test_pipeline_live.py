@@ -1,0 +1,59 @@
+"""The flow in live mode (FRED + Yahoo), with FRED replayed from recorded real responses at
+our transport boundary and a recognisable fake key that must appear nowhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from flows.pipeline import GateBlocked, daily
+from flows.registry import load_registry
+from flows.sources import fred, replay, yahoo
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+WIRE = Path(__file__).parent / "fixtures" / "wire"
+FAKE_KEY = "NETLIQ-FAKE-KEY-7f3a9c1e5b"
+
+
+def _recorded(url: str, timeout: float) -> bytes:
+    """The real fredapi recordings: series info of PAYEMS (units 'Thousands of Persons') and
+    four SP500 observations, served whatever series is asked for."""
+    assert timeout > 0
+    assert parse_qs(urlparse(url).query)["api_key"] == [FAKE_KEY]
+    name = "fredapi_fixture_series_observations_SP500.xml" if "/series/observations" in url \
+        else "fredapi_fixture_series_PAYEMS.xml"
+    return (WIRE / name).read_bytes()
+
+
+def test_units_change_at_the_source_blocks_and_the_key_leaks_nowhere(tmp_path, monkeypatch, caplog, capsys):
+    monkeypatch.setenv("FRED_API_KEY", FAKE_KEY)
+    monkeypatch.setattr(fred, "urllib_transport", _recorded)
+    # Yahoo's client path is replayed in tests/test_yahoo.py; here prices come from the snapshot
+    monkeypatch.setattr(yahoo, "fetch", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))
+    root = tmp_path / "data"
+    caplog.set_level("DEBUG")
+
+    with pytest.raises(GateBlocked) as blocked:
+        daily(data_dir=str(root))
+
+    message = str(blocked.value)
+    walcl = load_registry().role("fed_assets")
+    assert f"raw.observations[{walcl.id}]: check units_unchanged failed" in message
+    assert "Thousands of Persons" in message and walcl.native_units in message
+    assert not (root / "netliq.duckdb").exists()
+
+    out = capsys.readouterr()
+    texts = [message, out.out, out.err, caplog.text]
+    assert not any(FAKE_KEY in t for t in texts)
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert FAKE_KEY.encode() not in path.read_bytes(), f"key found in {path}"
+
+
+def test_live_run_without_a_key_says_how_to_run_offline(tmp_path, monkeypatch):
+    monkeypatch.delenv("FRED_API_KEY", raising=False)
+    with pytest.raises(fred.MissingApiKeyError, match="--offline"):
+        daily(data_dir=str(tmp_path / "data"))
