@@ -12,14 +12,23 @@ import datetime as dt
 import polars as pl
 
 COMPONENTS = ("fed_assets", "tga", "rrp")
+BN_DECIMALS = 9
 
 
 def in_billions(observations: pl.DataFrame, to_bn: float) -> pl.DataFrame:
-    """One row per observation date: `date`, `value_bn` = value × to_bn (native units → bn USD)."""
+    """One row per observation date: `date`, `value_bn` = value × to_bn (native units → bn USD).
+
+    Rounded to 1e-9 bn (one dollar) so binary noise (6657161 × 0.001 = 6657.161000000001)
+    does not reach the published numbers.
+    """
     return observations.select(
         pl.col("obs_date").alias("date"),
-        (pl.col("value") * to_bn).alias("value_bn"),
+        (pl.col("value") * to_bn).round(BN_DECIMALS).alias("value_bn"),
     ).sort("date")
+
+
+def _net() -> pl.Expr:
+    return (pl.col("fed_assets_bn") - pl.col("tga_bn") - pl.col("rrp_bn")).round(BN_DECIMALS).alias("net_liquidity_bn")
 
 
 def _as_of(
@@ -74,9 +83,7 @@ def net_liquidity_weekly(
     )
     return (
         _rrp_outstanding(weeks, rrp, lag_days=0, lookback_days=rrp_lookback_days)
-        .with_columns(
-            (pl.col("fed_assets_bn") - pl.col("tga_bn") - pl.col("rrp_bn")).alias("net_liquidity_bn")
-        )
+        .with_columns(_net())
         .select("date", "fed_assets_bn", "tga_bn", "rrp_bn", "rrp_obs_date", "net_liquidity_bn")
         .sort("date")
     )
@@ -119,7 +126,7 @@ def net_liquidity_daily(
     )
     stale = pl.any_horizontal(pl.col(f"{name}_age_days") > max_age_days[name] for name in ("fed_assets", "tga"))
     return out.with_columns(
-        (pl.col("fed_assets_bn") - pl.col("tga_bn") - pl.col("rrp_bn")).alias("net_liquidity_bn"),
+        _net(),
         stale.alias("is_stale"),
     ).select(
         "date",

@@ -303,6 +303,9 @@ def write_published_file(con, root: Path, names: list[str], comments: dict[str, 
             for column, doc in column_docs.items():
                 con.execute(f'COMMENT ON COLUMN pub.main."{name}"."{column}" IS {_sql_str(doc)}')
         con.execute("CREATE TABLE pub.main.publishes AS SELECT * FROM ops.publishes ORDER BY version")
+        con.execute("COMMENT ON TABLE pub.main.publishes IS " + _sql_str(
+            "The publish log, one row per version: run id, time (UTC), code version, the run's clock, "
+            "row counts and content checksums per table, and the check summary."))
         con.execute("CHECKPOINT pub")
     finally:
         con.execute("DETACH pub")
