@@ -33,7 +33,7 @@ def _pandas_types(dtype: pl.DataType) -> list[str]:
     return sorted({type(d).__name__ if d == pd.StringDtype() else str(d) for d in dtypes})
 
 
-def _schema_checks(schema: pl.Schema, derive) -> list[Check]:
+def schema_checks(schema: pl.Schema, derive) -> list[Check]:
     """Exactly the declared columns (plus the derived ones the checks read), each of its type."""
     columns = derive(pl.DataFrame(schema=schema)).columns
     checks = [Check("schema", gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True))]
@@ -44,7 +44,7 @@ def _schema_checks(schema: pl.Schema, derive) -> list[Check]:
     return checks
 
 
-def _between(column: str, low: float | None, high: float | None) -> gxe.ExpectColumnValuesToBeBetween:
+def between(column: str, low: float | None, high: float | None) -> gxe.ExpectColumnValuesToBeBetween:
     return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
 
 
@@ -74,17 +74,17 @@ def raw_input_suite(spec: SeriesSpec, clock: dt.date) -> Suite:
 
     checks = [
         Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
-        *_schema_checks(OBSERVATIONS, derive),
+        *schema_checks(OBSERVATIONS, derive),
         Check("unique_key", gxe.ExpectColumnValuesToBeUnique(column="obs_date")),
         Check("numeric_value", gxe.ExpectColumnValuesToNotBeNull(column="value")),
-        Check("value_range", _between("value", spec.valid_min, spec.valid_max)),
-        Check("max_gap", _between("gap_days", None, spec.max_gap_days)),
+        Check("value_range", between("value", spec.valid_min, spec.valid_max)),
+        Check("max_gap", between("gap_days", None, spec.max_gap_days)),
         Check("freshness", gxe.ExpectColumnMinToBeBetween(column="age_days", max_value=spec.max_age_days)),
     ]
     if spec.max_change_pct is not None:
-        checks.append(Check("jump_pct", _between("change_pct", -spec.max_change_pct, spec.max_change_pct)))
+        checks.append(Check("jump_pct", between("change_pct", -spec.max_change_pct, spec.max_change_pct)))
     if spec.max_change_abs is not None:
-        checks.append(Check("jump_abs", _between("change_abs", -spec.max_change_abs, spec.max_change_abs)))
+        checks.append(Check("jump_abs", between("change_abs", -spec.max_change_abs, spec.max_change_abs)))
     return Suite(
         table=raw_table_name(spec),
         key_columns=("obs_date", "value_text"),
@@ -114,16 +114,16 @@ def _liquidity_checks(registry: Registry, table: str, derive) -> list[Check]:
     spec = TABLES[table]
     checks = [
         Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
-        *_schema_checks(spec.schema, derive),
+        *schema_checks(spec.schema, derive),
         Check("unique_key", gxe.ExpectColumnValuesToBeUnique(column="date")),
     ]
     for role in ("fed_assets", "tga", "rrp"):
         low, high = _range_bn(registry, role)
         checks.append(Check(f"not_null_{role}_bn", gxe.ExpectColumnValuesToNotBeNull(column=f"{role}_bn")))
-        checks.append(Check(f"range_{role}_bn", _between(f"{role}_bn", low, high)))
+        checks.append(Check(f"range_{role}_bn", between(f"{role}_bn", low, high)))
     checks.append(
         Check("identity_net_liquidity",
-              _between("identity_residual_bn", -IDENTITY_TOLERANCE_BN, IDENTITY_TOLERANCE_BN))
+              between("identity_residual_bn", -IDENTITY_TOLERANCE_BN, IDENTITY_TOLERANCE_BN))
     )
     return checks
 
@@ -140,11 +140,11 @@ def net_liquidity_weekly_suite(registry: Registry, clock: dt.date, previous_rows
 
     checks = _liquidity_checks(registry, "net_liquidity_weekly", derive) + [
         Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
-        Check("weekly_no_gap", _between("gap_days", 7, 7)),
+        Check("weekly_no_gap", between("gap_days", 7, 7)),
         Check("freshness", gxe.ExpectColumnMinToBeBetween(column="age_days", max_value=fed.max_age_days)),
     ]
     if fed.max_change_pct is not None:
-        checks.append(Check("jump_fed_assets_pct", _between("fed_assets_change_pct", -fed.max_change_pct, fed.max_change_pct)))
+        checks.append(Check("jump_fed_assets_pct", between("fed_assets_change_pct", -fed.max_change_pct, fed.max_change_pct)))
     return Suite("net_liquidity_weekly", ("date", "net_liquidity_bn"), tuple(checks), derive)
 
 
@@ -163,10 +163,10 @@ def net_liquidity_daily_suite(registry: Registry, clock: dt.date, previous_rows:
 
     checks = _liquidity_checks(registry, "net_liquidity_daily", derive) + [
         Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
-        Check("daily_no_gap", _between("gap_days", 1, 1)),
+        Check("daily_no_gap", between("gap_days", 1, 1)),
         Check("reaches_clock", gxe.ExpectColumnMinToBeBetween(column="age_days", min_value=0, max_value=0)),
         *(
-            Check(f"no_lookahead_{role}", _between(f"{role}_days_after_publication", 0, None))
+            Check(f"no_lookahead_{role}", between(f"{role}_days_after_publication", 0, None))
             for role in ("fed_assets", "tga", "rrp")
         ),
     ]
@@ -198,17 +198,17 @@ def asset_prices_daily_suite(registry: Registry, clock: dt.date, previous_rows: 
 
     checks = [
         Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
-        *_schema_checks(TABLES["asset_prices_daily"].schema, derive),
+        *schema_checks(TABLES["asset_prices_daily"].schema, derive),
         Check("unique_key", gxe.ExpectCompoundColumnsToBeUnique(column_list=["asset", "date"])),
         Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
         Check("every_asset_present", gxe.ExpectColumnDistinctValuesToEqualSet(
             column="asset", value_set=[s.name for s in registry.assets()])),
-        Check("close_positive", _between("close", 0, None)),
+        Check("close_positive", between("close", 0, None)),
         Check("close_not_null", gxe.ExpectColumnValuesToNotBeNull(column="close")),
         Check("close_usd_not_null", gxe.ExpectColumnValuesToNotBeNull(column="close_usd")),
-        Check("max_gap", _between("gap_beyond_limit_days", None, 0)),
-        Check("jump_pct", _between("jump_beyond_limit_pct", None, 0)),
-        Check("freshness", _between("age_beyond_limit_days", None, 0)),
+        Check("max_gap", between("gap_beyond_limit_days", None, 0)),
+        Check("jump_pct", between("jump_beyond_limit_pct", None, 0)),
+        Check("freshness", between("age_beyond_limit_days", None, 0)),
     ]
     return Suite("asset_prices_daily", ("asset", "date", "close"), tuple(checks), derive)
 

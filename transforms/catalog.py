@@ -25,6 +25,8 @@ class TableSpec:
     description: str
     key: tuple[str, ...]
     columns: dict[str, Column]
+    # registry keys of the series this table reads (for staleness and "not in snapshot")
+    inputs: tuple[str, ...] = ()
 
     @property
     def schema(self) -> pl.Schema:
