@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as dt
 import sys
 from pathlib import Path
@@ -17,8 +18,14 @@ checks those, and publishes a new version only if every check passes. BI tools a
 
 start here:
   netliq run --offline          run on the bundled real snapshot (no network, no key)
+  netliq run --from-dir DIR     run on your own files: DIR/fred/<SERIES_ID>.csv, DIR/prices/<TICKER>.csv
+  netliq run                    live FRED + Yahoo (needs FRED_API_KEY)
   netliq sql "SELECT * FROM net_liquidity_weekly ORDER BY date DESC LIMIT 5"
+  netliq describe [TABLE]       what each published table and column means, with units
   netliq status                 current version, freshness per series, quarantine
+
+exit codes of `netliq run`: 0 published or nothing new; 2 a check blocked the publish
+(the published file is unchanged); 1 any other error.
 """
 
 EXIT_BLOCKED = 2
@@ -26,6 +33,8 @@ EXIT_ERROR = 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Prefect's local server would try to send usage telemetry; there is no network for it
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     parser = argparse.ArgumentParser(prog="netliq", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", help="folder of the warehouse and the published file "
@@ -43,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("status", help="current version, freshness per series, last runs, quarantine")
     sub.add_parser("versions", help="every published version: when, from which run, row counts")
+    describe = sub.add_parser("describe", help="the data dictionary: tables, grain, columns and units",
+                              description="Reads the `catalog` table of the published file (with each table's "
+                              "staleness); before the first publish, the dictionary shipped with the code.")
+    describe.add_argument("table", nargs="?", help="one table (default: list them all)")
     sql = sub.add_parser("sql", help="read-only SQL on the published file, printed as a table",
                          description="Tables: net_liquidity_weekly, net_liquidity_daily, asset_prices_daily, publishes.")
     sql.add_argument("query", help='e.g. "SELECT * FROM net_liquidity_weekly ORDER BY date DESC LIMIT 10"')
@@ -59,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status(root)
         if args.command == "versions":
             return _versions(root)
+        if args.command == "describe":
+            return _describe(root, args.table)
         if args.command == "sql":
             return _sql(root, args.query, args.max_rows)
     except KeyboardInterrupt:
@@ -156,6 +171,44 @@ def _versions(root: Path) -> int:
         print("no version published yet")
     else:
         _print_frame(frame, max_rows=1000)
+    return 0
+
+
+def _describe(root: Path, table: str | None) -> int:
+    import polars as pl
+
+    from transforms.catalog import TABLES, catalog_frame
+    from warehouse import db
+
+    path = db.published_path(root)
+    if path.exists():
+        catalog = db.query_published(path, "SELECT * FROM catalog ORDER BY table_name, column_position")
+        source = f"catalog of {path}"
+    else:
+        catalog = catalog_frame(list(TABLES), {}, {})
+        source = "the code's data dictionary (nothing published yet)"
+    names = list(dict.fromkeys(catalog["table_name"].to_list()))
+    if table is None:
+        print(f"published tables ({source}); `netliq describe TABLE` for the columns:\n")
+        for name in names:
+            row = catalog.filter(pl.col("table_name") == name).row(0, named=True)
+            stale = f"  [STALE: {row['stale_reason']}]" if row["is_stale"] else ""
+            print(f"{name:34} {row['grain']}{stale}")
+        return 0
+    if table not in names:
+        print(f"netliq describe: no table {table!r}; tables: {', '.join(names)}", file=sys.stderr)
+        return EXIT_ERROR
+    rows = catalog.filter(pl.col("table_name") == table)
+    first = rows.row(0, named=True)
+    print(f"{table}\n  grain: {first['grain']}\n  {first['table_description']}")
+    if first["inputs"]:
+        print(f"  reads: {first['inputs']}")
+    if first["is_stale"]:
+        print(f"  STALE in this version: {first['stale_reason']}")
+    print()
+    width = max(len(c) for c in rows["column_name"].to_list())
+    for row in rows.iter_rows(named=True):
+        print(f"  {row['column_name']:{width}}  {row['data_type']:8}  {row['column_description']}")
     return 0
 
 

@@ -23,12 +23,12 @@ from prefect.cache_policies import NO_CACHE
 from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, validate
 from flows.lock import run_lock
-from flows.registry import Registry, SeriesSpec, load_registry
+from flows.registry import SeriesSpec, load_registry
 from flows.sources import fred, replay, yahoo
-from flows.sources.schema import FetchResult, SourceError, empty_observations
-from transforms.catalog import TABLES
-from transforms.liquidity import in_billions, net_liquidity_daily, net_liquidity_weekly
-from transforms.prices import asset_prices_daily
+from flows.sources.schema import FetchResult, SourceError
+from expectations.tables import PUBLISHED_SUITES
+from flows.tables import BUILDERS, Inputs
+from transforms.catalog import TABLES, catalog_frame
 from warehouse import db
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -59,6 +59,9 @@ class RunSummary:
     rows_added: dict[str, int] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
     checks_passed: int = 0
+    stale: dict[str, str] = field(default_factory=dict)  # table → why it is stale ("" = fresh)
+    unavailable: dict[str, str] = field(default_factory=dict)  # series → why
+    late: dict[str, str] = field(default_factory=dict)  # series → freshness message
 
 
 def code_version() -> str:
@@ -100,26 +103,21 @@ def audit(suite: suites.Suite, frame: pl.DataFrame) -> SuiteResult:
 
 
 @task(cache_policy=NO_CACHE)
-def build_tables(registry: Registry, series: dict[str, pl.DataFrame], clock: dt.date) -> dict[str, pl.DataFrame]:
-    roles = ("fed_assets", "tga", "rrp")
-    comp = {r: in_billions(series[registry.role(r).key], registry.role(r).to_bn) for r in roles}  # type: ignore[arg-type]
-    assets = registry.assets()
-    return {
-        "net_liquidity_weekly": net_liquidity_weekly(
-            comp["fed_assets"], comp["tga"], comp["rrp"], rrp_lookback_days=registry.role("rrp").max_age_days
-        ),
-        "net_liquidity_daily": net_liquidity_daily(
-            comp,
-            publication_lag_days={r: registry.role(r).publication_lag_days for r in roles},
-            max_age_days={r: registry.role(r).max_age_days for r in roles},
-            through=clock,
-        ),
-        "asset_prices_daily": asset_prices_daily(
-            pl.concat([series[s.key] for s in assets]),
-            pl.DataFrame({"series_id": [s.id for s in assets], "asset": [s.name for s in assets],
-                          "currency": [s.currency for s in assets]}),
-        ),
-    }
+def build_tables(inputs: Inputs, late: dict[str, str], unavailable: dict[str, str]
+                 ) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """Every table whose required inputs are available; and per table why it is stale
+    ("" when fresh): an input late against the clock, or unavailable."""
+    built, status = {}, {}
+    for name, builder in BUILDERS.items():
+        required, optional = builder.required(inputs.registry), builder.optional(inputs.registry)
+        missing = [k for k in required if inputs.series.get(k) is None]
+        reasons = [f"{k} {unavailable.get(k, 'unavailable')}" for k in required + optional
+                   if k in unavailable or (k in missing)]
+        reasons += [f"{k} late" for k in required + optional if k in late]
+        status[name] = "; ".join(dict.fromkeys(reasons))
+        if not missing:
+            built[name] = builder.build(inputs)
+    return built, status
 
 
 # ------------------------------------------------------------------ helpers
@@ -181,89 +179,128 @@ def _run_id() -> str:
     return str(flow_run.id or uuid.uuid4())
 
 
-def _run(con, root, registry, used, folder, source_name, api_key, run_id, started) -> RunSummary:
+def _fetch_all(con, used, folder, api_key, started) -> dict[str, FetchResult | SourceError]:
     today_ny = started.astimezone(NEW_YORK).date()
-    _progress(f"[1/5] fetching {len(used)} series from {'folder ' + str(folder) if folder else 'FRED and Yahoo'}")
     futures = {
         spec.key: fetch_series.submit(
             spec,
             folder,
-            None if folder else fred.incremental_start(db.last_observation_date(con, spec.id), REVISION_WINDOW_DAYS),
+            None if folder else fred.incremental_start(db.last_observation_date(con, spec.key), REVISION_WINDOW_DAYS),
             api_key,
             # crypto closes at 00:00 UTC, markets in their own zone; today's bar is unfinished either way
             started.date() if spec.frequency == "daily" else today_ny,
         )
         for spec in used
     }
-    fetched = {key: future.result() for key, future in futures.items()}
+    return {key: future.result() for key, future in futures.items()}
+
+
+def _prepare(spec: SeriesSpec, got: FetchResult) -> tuple[pl.DataFrame, int]:
+    """The fetched rows under the registry key, minus the registry's documented bad rows
+    (drop_dates whose value is not a number); returns the frame and how many were dropped."""
+    frame = got.frame.with_columns(pl.lit(spec.key).alias("series_id"))
+    if not spec.drop_dates:
+        return frame, 0
+    known_bad = pl.col("obs_date").is_in(list(spec.drop_dates)) & pl.col("value").is_null()
+    return frame.filter(~known_bad), int(frame.select(known_bad.sum()).item())
+
+
+def _run(con, root, registry, used, folder, source_name, api_key, run_id, started) -> RunSummary:
+    today_ny = started.astimezone(NEW_YORK).date()
+    _progress(f"[1/5] fetching {len(used)} series from {'folder ' + str(folder) if folder else 'FRED and Yahoo'}")
+    fetched = _fetch_all(con, used, folder, api_key, started)
     failures: list[CheckResult] = []
+    warnings: list[CheckResult] = []
     incoming: dict[str, pl.DataFrame] = {}
+    unavailable: dict[str, str] = {}
+    dropped: dict[str, int] = {}
     for spec in used:
         got = fetched[spec.key]
         if isinstance(got, SourceError):
-            failures.append(failure(suites.raw_table_name(spec), "source", str(got)))
-            incoming[spec.key] = empty_observations()
+            if spec.lateness == "block":
+                failures.append(failure(suites.raw_table_name(spec), "source", str(got)))
+            else:
+                reason = "not in snapshot" if isinstance(got, replay.NotInReplay) and folder == replay.SNAPSHOT_DIR \
+                    else ("not in replay folder" if isinstance(got, replay.NotInReplay) else f"source failed: {got}")
+                unavailable[spec.key] = reason
             continue
-        incoming[spec.key] = got.frame
+        incoming[spec.key], dropped[spec.key] = _prepare(spec, got)
         problem = fred.check_units(spec, got.metadata) if spec.provider == "fred" else None
         if problem:
             failures.append(failure(suites.raw_table_name(spec), "units_unchanged", problem))
 
     clock = replay.replay_clock(list(incoming.values())) if folder else today_ny
-    _progress(f"[2/5] checking {len(used)} raw inputs against the run's clock {clock}")
+    _progress(f"[2/5] checking {len(incoming)} raw inputs against the run's clock {clock}"
+              + (f"; unavailable: {', '.join(f'{k} ({v})' for k, v in unavailable.items())}" if unavailable else ""))
     passed = 0
     for spec in used:
-        if any(f.table == suites.raw_table_name(spec) and f.check == "source" for f in failures):
+        if spec.key not in incoming or any(f.table == suites.raw_table_name(spec) for f in failures):
             continue
         # what this run fetched: the whole series from a replay, the revision window when live
         result = audit(suites.raw_input_suite(spec, clock), incoming[spec.key])
         failures += result.blocking_failures
+        warnings += [r for r in result.results if not r.success and not r.blocking]
         passed += sum(r.success for r in result.results)
     if failures:
-        raise _block(con, root, run_id, failures,
-                     {suites.raw_table_name(s): incoming[s.key] for s in used}, clock)
+        raise _block(con, root, run_id, failures, {suites.raw_table_name(s): incoming[s.key] for s in used if s.key in incoming}, clock)
+    late = {w.table.split("[", 1)[1].rstrip("]"): w.message() for w in warnings if w.check == "freshness"}
+    for key, message in late.items():
+        _progress(f"      late (warn): {message}")
 
     fetched_at = dt.datetime.now(dt.timezone.utc)
     rows_added = {}
     for spec in used:
-        got = fetched[spec.key]
+        if spec.key not in incoming:
+            continue
         source = source_name or spec.provider
-        rows_added[spec.id] = db.append_observations(con, incoming[spec.key], source=source,
-                                                     fetched_at=fetched_at, run_id=run_id)
-        db.record_metadata(con, spec.id, "replay" if folder else spec.provider, got.metadata,
+        rows_added[spec.key] = db.append_observations(con, incoming[spec.key], source=source,
+                                                      fetched_at=fetched_at, run_id=run_id)
+        db.record_metadata(con, spec.key, "replay" if folder else spec.provider, fetched[spec.key].metadata,
                            fetched_at=fetched_at, run_id=run_id)
-    _progress(f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows "
-              + ", ".join(f"{k}={v}" for k, v in rows_added.items() if v))
+    known = {k: v for k, v in dropped.items() if v}
+    _progress(f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows"
+              + (f"; known bad rows dropped (registry drop_dates): {known}" if known else ""))
 
-    series = {spec.key: db.latest_observations(con, spec.id) for spec in used}
-    tables = build_tables(registry, series, clock)
-    db.stage(con, tables)
-    _progress(f"[4/5] built {len(tables)} tables; checking them")
+    stored = {spec.key: db.latest_observations(con, spec.key) for spec in used}
+    inputs = Inputs(registry, {k: (v if v.height else None) for k, v in stored.items()}, clock)
+    built, status = build_tables(inputs, late, unavailable)
+    db.stage(con, built)
+    _progress(f"[4/5] built {len(built)} tables; checking them")
     previous = db.current_publish(con)
     previous_counts = previous["row_counts"] if previous else {}
-    for name, frame in tables.items():
-        suite = suites.PUBLISHED_SUITES[name](registry, clock, previous_counts.get(name, 0))
+    for name, frame in built.items():
+        suite = PUBLISHED_SUITES[name](registry, clock, previous_counts.get(name, 0))
         result = audit(suite, frame)
         failures += result.blocking_failures
+        warnings += [r for r in result.results if not r.success and not r.blocking]
         passed += sum(r.success for r in result.results)
     if failures:
-        raise _block(con, root, run_id, failures, tables, clock)
+        raise _block(con, root, run_id, failures, built, clock)
 
-    names = list(tables)
+    carried = db.carry_forward(con, [n for n in BUILDERS if n not in built])
+    names = [n for n in BUILDERS if n in built or n in carried]
+    reads = {n: list(BUILDERS[n].required(registry) + BUILDERS[n].optional(registry)) for n in names}
+    names.append("catalog")
+    db.stage(con, {"catalog": catalog_frame(names, reads, status)})
     sums = db.checksums(con, "staging", names)
     published = db.published_path(root)
-    counts = {name: frame.height for name, frame in tables.items()}
+    counts = db.row_counts(con, "staging", names)
+    for name, reason in status.items():
+        if reason:
+            _progress(f"      stale: {name}: {reason}")
     if previous and previous["checksums"] == sums and published.exists():
         message = f"nothing new: tables identical to version {previous['version']}; nothing published"
         _progress(f"[5/5] {message}")
         db.end_run(con, run_id, status="unchanged", message=message, clock=clock, rows_added=rows_added)
-        return RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts, passed)
+        return RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts, passed,
+                          stale=status, unavailable=unavailable, late=late)
 
     if previous and previous["checksums"] == sums:
         version = previous["version"]  # the file went missing: write the same version again
     else:
         version = db.publish_version(con, names, run_id=run_id, code_version=code_version(), clock=clock,
-                                     check_summary=f"{passed} checks passed, 0 failed", sums=sums)
+                                     check_summary=f"{passed} checks passed, 0 failed, {len(warnings)} warnings",
+                                     sums=sums)
     comments = {
         name: (f"{TABLES[name].description} Grain: {TABLES[name].grain}.",
                {c: col.description for c, col in TABLES[name].columns.items()})
@@ -273,4 +310,5 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
     message = f"published version {version}"
     _progress(f"[5/5] {message} to {published}")
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
-    return RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed)
+    return RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
+                      stale=status, unavailable=unavailable, late=late)

@@ -8,6 +8,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 REGISTRY_PATH = Path(__file__).with_name("series.toml")
+# fred: FRED via fredapi; yahoo: Yahoo closes via yfinance; yahoo_shares: shares outstanding
+# via yfinance get_shares_full; file: a CSV/Parquet file or URL with date and value columns
+PROVIDERS = ("fred", "yahoo", "yahoo_shares", "file")
 
 _REQUIRED = (
     "provider", "id", "name", "native_units", "frequency", "publication_lag_days",
@@ -35,6 +38,12 @@ class SeriesSpec:
     gap_check_from: dt.date | None = None
     max_change_pct: float | None = None
     max_change_abs: float | None = None
+    lateness: str = "warn"
+    exempt_dates: tuple[dt.date, ...] = ()
+    drop_dates: tuple[dt.date, ...] = ()
+    snapshot_file: str | None = None
+    value_column: str | None = None
+    path: str | None = None  # provider "file": a CSV or Parquet path (relative to the repo) or URL
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,13 @@ class Registry:
         except KeyError:
             raise RegistryError(f"series {key!r} is not in the registry ({self.path})") from None
 
+    def named(self, name: str) -> SeriesSpec:
+        """The series with this `name` (names are unique; tables refer to series by name)."""
+        for spec in self.series.values():
+            if spec.name == name:
+                return spec
+        raise RegistryError(f"no series named {name!r} in the registry ({self.path})")
+
     def role(self, role: str) -> SeriesSpec:
         """The series that fills a model role: fed_assets, tga or rrp."""
         if role not in self.model:
@@ -58,9 +74,17 @@ class Registry:
     def assets(self) -> list[SeriesSpec]:
         return [self.get(k) for k in self.model["assets"]]  # type: ignore[union-attr]
 
+    def fx(self) -> dict[str, SeriesSpec]:
+        """Quote currency → the series giving units of that currency per USD."""
+        return {cur: self.get(key) for cur, key in dict(self.model.get("fx", {})).items()}  # type: ignore[arg-type]
+
     def used(self) -> list[SeriesSpec]:
-        """Every series the published tables need, liquidity terms first."""
-        return [self.role("fed_assets"), self.role("tga"), self.role("rrp"), *self.assets()]
+        """Every series the published tables read: the liquidity terms first, then the rest
+        of the registry (an entry that nothing reads is still fetched and stored)."""
+        core = [self.role("fed_assets"), self.role("tga"), self.role("rrp")]
+        alternatives = {str(k) for k in self.model.get("unused", [])}  # type: ignore[union-attr]
+        rest = [s for s in self.series.values() if s not in core and s.key not in alternatives]
+        return core + rest
 
 
 class RegistryError(ValueError):
@@ -68,6 +92,7 @@ class RegistryError(ValueError):
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(SeriesSpec)}
+_DATE_LISTS = {"exempt_dates", "drop_dates"}
 _NUMERIC = {"publication_lag_days", "max_age_days", "max_gap_days", "valid_min", "valid_max",
             "to_bn", "max_change_pct", "max_change_abs"}
 
@@ -79,9 +104,15 @@ def _check_types(path: Path, key: str, entry: dict) -> None:
     for name, value in entry.items():
         if name in _NUMERIC and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise RegistryError(f"{path.name}: series {key!r}: {name} must be a number, got {value!r}")
-        if name == "gap_check_from" and not isinstance(value, dt.date):
+        if name == "gap_check_from" and (not isinstance(value, dt.date) or isinstance(value, dt.datetime)):
             raise RegistryError(f"{path.name}: series {key!r}: gap_check_from must be a TOML date, got {value!r}")
-        if name not in _NUMERIC and name != "gap_check_from" and not isinstance(value, str):
+        if name in _DATE_LISTS and not (
+            isinstance(value, list) and all(isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in value)
+        ):
+            raise RegistryError(f"{path.name}: series {key!r}: {name} must be a list of TOML dates, got {value!r}")
+        if name == "lateness" and value not in ("block", "warn"):
+            raise RegistryError(f"{path.name}: series {key!r}: lateness must be block or warn, got {value!r}")
+        if name not in _NUMERIC | _DATE_LISTS and name != "gap_check_from" and not isinstance(value, str):
             raise RegistryError(f"{path.name}: series {key!r}: {name} must be text, got {value!r}")
 
 
@@ -92,12 +123,19 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
         missing = [f for f in _REQUIRED if f not in entry]
         if missing:
             raise RegistryError(f"{path.name}: series {key!r} lacks {', '.join(missing)}")
-        if entry["provider"] not in ("fred", "yahoo"):
+        if entry["provider"] not in PROVIDERS:
             raise RegistryError(f"{path.name}: series {key!r} has unknown provider {entry['provider']!r}")
         _check_types(path, key, entry)
         if "max_change_pct" not in entry and "max_change_abs" not in entry:
             raise RegistryError(f"{path.name}: series {key!r} needs max_change_pct or max_change_abs")
+        if entry["provider"] == "file" and not entry.get("path"):
+            raise RegistryError(f"{path.name}: series {key!r} has provider file but no path")
+        entry = {k: tuple(v) if k in _DATE_LISTS else v for k, v in entry.items()}
         series[key] = SeriesSpec(key=key, **entry)
+    names = [spec.name for spec in series.values()]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise RegistryError(f"{path.name}: series names must be unique; repeated: {', '.join(duplicated)}")
     registry = Registry(series=series, model=raw.get("model", {}), path=path)
     for role in ("fed_assets", "tga", "rrp"):
         spec = registry.role(role)

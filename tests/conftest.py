@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
-# The files the published tables read (the registry's [model]); a replay folder needs only these.
-USED_FILES = ("fred/WALCL.csv", "fred/WTREGEN.csv", "fred/RRPONTSYD.csv",
-              "prices/BTC-USD.csv", "prices/GC=F.csv", "prices/^NDX.csv")
+USED_FILES = tuple(
+    str(p.relative_to(SNAPSHOT)) for p in sorted(SNAPSHOT.rglob("*")) if p.is_file() and p.suffix == ".csv"
+)
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +27,7 @@ def prefect_harness():
 
 @pytest.fixture
 def replay_dir(tmp_path: Path) -> Path:
-    """A writable copy of the snapshot files the tables need, for tests that damage one."""
+    """A writable copy of the snapshot, for tests that damage one file."""
     folder = tmp_path / "replay"
     for rel in USED_FILES:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)

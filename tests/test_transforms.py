@@ -357,7 +357,8 @@ def test_daily_walcl_stops_early_is_flagged_stale_not_filled(comps):
 
 # --- asset_prices_daily -----------------------------------------------------------------
 
-PRICE_TICKERS = ("BTC-USD", "GC=F", "^NDX", "3350.T")
+# The registry's seven assets ([model].assets), each in data/snapshot/prices/<id>.csv.
+PRICE_TICKERS = ("BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "ZEC-USD", "GLD")
 
 
 def price_closes(ticker: str) -> dict[dt.date, str]:
@@ -367,25 +368,58 @@ def price_closes(ticker: str) -> dict[dt.date, str]:
 CLOSES_TXT = {t: price_closes(t) for t in (*PRICE_TICKERS, "JPY=X")}
 
 
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def pipeline_input(key: str) -> pl.DataFrame:
+    """A price series as the pipeline hands it on: read_price_csv, then the registry's
+    drop_dates rows whose value is not a number removed (flows/pipeline.py `_prepare`)."""
+    spec = REGISTRY.get(key)
+    frame = read_price_csv(PRICES / f"{spec.id}.csv", spec.key)
+    return frame.filter(~(pl.col("obs_date").is_in(list(spec.drop_dates)) & pl.col("value").is_null()))
+
+
+def test_price_inputs_are_the_registry_assets():
+    assert tuple(s.id for s in REGISTRY.assets()) == PRICE_TICKERS
+    assert tuple(s.key for s in REGISTRY.assets()) == PRICE_TICKERS
+    # Metaplanet (TSE 3350) is the one non-USD asset; JPY=X gives JPY per USD
+    assert {s.id: (s.name, s.currency) for s in REGISTRY.assets() if s.currency != "USD"} == {
+        "3350.T": ("metaplanet", "JPY")
+    }
+    assert REGISTRY.fx()["JPY"].id == "JPY=X"
+
+
+def test_price_csvs_have_numbers_except_the_registry_drop_dates():
+    # The transform is given numeric closes: every Close cell that is not a number is on one
+    # of its series' registry drop_dates (only 3350.T 2020-10-01, the TSE outage `#VALUE!`).
+    bad = {(t, d) for t in (*PRICE_TICKERS, "JPY=X") for d, v in CLOSES_TXT[t].items() if not is_number(v)}
+    assert bad == {("3350.T", D("2020-10-01"))}
+    assert all(d in REGISTRY.get(t).drop_dates for t, d in bad)
+
+
 @pytest.fixture(scope="module")
 def asset_table() -> pl.DataFrame:
-    return pl.DataFrame(
-        [
-            *({"series_id": s.id, "asset": s.name, "currency": s.currency} for s in REGISTRY.assets()),
-            # Metaplanet (TSE 3350, JPY): not a registry asset; here to exercise conversion
-            {"series_id": "3350.T", "asset": "metaplanet", "currency": "JPY"},
-        ]
+    # one row per asset, straight from the registry (as flows/tables.py builds it)
+    table = pl.DataFrame(
+        [{"series_id": s.key, "asset": s.name, "currency": s.currency} for s in REGISTRY.assets()]
     )
+    assert table["series_id"].is_unique().all() and table["asset"].is_unique().all()
+    return table
 
 
 @pytest.fixture(scope="module")
 def closes() -> pl.DataFrame:
-    return pl.concat([read_price_csv(PRICES / f"{t}.csv", t) for t in PRICE_TICKERS])
+    return pl.concat([pipeline_input(t) for t in PRICE_TICKERS])
 
 
 @pytest.fixture(scope="module")
 def jpy_rates() -> pl.DataFrame:
-    return read_price_csv(PRICES / "JPY=X.csv", "JPY=X").select(pl.col("obs_date").alias("date"), "value")
+    return pipeline_input(REGISTRY.fx()["JPY"].key).select(pl.col("obs_date").alias("date"), "value")
 
 
 @pytest.fixture(scope="module")
@@ -400,16 +434,19 @@ def price_row(prices: pl.DataFrame, ticker: str, day: dt.date) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("ticker", "asset", "anchor"),
+    ("ticker", "asset", "anchor", "day"),
     [
         # PROVENANCE anchors for 2025-10-06, each read back from the CSV Close cell:
-        ("BTC-USD", "bitcoin", 124752.53),  # BTC-USD.csv 2025-10-06 Close 124752.53125
-        ("GC=F", "gold", 3948.5),  # GC=F.csv 2025-10-06 Close 3948.5
-        ("^NDX", "nasdaq_100", 24978.56),  # ^NDX.csv 2025-10-06 Close 24978.560546875
+        ("BTC-USD", "bitcoin", 124752.53, D("2025-10-06")),  # BTC-USD.csv 2025-10-06 Close 124752.53125
+        ("GC=F", "gold", 3948.5, D("2025-10-06")),  # GC=F.csv 2025-10-06 Close 3948.5
+        ("^NDX", "nasdaq_100", 24978.56, D("2025-10-06")),  # ^NDX.csv 2025-10-06 Close 24978.560546875
+        ("MSTR", "mstr", 473.83, D("2024-11-20")),  # MSTR.csv 2024-11-20 Close 473.83
+        # no PROVENANCE anchor for these two; read by hand from the CSV row of 2025-10-06:
+        ("ZEC-USD", "zcash", 157.4344, D("2025-10-06")),  # ZEC-USD.csv Close 157.4344
+        ("GLD", "gld", 364.38, D("2025-10-06")),  # GLD.csv Close 364.3800048828125
     ],
 )
-def test_prices_usd_assets_on_named_date(prices, ticker, asset, anchor):
-    day = D("2025-10-06")
+def test_prices_usd_assets_on_named_date(prices, ticker, asset, anchor, day):
     close = float(CLOSES_TXT[ticker][day])
     assert close == pytest.approx(anchor, abs=0.005)  # the CSV really says what PROVENANCE says
     row = price_row(prices, ticker, day)
@@ -427,9 +464,19 @@ def test_prices_close_usd_equals_close_for_every_usd_row(prices):
 @pytest.mark.parametrize("ticker", PRICE_TICKERS)
 def test_prices_one_row_per_trading_day_no_filling(prices, ticker):
     got = prices.filter(pl.col("ticker") == ticker)["date"].to_list()
-    expected = sorted(CLOSES_TXT[ticker])  # exactly the CSV's days
+    # exactly the CSV's days, less the registry's dropped bad rows (3350.T 2020-10-01 only)
+    dropped = {d for d in REGISTRY.get(ticker).drop_dates if not is_number(CLOSES_TXT[ticker].get(d, "0"))}
+    expected = sorted(set(CLOSES_TXT[ticker]) - dropped)
+    assert len(expected) == len(CLOSES_TXT[ticker]) - (1 if ticker == "3350.T" else 0)
     assert got == expected
     assert len(got) == len(set(got))
+
+
+def test_prices_one_row_per_asset_and_day(prices):
+    # The table's key: (asset, date) never repeats, and every asset is there
+    assert prices.select("asset", "date").is_duplicated().sum() == 0
+    assert set(prices["asset"].unique()) == {s.name for s in REGISTRY.assets()}
+    assert prices.height == sum(len(CLOSES_TXT[t]) for t in PRICE_TICKERS) - 1  # less 3350.T 2020-10-01
 
 
 def test_prices_ndx_has_no_weekend_rows_btc_has_every_day(prices):
@@ -476,11 +523,26 @@ def test_prices_fx_older_than_max_age_gives_null_not_future_rate(closes, asset_t
     assert row["close_usd"] is None
 
 
-def test_prices_unparseable_close_stays_null(prices):
-    # 3350.T 2020-10-01 is the TSE outage row `#VALUE!`: close and close_usd null, row kept.
+def test_prices_registry_drop_date_row_is_not_published(prices):
+    # 3350.T 2020-10-01 is the TSE outage row `#VALUE!`. The reader keeps it (value null, the
+    # text as written); the registry's drop_dates removes it before the transform; so the
+    # table has no row for that day and the neighbouring trading days are untouched.
     assert CLOSES_TXT["3350.T"][D("2020-10-01")] == "#VALUE!"
-    row = price_row(prices, "3350.T", D("2020-10-01"))
-    assert row["close"] is None and row["close_usd"] is None
+    raw = read_price_csv(PRICES / "3350.T.csv", "3350.T").filter(pl.col("obs_date") == D("2020-10-01"))
+    assert raw.select("value", "value_text").rows() == [(None, "#VALUE!")]
+    assert D("2020-10-01") in REGISTRY.get("3350.T").drop_dates
+    metaplanet = prices.filter(pl.col("ticker") == "3350.T")
+    assert D("2020-10-01") not in metaplanet["date"].to_list()
+    # 2020-09-30 and 2020-10-02, the trading days either side, read from the CSV
+    for day in (D("2020-09-30"), D("2020-10-02")):
+        assert price_row(prices, "3350.T", day)["close"] == float(CLOSES_TXT["3350.T"][day])
+
+
+def test_prices_every_close_and_close_usd_is_a_number(prices):
+    # The published suite requires both non-null; on the real snapshot every 3350.T day has a
+    # JPY=X rate at most fx_max_age_days (5) old.
+    assert prices.filter(pl.col("close").is_null() | pl.col("close").is_nan()).height == 0
+    assert prices.filter(pl.col("close_usd").is_null() | pl.col("close_usd").is_nan()).height == 0
 
 
 def test_prices_missing_fx_for_non_usd_currency_raises(closes, asset_table):

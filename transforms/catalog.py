@@ -25,8 +25,6 @@ class TableSpec:
     description: str
     key: tuple[str, ...]
     columns: dict[str, Column]
-    # registry keys of the series this table reads (for staleness and "not in snapshot")
-    inputs: tuple[str, ...] = ()
 
     @property
     def schema(self) -> pl.Schema:
@@ -35,9 +33,7 @@ class TableSpec:
 
 _COMPONENT_AGE = "days from the observation to this day"
 
-TABLES: dict[str, TableSpec] = {
-    t.name: t
-    for t in (
+_CORE_TABLES: tuple[TableSpec, ...] = (
         TableSpec(
             name="net_liquidity_weekly",
             grain="one row per H.4.1 Wednesday",
@@ -99,5 +95,53 @@ TABLES: dict[str, TableSpec] = {
                 "close_usd": Column(pl.Float64(), "close converted to US dollars at that day's rate (equal to close for USD assets)"),
             },
         ),
-    )
-}
+)
+
+CATALOG = TableSpec(
+    name="catalog",
+    grain="one row per published table per column",
+    description=(
+        "The data dictionary of the published file: every table with its grain and description, "
+        "every column with its type and meaning (units in the name and the text), the registry "
+        "series each table reads, and whether the table is stale in this version and why."
+    ),
+    key=("table_name", "column_name"),
+    columns={
+        "table_name": Column(pl.String(), "published table"),
+        "grain": Column(pl.String(), "what one row of the table is"),
+        "table_description": Column(pl.String(), "what the table holds, its units and alignment rules"),
+        "column_name": Column(pl.String(), "column of the table"),
+        "column_position": Column(pl.Int32(), "position of the column in the table, from 1"),
+        "data_type": Column(pl.String(), "DuckDB-compatible type of the column"),
+        "column_description": Column(pl.String(), "meaning and units of the column"),
+        "inputs": Column(pl.String(), "registry series the table reads, comma-separated"),
+        "is_stale": Column(pl.Boolean(), "true when an input is late against the run's clock or unavailable"),
+        "stale_reason": Column(pl.String(), "which inputs are late or unavailable; empty when fresh"),
+    },
+)
+
+_DUCKDB_TYPES = {pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Int32: "INTEGER", pl.Int64: "BIGINT",
+                 pl.String: "VARCHAR", pl.Boolean: "BOOLEAN"}
+
+
+def catalog_frame(tables: list[str], inputs: dict[str, list[str]], stale: dict[str, str]) -> pl.DataFrame:
+    """The `catalog` table for the given published tables; `inputs` maps table → the series
+    it reads, `stale` maps table → why it is stale ("" = fresh)."""
+    rows = []
+    for name in tables:
+        spec = TABLES[name]
+        for position, (column, col) in enumerate(spec.columns.items(), start=1):
+            rows.append({"column_position": position,
+                "table_name": name, "grain": spec.grain, "table_description": spec.description,
+                "column_name": column, "data_type": _DUCKDB_TYPES.get(type(col.dtype), str(col.dtype)),
+                "column_description": col.description, "inputs": ", ".join(inputs.get(name, [])),
+                "is_stale": bool(stale.get(name)), "stale_reason": stale.get(name, ""),
+            })
+    return pl.DataFrame(rows, schema=CATALOG.schema)
+
+
+# The model's tables live beside their transforms; imported last because they import
+# TableSpec and Column from here.
+from transforms import model_tables  # noqa: E402
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (*_CORE_TABLES, *model_tables.TABLE_SPECS, CATALOG)}

@@ -216,6 +216,21 @@ def stage(con, tables: dict[str, pl.DataFrame]) -> None:
         con.unregister("_frame")
 
 
+def carry_forward(con, names: list[str]) -> list[str]:
+    """Stage the current published content of tables this run could not build (an input
+    unavailable), so they keep their last good version; returns the names carried."""
+    existing = {r[0] for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'marts'").fetchall()}
+    carried = [n for n in names if n in existing]
+    for name in carried:
+        con.execute(f'CREATE OR REPLACE TABLE staging."{name}" AS SELECT * FROM marts."{name}"')
+    return carried
+
+
+def row_counts(con, schema: str, names: list[str]) -> dict[str, int]:
+    return {n: con.execute(f'SELECT count(*) FROM {schema}."{n}"').fetchall()[0][0] for n in names}
+
+
 def checksums(con, schema: str, names: list[str]) -> dict[str, str]:
     """Order-independent content checksum of each table: md5 of its sorted rows as text."""
     out = {}

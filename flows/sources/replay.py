@@ -19,21 +19,17 @@ from pathlib import Path
 import polars as pl
 
 from flows.registry import SeriesSpec
-from flows.sources.schema import FetchResult, SourceError, conform
+from flows.sources import file as file_source
+from flows.sources.schema import FetchResult, SourceError, conform, parse_number
+
+
+class NotInReplay(SourceError):
+    """The replay folder has no file for this series (e.g. "not in snapshot")."""
 
 SNAPSHOT_DIR = Path(__file__).resolve().parents[2] / "data" / "snapshot"
 
 _FRED_MISSING = {".", ""}
 _PRICE_COLUMNS = {"Open": "open", "High": "high", "Low": "low", "Close": "value", "Volume": "volume"}
-
-
-# A plain decimal number; "NaN", "inf" and the like are not observations.
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-
-
-def _number(text: pl.Expr) -> pl.Expr:
-    text = text.str.strip_chars()
-    return pl.when(text.str.contains(_NUMBER)).then(text.cast(pl.Float64, strict=False))
 
 
 def _parse_dates(frame: pl.DataFrame, column: str, where: Path) -> pl.Series:
@@ -74,7 +70,7 @@ def read_fred_csv(path: Path, series_id: str) -> pl.DataFrame:
         frame.select(
             pl.lit(series_id).alias("series_id"),
             _parse_dates(frame, date_col, path).alias("obs_date"),
-            _number(pl.col(value_col)).alias("value"),
+            parse_number(pl.col(value_col)).alias("value"),
             pl.col(value_col).alias("value_text"),
         ).sort("obs_date")
     )
@@ -91,7 +87,7 @@ def read_price_csv(path: Path, ticker: str) -> pl.DataFrame:
         frame.select(
             pl.lit(ticker).alias("series_id"),
             _parse_dates(frame, "Date", path).alias("obs_date"),
-            *(_number(pl.col(src)).alias(dst) for src, dst in present.items()),
+            *(parse_number(pl.col(src)).alias(dst) for src, dst in present.items()),
             pl.col("Close").str.strip_chars().alias("value_text"),
         ).sort("obs_date")
     )
@@ -99,7 +95,9 @@ def read_price_csv(path: Path, ticker: str) -> pl.DataFrame:
 
 def locate(spec: SeriesSpec, folder: Path) -> Path | None:
     """The file that holds `spec` in a replay folder, or None when the folder lacks it."""
-    if spec.provider == "fred":
+    if spec.snapshot_file:
+        candidates = [folder / spec.snapshot_file]
+    elif spec.provider == "fred":
         candidates = [folder / "fred" / f"{spec.id}.csv", folder / "fred" / f"{spec.id}.json"]
     else:
         candidates = [folder / "prices" / f"{spec.id}.csv"]
@@ -107,10 +105,14 @@ def locate(spec: SeriesSpec, folder: Path) -> Path | None:
 
 
 def fetch(spec: SeriesSpec, folder: Path) -> FetchResult:
+    if spec.provider == "file":
+        return file_source.fetch(spec)
     path = locate(spec, folder)
     if path is None:
-        raise SourceError(f"{spec.key}: not in {folder} (looked for {spec.provider} file of {spec.id})")
-    if path.suffix == ".json":
+        raise NotInReplay(f"{spec.key}: not in {folder} (looked for the {spec.provider} file of {spec.id})")
+    if spec.value_column:
+        frame = file_source.read_series_file(path, spec.key, date_column="date", value_column=spec.value_column)
+    elif path.suffix == ".json":
         from flows.sources.fred import normalize_json_observations
 
         frame = normalize_json_observations(spec.id, path.read_bytes())

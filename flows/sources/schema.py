@@ -45,5 +45,15 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(cols)
 
 
+# A plain decimal number; "NaN", "inf", "#VALUE!" and the like are not observations.
+NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def parse_number(text: pl.Expr) -> pl.Expr:
+    """Text → Float64, null where the text is not a plain number (kept aside by callers)."""
+    text = text.str.strip_chars()
+    return pl.when(text.str.contains(NUMBER_PATTERN)).then(text.cast(pl.Float64, strict=False))
+
+
 class SourceError(RuntimeError):
     """A source could not deliver a series; the message names the series and why."""

@@ -253,6 +253,12 @@ def download(
             raise _Failure(_EMPTY, f"{len(frame)} rows from yfinance, none with a close")
         return rows, _history_metadata(handle)
 
+    return _with_retries(ticker, attempt, attempts, wait_seconds, lambda: tries)
+
+
+def _with_retries(ticker: str, attempt, attempts: int, wait_seconds: float, tries):
+    """Run `attempt` under the retry policy of `download`; failures become SourceError."""
+
     def before_sleep(state: tenacity.RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
         log.warning(
@@ -275,7 +281,7 @@ def download(
     try:
         return retrying(attempt)
     except _Failure as failure:
-        after = f"after {tries} attempt{'s' if tries > 1 else ''}"
+        after = f"after {tries()} attempt{'s' if tries() > 1 else ''}"
         if failure.kind == _EMPTY:
             message = (
                 f"Yahoo returned no rows for {ticker} {after} "
@@ -393,3 +399,46 @@ def normalize_history(ticker: str, frame: pd.DataFrame) -> pl.DataFrame:
 
 
 __all__ = ["build_request", "classify", "download", "fetch", "normalize_history"]
+
+
+# --- shares outstanding (GLD-SHARES and the like) -----------------------------------
+
+
+def normalize_shares(series_id: str, shares: pd.Series | None) -> pl.DataFrame:
+    """yfinance's get_shares_full Series (tz-aware timestamps → shares) → OBSERVATIONS,
+    one row per exchange-local date (the last report of a day wins)."""
+    if shares is None or len(shares) == 0:
+        return conform(pl.DataFrame({"series_id": [], "obs_date": [], "value": []},
+                                    schema={"series_id": pl.String, "obs_date": pl.Date, "value": pl.Float64}))
+    index = pd.DatetimeIndex(shares.index)
+    frame = pl.DataFrame({
+        "obs_date": [ts.date() for ts in index],
+        "value": [float(v) for v in shares.to_numpy()],
+    })
+    frame = frame.group_by("obs_date", maintain_order=True).last().sort("obs_date")
+    return conform(frame.with_columns(
+        pl.lit(series_id).alias("series_id"),
+        pl.col("value").map_elements(repr, return_dtype=pl.String).alias("value_text"),
+    ))
+
+
+def fetch_shares(spec: SeriesSpec, since: dt.date | None, *, attempts: int = DEFAULT_ATTEMPTS,
+                 wait_seconds: float = 2.0) -> FetchResult:
+    """Shares outstanding of `spec.id` through yfinance's `get_shares_full`, same retry policy."""
+    _make_yfinance_raise()
+    tries = 0
+
+    def attempt() -> pl.DataFrame:
+        nonlocal tries
+        tries += 1
+        try:
+            shares = yf.Ticker(spec.id).get_shares_full(start=since or dt.date(1990, 1, 1))
+        except Exception as exc:
+            kind, description = classify(exc)
+            raise _Failure(kind, description) from exc
+        rows = normalize_shares(spec.key, shares)
+        if rows.is_empty():
+            raise _Failure(_EMPTY, "no shares-outstanding rows from yfinance")
+        return rows
+
+    return FetchResult(series_id=spec.key, frame=_with_retries(spec.id, attempt, attempts, wait_seconds, lambda: tries))

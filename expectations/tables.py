@@ -1,0 +1,33 @@
+"""Every published table's suite, by table name."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import great_expectations.expectations as gxe
+import polars as pl
+
+from expectations import suites
+from expectations.gate import Check, Suite
+from flows.registry import Registry
+from transforms.catalog import CATALOG
+
+
+def catalog_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    """Every published column is described; one row per table column."""
+    derive = lambda frame: frame  # noqa: E731
+    return Suite(
+        "catalog",
+        ("table_name", "column_name"),
+        (
+            Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+            *suites.schema_checks(CATALOG.schema, derive),
+            Check("unique_key", gxe.ExpectCompoundColumnsToBeUnique(column_list=["table_name", "column_name"])),
+            *(Check(f"described_{c}", gxe.ExpectColumnValueLengthsToBeBetween(column=c, min_value=3))
+              for c in ("grain", "table_description", "column_description")),
+        ),
+        derive,
+    )
+
+
+PUBLISHED_SUITES = {**suites.PUBLISHED_SUITES, "catalog": catalog_suite}

@@ -1,0 +1,110 @@
+"""Which published table is built from which series, and how: the wiring between the
+registry's series and the pure transforms. Every builder takes `Inputs` and returns a frame
+in its table's catalog schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from flows.registry import Registry
+from transforms.liquidity import in_billions, net_liquidity_daily, net_liquidity_weekly
+from transforms.prices import asset_prices_daily
+
+ROLES = ("fed_assets", "tga", "rrp")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    registry: Registry
+    series: dict[str, pl.DataFrame | None]  # registry key → stored observations, None when unavailable
+    clock: dt.date
+
+    def values(self, key: str) -> pl.DataFrame | None:
+        """`date`, `value` of one series: billions of USD where the registry gives a factor
+        (`to_bn`), native units otherwise; None when the series is unavailable."""
+        frame = self.series.get(key)
+        if frame is None or frame.height == 0:
+            return None
+        spec = self.registry.get(key)
+        if spec.to_bn is not None:
+            return in_billions(frame, spec.to_bn).rename({"value_bn": "value"})
+        return frame.select(pl.col("obs_date").alias("date"), "value").sort("date")
+
+    def named(self, name: str) -> pl.DataFrame | None:
+        """`values` of the series with this registry name."""
+        return self.values(self.registry.named(name).key)
+
+    def role(self, role: str) -> pl.DataFrame:
+        frame = self.values(self.registry.role(role).key)
+        assert frame is not None
+        return frame.rename({"value": "value_bn"})
+
+
+@dataclass(frozen=True)
+class Builder:
+    build: Callable[[Inputs], pl.DataFrame]
+    required: Callable[[Registry], tuple[str, ...]]
+    optional: Callable[[Registry], tuple[str, ...]] = lambda registry: ()
+
+
+def _core(registry: Registry) -> tuple[str, ...]:
+    return tuple(registry.role(r).key for r in ROLES)
+
+
+def _weekly(inputs: Inputs) -> pl.DataFrame:
+    return net_liquidity_weekly(
+        inputs.role("fed_assets"), inputs.role("tga"), inputs.role("rrp"),
+        rrp_lookback_days=inputs.registry.role("rrp").max_age_days,
+    )
+
+
+def _daily(inputs: Inputs) -> pl.DataFrame:
+    registry = inputs.registry
+    return net_liquidity_daily(
+        {r: inputs.role(r) for r in ROLES},
+        publication_lag_days={r: registry.role(r).publication_lag_days for r in ROLES},
+        max_age_days={r: registry.role(r).max_age_days for r in ROLES},
+        through=inputs.clock,
+    )
+
+
+def _asset_prices(inputs: Inputs) -> pl.DataFrame:
+    fx = {
+        currency: rates
+        for currency, spec in inputs.registry.fx().items()
+        if (rates := inputs.values(spec.key)) is not None
+    }
+    # an asset is published when its closes and (if not in USD) its USD rate are available
+    assets = [
+        s for s in inputs.registry.assets()
+        if inputs.values(s.key) is not None and (s.currency == "USD" or s.currency in fx)
+    ]
+    closes = pl.concat([
+        inputs.values(s.key).select(pl.lit(s.key).alias("series_id"), pl.col("date").alias("obs_date"), "value")  # type: ignore[union-attr]
+        for s in assets
+    ])
+    return asset_prices_daily(
+        closes,
+        pl.DataFrame({"series_id": [s.key for s in assets], "asset": [s.name for s in assets],
+                      "currency": [s.currency for s in assets]}),
+        {c: fx[c] for c in {s.currency for s in assets} - {"USD"} if c in fx},
+    )
+
+
+def _asset_keys(registry: Registry) -> tuple[str, ...]:
+    return tuple(s.key for s in registry.assets())
+
+
+BUILDERS: dict[str, Builder] = {
+    "net_liquidity_weekly": Builder(_weekly, _core),
+    "net_liquidity_daily": Builder(_daily, _core),
+    "asset_prices_daily": Builder(
+        _asset_prices,
+        lambda r: (r.assets()[0].key,),
+        lambda r: _asset_keys(r)[1:] + tuple(s.key for s in r.fx().values()),
+    ),
+}
