@@ -116,7 +116,13 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
     import great_expectations as gx
 
     context, datasource = _context()
-    derived = suite.derive(frame)
+    try:
+        derived = suite.derive(frame)
+    except Exception as exc:  # a frame so malformed its checks cannot even be computed
+        out = SuiteResult(table=suite.table)
+        out.results.append(failure(suite.table, "derive", f"the checks' derived columns could not be computed "
+                                   f"({type(exc).__name__}: {exc}); schema: {dict(frame.schema)}"))
+        return out
     name = f"{suite.table}#{next(_asset_counter)}"
     batch = (
         datasource.add_dataframe_asset(name=name)

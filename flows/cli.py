@@ -24,11 +24,12 @@ start here:
   netliq describe [TABLE]       what each published table and column means, with units
   netliq status                 current version, freshness per series, quarantine
 
-exit codes of `netliq run`: 0 published or nothing new; 2 a check blocked the publish
-(the published file is unchanged); 1 any other error.
+exit codes of `netliq run`: 0 published or nothing new; 3 a check blocked the publish
+(the published file is unchanged); 2 a usage error; 1 any other error.
 """
 
-EXIT_BLOCKED = 2
+# 2 is argparse's usage error; a blocked publish must not look like a typo
+EXIT_BLOCKED = 3
 EXIT_ERROR = 1
 
 
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="fetch, check and publish (the daily job)",
-                         description="Fetch every registered series, check, rebuild and publish. "
+                         description="Fetch every registered series, check, rebuild and publish to "
+                         "$NETLIQ_DATA_DIR/netliq.duckdb (default ./data/netliq.duckdb; the path is printed at the end). "
                          "Live runs need FRED_API_KEY. Exit code 0: published or nothing new; "
                          f"{EXIT_BLOCKED}: a check blocked the publish (the published file is unchanged); "
                          f"{EXIT_ERROR}: other error.")
@@ -90,6 +92,8 @@ def _print_frame(frame, max_rows: int = 50) -> None:
 
 
 def _run(args, root: Path) -> int:
+    import duckdb
+
     from flows.lock import RunInProgress
     from flows.pipeline import GateBlocked, daily
     from flows.sources.schema import SourceError
@@ -103,7 +107,7 @@ def _run(args, root: Path) -> int:
         print(f"\nBLOCKED. {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")
         return EXIT_BLOCKED
-    except (SourceError, RunInProgress, WarehouseError) as exc:
+    except (SourceError, RunInProgress, WarehouseError, duckdb.Error) as exc:
         print(f"\nnetliq run failed: {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")
         return EXIT_ERROR

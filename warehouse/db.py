@@ -45,8 +45,9 @@ def published_path(root: Path) -> Path:
 @contextmanager
 def connect(root: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """The working warehouse, migrated."""
-    root.mkdir(parents=True, exist_ok=True)
     path = root / WAREHOUSE_FILE
+    if not read_only:
+        root.mkdir(parents=True, exist_ok=True)
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `netliq run` first")
     try:
@@ -274,6 +275,8 @@ def publish_version(
     sums: dict[str, str],
 ) -> int:
     """One transaction: staged tables become version N in history, marts views move to N."""
+    for name in names:
+        _same_schema(con, name)
     con.execute("BEGIN")
     try:
         version = (current_version(con) or 0) + 1
@@ -298,6 +301,28 @@ def publish_version(
         con.execute("ROLLBACK")
         raise
     return version
+
+
+def _columns(con, schema: str, name: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? AND column_name <> 'version' ORDER BY ordinal_position",
+        [schema, name]).fetchall()]
+
+
+def _same_schema(con, name: str) -> None:
+    """A published table's columns and types are fixed by its history: a change needs a
+    named migration, never a silent NULL-filled or cast insert."""
+    history = _columns(con, "history", name)
+    if not history:
+        return
+    staged = _columns(con, "staging", name)
+    if staged != history:
+        before, after = set(history), set(staged)
+        raise WarehouseError(
+            f"{name}: the table's schema changed (removed {sorted(before - after)}, added {sorted(after - before)}); "
+            "publishing it needs a migration of history.{name}; nothing was published".replace("{name}", name)
+        )
 
 
 def write_published_file(con, root: Path, names: list[str], comments: dict[str, tuple[str, dict[str, str]]]) -> Path:

@@ -1,0 +1,401 @@
+"""warehouse.db called directly on a fresh data dir per test (no Prefect, no flow run).
+
+Inputs are the real snapshot read the way the pipeline reads it (`read_fred_csv`);
+every expected count or value is read from the same CSV with Python's `csv` module and
+written next to the assertion.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from flows.registry import load_registry
+from flows.sources.replay import SNAPSHOT_DIR, read_fred_csv
+from transforms.catalog import TABLES
+from transforms.liquidity import in_billions, net_liquidity_weekly
+from warehouse import db
+from warehouse.migrations import MIGRATIONS
+
+D = dt.date.fromisoformat
+UTC = dt.UTC
+FRED = SNAPSHOT_DIR / "fred"
+T0 = dt.datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+WEEKLY = "net_liquidity_weekly"
+
+
+def csv_values(path: Path) -> dict[dt.date, str]:
+    """date → the value cell exactly as written (independent of the code under test)."""
+    with path.open(newline="") as f:
+        return {D(row["date"]): row["value"] for row in csv.DictReader(f)}
+
+
+WALCL_TXT = csv_values(FRED / "WALCL.csv")
+WTREGEN_TXT = csv_values(FRED / "WTREGEN.csv")
+SINCE = D("2026-01-01")
+
+
+def walcl_slice() -> pl.DataFrame:
+    """The real WALCL rows of 2026 (Jan 7 .. Mar 25), as the replay source delivers them."""
+    return read_fred_csv(FRED / "WALCL.csv", "WALCL").filter(pl.col("obs_date") >= SINCE)
+
+
+def revise(frame: pl.DataFrame, day: dt.date, text: str) -> pl.DataFrame:
+    hit = pl.col("obs_date") == day
+    return frame.with_columns(
+        pl.when(hit).then(pl.lit(float(text))).otherwise(pl.col("value")).alias("value"),
+        pl.when(hit).then(pl.lit(text)).otherwise(pl.col("value_text")).alias("value_text"),
+    )
+
+
+def append(con, frame: pl.DataFrame, *, at: dt.datetime, run_id: str) -> int:
+    return db.append_observations(con, frame, source="test", fetched_at=at, run_id=run_id)
+
+
+def raw_rows(con, day: dt.date) -> list[tuple]:
+    return con.execute(
+        "SELECT value_text, run_id FROM raw.observations WHERE series_id = 'WALCL' AND obs_date = ? "
+        "ORDER BY fetched_at", [day]
+    ).fetchall()
+
+
+# ------------------------------------------------------------------ migrations
+
+
+def test_migrations_recorded_once_and_not_reapplied(tmp_path: Path):
+    with db.connect(tmp_path) as con:
+        first = con.execute("SELECT name, applied_at FROM ops.migrations ORDER BY name").fetchall()
+        con.execute("INSERT INTO raw.observations (source, series_id, obs_date, fetched_at, run_id) "
+                    "VALUES ('t', 'X', DATE '2026-01-01', now(), 'r')")
+    assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
+    with db.connect(tmp_path) as con:
+        again = con.execute("SELECT name, applied_at FROM ops.migrations ORDER BY name").fetchall()
+        kept = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0]
+    assert again == first  # same rows, same applied_at: nothing applied twice
+    assert kept == 1  # re-connecting did not recreate (empty) the raw table
+
+
+def test_failing_migration_is_rolled_back_and_not_recorded(tmp_path: Path, monkeypatch):
+    with db.connect(tmp_path):
+        pass
+    bad = ("0999_bad", "CREATE TABLE raw.half_done (a INTEGER); SELECT * FROM no_such_table;")
+    monkeypatch.setattr(db, "MIGRATIONS", [*MIGRATIONS, bad])
+    with pytest.raises(duckdb.CatalogException, match="no_such_table"), db.connect(tmp_path):
+        pass
+    monkeypatch.setattr(db, "MIGRATIONS", MIGRATIONS)
+    with db.connect(tmp_path) as con:
+        names = [r[0] for r in con.execute("SELECT name FROM ops.migrations").fetchall()]
+        half = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'half_done'").fetchall()[0][0]
+    assert "0999_bad" not in names
+    assert half == 0
+
+
+# ------------------------------------------------------------------ raw: append-only, idempotent
+
+
+def test_append_real_rows_then_same_input_adds_nothing(tmp_path: Path):
+    frame = walcl_slice()
+    # WALCL.csv rows dated 2026-01-01 or later: the Wednesdays 2026-01-07 .. 2026-03-25 = 12
+    expected = sum(day >= SINCE for day in WALCL_TXT)
+    assert expected == 12
+    with db.connect(tmp_path) as con:
+        assert append(con, frame, at=T0, run_id="r1") == expected
+        assert append(con, frame, at=T0 + dt.timedelta(hours=1), run_id="r2") == 0
+        total = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0]
+        assert total == expected
+        assert db.last_observation_date(con, "WALCL") == max(WALCL_TXT)  # 2026-03-25
+
+
+def test_revised_value_adds_one_row_latest_is_revised_raw_keeps_both(tmp_path: Path):
+    day = D("2026-03-18")
+    original = WALCL_TXT[day]  # "6655939" in WALCL.csv
+    revised = str(int(original) + 1000)  # a +1,000 million revision: "6656939"
+    frame = walcl_slice()
+    with db.connect(tmp_path) as con:
+        append(con, frame, at=T0, run_id="r1")
+        assert append(con, revise(frame, day, revised), at=T0 + dt.timedelta(days=1), run_id="r2") == 1
+        latest = db.latest_observations(con, "WALCL")
+        assert latest.height == 12  # still one row per date (12 Wednesdays of 2026)
+        row = latest.filter(pl.col("obs_date") == day).row(0, named=True)
+        assert (row["value"], row["value_text"]) == (float(revised), revised)
+        # every other date is untouched
+        others = latest.filter(pl.col("obs_date") != day)
+        assert others["value_text"].to_list() == [WALCL_TXT[d] for d in others["obs_date"]]
+        # append-only: the original row is still there, the revision after it
+        assert raw_rows(con, day) == [(original, "r1"), (revised, "r2")]
+        # re-sending the revised input is again a no-op
+        assert append(con, revise(frame, day, revised), at=T0 + dt.timedelta(days=2), run_id="r3") == 0
+
+
+def test_value_text_only_change_is_recorded_as_a_revision(tmp_path: Path):
+    # Documented behaviour: revisions are detected on value_text (the source's own text), not
+    # on the parsed number. So if FRED ever re-formats the same number ("6657161" →
+    # "6657161.0000000000"), every re-fetched row in the revision window is stored again as a
+    # "revision" with an identical value (raw grows, run summaries report phantom revisions).
+    day = D("2026-03-25")
+    original = WALCL_TXT[day]  # "6657161"
+    reformatted = original + ".0000000000"
+    assert float(reformatted) == float(original)
+    frame = walcl_slice()
+    with db.connect(tmp_path) as con:
+        append(con, frame, at=T0, run_id="r1")
+        assert append(con, revise(frame, day, reformatted), at=T0 + dt.timedelta(days=1), run_id="r2") == 1
+        row = db.latest_observations(con, "WALCL").filter(pl.col("obs_date") == day).row(0, named=True)
+        assert row["value_text"] == reformatted
+        assert row["value"] == float(original)
+        assert raw_rows(con, day) == [(original, "r1"), (reformatted, "r2")]
+
+
+def test_append_bad_frame_raises_and_leaves_raw_unchanged(tmp_path: Path):
+    frame = walcl_slice()
+    with db.connect(tmp_path) as con:
+        append(con, frame.head(3), at=T0, run_id="r1")
+        with pytest.raises(duckdb.BinderException, match="value_text"):
+            append(con, frame.drop("value_text"), at=T0 + dt.timedelta(hours=1), run_id="r2")
+        assert con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0] == 3
+        # the transaction was rolled back: the connection still works
+        assert append(con, frame, at=T0 + dt.timedelta(hours=2), run_id="r3") == 12 - 3
+
+
+# ------------------------------------------------------------------ publish
+
+
+def weekly_table() -> pl.DataFrame:
+    registry = load_registry()
+    comp = {
+        role: in_billions(read_fred_csv(FRED / f"{registry.role(role).id}.csv", registry.role(role).id),
+                          registry.role(role).to_bn)
+        for role in ("fed_assets", "tga", "rrp")
+    }
+    return net_liquidity_weekly(comp["fed_assets"], comp["tga"], comp["rrp"],
+                                rrp_lookback_days=registry.role("rrp").max_age_days)
+
+
+# WALCL.csv and WTREGEN.csv share every Wednesday, so the weekly table has one row per
+# WALCL date: 1215 data rows in each file (1216 lines with the header).
+WEEKLY_ROWS = len(WALCL_TXT.keys() & WTREGEN_TXT.keys())
+
+
+def comments_for(name: str) -> tuple[str, dict[str, str]]:
+    spec = TABLES[name]
+    return f"{spec.description} Grain: {spec.grain}.", {c: col.description for c, col in spec.columns.items()}
+
+
+def publish(con, root: Path, frame: pl.DataFrame, run_id: str) -> int:
+    db.stage(con, {WEEKLY: frame})
+    sums = db.checksums(con, "staging", [WEEKLY])
+    version = db.publish_version(con, [WEEKLY], run_id=run_id, code_version="test", clock=D("2026-03-31"),
+                                 check_summary="test", sums=sums)
+    db.write_published_file(con, root, [WEEKLY], {WEEKLY: comments_for(WEEKLY)})
+    return version
+
+
+def count(con, sql: str) -> int:
+    return con.execute(sql).fetchall()[0][0]
+
+
+@pytest.fixture(scope="module")
+def weekly() -> pl.DataFrame:
+    frame = weekly_table()
+    assert frame.height == WEEKLY_ROWS == 1215
+    return frame
+
+
+def test_publish_two_versions_history_keeps_both_marts_point_at_newest(tmp_path: Path, weekly):
+    v1_frame = weekly.filter(pl.col("date") < D("2026-03-25"))  # one Wednesday fewer
+    with db.connect(tmp_path) as con:
+        assert publish(con, tmp_path, v1_frame, "run-1") == 1
+        assert publish(con, tmp_path, weekly, "run-2") == 2
+        by_version = con.execute(f"SELECT version, count(*) FROM history.{WEEKLY} GROUP BY 1 ORDER BY 1").fetchall()
+        assert by_version == [(1, WEEKLY_ROWS - 1), (2, WEEKLY_ROWS)]
+        assert count(con, f"SELECT count(*) FROM marts.{WEEKLY}") == WEEKLY_ROWS
+        # the newest Wednesday, only in version 2: WALCL 6657161 − WTREGEN 874077 (millions) − RRP 0.777 bn
+        net = con.execute(f"SELECT net_liquidity_bn FROM marts.{WEEKLY} WHERE date = DATE '2026-03-25'").fetchall()
+        assert net[0][0] == pytest.approx(6657.161 - 874.077 - 0.777, abs=1e-9)
+        assert [r[0] for r in con.execute("SELECT run_id FROM ops.publishes ORDER BY version").fetchall()] == [
+            "run-1", "run-2"]
+        assert db.current_publish(con)["row_counts"] == {WEEKLY: WEEKLY_ROWS}
+
+
+def test_published_file_has_tables_publishes_and_comments(tmp_path: Path, weekly):
+    with db.connect(tmp_path) as con:
+        publish(con, tmp_path, weekly, "run-1")
+    con = duckdb.connect(str(db.published_path(tmp_path)), read_only=True)
+    try:
+        tables = dict(con.execute("SELECT table_name, comment FROM duckdb_tables()").fetchall())
+        columns = {r[0]: r[1] for r in con.execute(
+            f"SELECT column_name, comment FROM duckdb_columns() WHERE table_name = '{WEEKLY}'").fetchall()}
+        rows = count(con, f"SELECT count(*) FROM {WEEKLY}")
+        versions = con.execute("SELECT version, run_id FROM publishes").fetchall()
+        storage = con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal").fetchall()
+    finally:
+        con.close()
+    assert set(tables) == {WEEKLY, "publishes"}
+    assert tables[WEEKLY] == comments_for(WEEKLY)[0]
+    assert columns == {c: col.description for c, col in TABLES[WEEKLY].columns.items()}
+    assert rows == WEEKLY_ROWS
+    assert versions == [(1, "run-1")]
+    assert storage[0][0].startswith("v1.0.0")  # README: readable by older DuckDB drivers
+
+
+def test_published_file_replaced_atomically_old_reader_keeps_old_data(tmp_path: Path, weekly):
+    v1_frame = weekly.filter(pl.col("date") < D("2026-03-25"))
+    path = db.published_path(tmp_path)
+    with db.connect(tmp_path) as con:
+        publish(con, tmp_path, v1_frame, "run-1")
+        inode = path.stat().st_ino
+        reader = duckdb.connect(str(path), read_only=True)
+        try:
+            assert count(reader, f"SELECT count(*) FROM {WEEKLY}") == WEEKLY_ROWS - 1
+            publish(con, tmp_path, weekly, "run-2")
+            # the open reader still sees version 1, whole
+            assert count(reader, f"SELECT count(*) FROM {WEEKLY}") == WEEKLY_ROWS - 1
+            assert reader.execute("SELECT max(version) FROM publishes").fetchall()[0][0] == 1
+        finally:
+            reader.close()
+    assert path.stat().st_ino != inode  # a new file renamed over the old one, not written in place
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    # (a fresh reader is opened only after the old one is closed: DuckDB caches one database
+    # instance per path inside a process, so a reader opened while the old one is still open
+    # in the same process would be handed the old file.)
+    assert db.query_published(path, f"SELECT count(*) AS n FROM {WEEKLY}")["n"][0] == WEEKLY_ROWS
+    assert db.query_published(path, "SELECT max(version) AS v FROM publishes")["v"][0] == 2
+
+
+def stage_and_publish_version(con, frame: pl.DataFrame) -> dict[str, str]:
+    db.stage(con, {WEEKLY: frame})
+    staged = db.checksums(con, "staging", [WEEKLY])
+    db.publish_version(con, [WEEKLY], run_id="run-2", code_version="test", clock=D("2026-03-31"),
+                       check_summary="test", sums=staged)
+    return staged
+
+
+def test_publish_with_an_extra_column_fails_and_leaves_nothing_half_written(tmp_path: Path, weekly):
+    with db.connect(tmp_path) as con:
+        publish(con, tmp_path, weekly, "run-1")
+        publishes_before = con.execute("SELECT * FROM ops.publishes").fetchall()
+        marts_before = db.checksums(con, "marts", [WEEKLY])
+        history_before = count(con, f"SELECT count(*) FROM history.{WEEKLY}")
+        with pytest.raises(db.WarehouseError, match=r"schema changed.*extra_bn.*nothing was published"):
+            stage_and_publish_version(con, weekly.with_columns(pl.lit(1.0).alias("extra_bn")))
+        assert con.execute("SELECT * FROM ops.publishes").fetchall() == publishes_before
+        assert db.checksums(con, "marts", [WEEKLY]) == marts_before
+        assert count(con, f"SELECT count(*) FROM history.{WEEKLY}") == history_before
+        assert db.current_version(con) == 1
+
+
+@pytest.mark.parametrize("change", ["removed_column", "column_type_changed"])
+def test_publish_after_schema_change_refuses_or_publishes_exactly_the_staged_rows(tmp_path: Path, weekly, change):
+    """A published table whose schema changed between versions must never be published
+    altered: either the publish fails and nothing moves, or the new version is exactly
+    the staged (checked) rows, i.e. its checksum equals the one recorded in ops.publishes."""
+    first, second = weekly, weekly
+    if change == "removed_column":
+        second = weekly.drop("rrp_obs_date")
+    else:  # an earlier version published RRP as whole billions; the new code keeps the decimals
+        first = weekly.with_columns(pl.col("rrp_bn").round(0).cast(pl.Int64))
+    with db.connect(tmp_path) as con:
+        publish(con, tmp_path, first, "run-1")
+        publishes_before = con.execute("SELECT * FROM ops.publishes").fetchall()
+        marts_before = db.checksums(con, "marts", [WEEKLY])
+        try:
+            staged = stage_and_publish_version(con, second)
+        except db.WarehouseError as refused:
+            assert "schema changed" in str(refused) and "migration" in str(refused)
+            assert con.execute("SELECT * FROM ops.publishes").fetchall() == publishes_before
+            assert db.checksums(con, "marts", [WEEKLY]) == marts_before
+            return
+        columns = [d[0] for d in con.execute(f"SELECT * FROM marts.{WEEKLY} LIMIT 0").description]
+        recorded = json.loads(con.execute("SELECT checksums FROM ops.publishes WHERE version = 2").fetchall()[0][0])
+        published = db.checksums(con, "marts", [WEEKLY])
+        # e.g. RRP 2026-03-25 = 0.777 bn staged (RRPONTSYD.csv); what did version 2 publish?
+        rrp = con.execute(f"SELECT rrp_bn FROM marts.{WEEKLY} WHERE date = DATE '2026-03-25'").fetchall()[0][0]
+    assert recorded == staged
+    assert published == staged, (
+        f"{change}: version 2 was published but differs from the staged table: "
+        f"columns {columns}, rrp_bn 2026-03-25 = {rrp!r} (staged 0.777)"
+    )
+
+
+# ------------------------------------------------------------------ checksums
+
+
+def test_checksum_ignores_row_order_and_sees_a_changed_value(tmp_path: Path, weekly):
+    shuffled = weekly.sample(fraction=1.0, shuffle=True, seed=7)
+    assert shuffled["date"].to_list() != weekly["date"].to_list()
+    # 2026-03-25 net liquidity 5782.307 bn → 5782.308 bn (one million dollars)
+    changed = weekly.with_columns(
+        pl.when(pl.col("date") == D("2026-03-25")).then(pl.col("net_liquidity_bn") + 0.001)
+        .otherwise(pl.col("net_liquidity_bn")).alias("net_liquidity_bn"))
+    with db.connect(tmp_path) as con:
+        db.stage(con, {"a": weekly, "b": shuffled, "c": changed, "d": weekly.head(0)})
+        sums = db.checksums(con, "staging", ["a", "b", "c", "d"])
+    assert sums["a"] == sums["b"]
+    assert sums["c"] != sums["a"]
+    assert sums["d"] == hashlib.md5(b"").hexdigest()  # empty table: md5 of the empty string
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_query_published_missing_file_says_how_to_make_one(tmp_path: Path):
+    path = db.published_path(tmp_path)
+    with pytest.raises(db.WarehouseError) as err:
+        db.query_published(path, "SELECT 1")
+    assert str(path) in str(err.value)
+    assert "netliq run --offline" in str(err.value)
+    assert not path.exists()  # a failed query did not create an empty file
+
+
+def test_read_only_connect_without_warehouse(tmp_path: Path):
+    with pytest.raises(db.WarehouseError, match="no warehouse at .*warehouse.duckdb.*netliq run"), \
+            db.connect(tmp_path, read_only=True):
+        pass
+    assert not (tmp_path / db.WAREHOUSE_FILE).exists()
+
+
+def test_second_writer_from_another_process_is_refused_naming_the_file(tmp_path: Path):
+    with db.connect(tmp_path):
+        pass
+    path = tmp_path / db.WAREHOUSE_FILE
+    # DuckDB's file lock is per process (a second connect inside one process shares the same
+    # database instance and succeeds), so the other writer is a real second process.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, duckdb
+            con = duckdb.connect({str(path)!r})
+            print("ready", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(db.WarehouseError) as err, db.connect(tmp_path):
+            pass
+        assert str(path) in str(err.value) and "in use" in str(err.value)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_bad_sql_in_query_published_is_a_duckdb_error(tmp_path: Path, weekly):
+    with db.connect(tmp_path) as con:
+        publish(con, tmp_path, weekly.head(3), "run-1")
+    path = db.published_path(tmp_path)
+    with pytest.raises(duckdb.ParserException):
+        db.query_published(path, "SELEC 1")
+    with pytest.raises(duckdb.CatalogException, match="no_such_table"):
+        db.query_published(path, "SELECT * FROM no_such_table")
+    # the file is still fine afterwards
+    assert db.query_published(path, f"SELECT count(*) AS n FROM {WEEKLY}")["n"][0] == 3
