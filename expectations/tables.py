@@ -7,7 +7,7 @@ import datetime as dt
 import great_expectations.expectations as gxe
 import polars as pl
 
-from expectations import suites
+from expectations import suites, suites_balance_sheet, suites_correlation, suites_markets
 from expectations.gate import Check, Suite
 from flows.registry import Registry
 from transforms.catalog import CATALOG
@@ -30,4 +30,4 @@ def catalog_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) ->
     )
 
 
-PUBLISHED_SUITES = {**suites.PUBLISHED_SUITES, "catalog": catalog_suite}
+PUBLISHED_SUITES = {**suites.PUBLISHED_SUITES, **suites_balance_sheet.SUITES, **suites_markets.SUITES, **suites_correlation.SUITES, "catalog": catalog_suite}

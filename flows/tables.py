@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows.registry import Registry
+from transforms import balance_sheet, correlation, markets
 from transforms.liquidity import in_billions, net_liquidity_daily, net_liquidity_weekly
 from transforms.prices import asset_prices_daily
 
@@ -99,6 +100,49 @@ def _asset_keys(registry: Registry) -> tuple[str, ...]:
     return tuple(s.key for s in registry.assets())
 
 
+def _net_weekly(inputs: Inputs) -> pl.DataFrame:
+    return _weekly(inputs).select("date", pl.col("net_liquidity_bn").alias("value"))
+
+
+def _names_to_keys(*names: str) -> Callable[[Registry], tuple[str, ...]]:
+    return lambda registry: tuple(registry.named(n).key for n in names)
+
+
+def _closes(inputs: Inputs) -> dict[str, pl.DataFrame | None]:
+    return {name: inputs.named(name) for name in correlation.ASSETS}
+
+
+def _gold_daily(inputs: Inputs) -> pl.DataFrame:
+    registry = inputs.registry
+    return markets.gold_daily(
+        inputs.named("gold"), inputs.named("cpi"),
+        inputs.named("gld_shares_outstanding"), inputs.named("foreign_official_treasuries"),
+        cpi_publication_lag_days=registry.named("cpi").publication_lag_days,
+        foreign_official_treasuries_lag_days=registry.named("foreign_official_treasuries").publication_lag_days,
+    )
+
+
+def _ratios(inputs: Inputs) -> pl.DataFrame:
+    return markets.asset_ratios_daily(*(inputs.named(n) for n in _RATIO_INPUTS))
+
+
+_RATIO_INPUTS = ("bitcoin", "gold", "nasdaq_100", "mstr", "metaplanet", "usd_jpy")
+
+
+def _performance(inputs: Inputs) -> pl.DataFrame:
+    values = {name: inputs.named(name) for name in markets.PERFORMANCE_ASSETS if name != "net_liquidity"}
+    values["net_liquidity"] = _daily(inputs).select("date", pl.col("net_liquidity_bn").alias("value"))
+    return markets.performance_daily(values)
+
+
+def _balance_sheet(inputs: Inputs) -> pl.DataFrame:
+    return balance_sheet.fed_balance_sheet_weekly(
+        inputs.role("fed_assets").rename({"value_bn": "value"}),
+        inputs.named("reserves"), inputs.named("treasuries"), inputs.named("mbs"), inputs.named("standing_repo"),
+        standing_repo_lookback_days=inputs.registry.named("standing_repo").max_age_days,
+    )
+
+
 BUILDERS: dict[str, Builder] = {
     "net_liquidity_weekly": Builder(_weekly, _core),
     "net_liquidity_daily": Builder(_daily, _core),
@@ -107,4 +151,35 @@ BUILDERS: dict[str, Builder] = {
         lambda r: (r.assets()[0].key,),
         lambda r: _asset_keys(r)[1:] + tuple(s.key for s in r.fx().values()),
     ),
+    "liquidity_asset_correlation_weekly": Builder(
+        lambda i: correlation.liquidity_asset_correlation_weekly(_net_weekly(i), _closes(i)),
+        _core, _names_to_keys(*correlation.ASSETS),
+    ),
+    "liquidity_asset_lead_lag": Builder(
+        lambda i: correlation.liquidity_asset_lead_lag(_net_weekly(i), _closes(i)),
+        _core, _names_to_keys(*correlation.ASSETS),
+    ),
+    "gold_daily": Builder(_gold_daily, _names_to_keys("gold", "cpi"),
+                          _names_to_keys("gld_shares_outstanding", "foreign_official_treasuries")),
+    "gold_cpi_monthly": Builder(lambda i: markets.gold_cpi_monthly(i.named("gold"), i.named("cpi")),
+                                _names_to_keys("gold", "cpi")),
+    "asset_ratios_daily": Builder(_ratios, _names_to_keys(*_RATIO_INPUTS)),
+    "performance_daily": Builder(
+        _performance, _core,
+        _names_to_keys(*(n for n in markets.PERFORMANCE_ASSETS if n != "net_liquidity")),
+    ),
+    "fed_balance_sheet_weekly": Builder(
+        _balance_sheet, lambda r: (r.role("fed_assets").key, *_names_to_keys("reserves", "treasuries", "mbs")(r)),
+        _names_to_keys("standing_repo"),
+    ),
+    "bank_credit_weekly": Builder(
+        lambda i: balance_sheet.bank_credit_weekly(i.named("bank_credit"), i.named("loans_leases"),
+                                                   i.named("other_deposits")),
+        _names_to_keys("bank_credit"), _names_to_keys("loans_leases", "other_deposits"),
+    ),
+    "mortgage_rate_weekly": Builder(
+        lambda i: balance_sheet.mortgage_rate_weekly(i.named("mortgage_rate_30y"), i.named("treasury_10y")),
+        _names_to_keys("mortgage_rate_30y", "treasury_10y"),
+    ),
+    "liquidity_regime_weekly": Builder(lambda i: balance_sheet.liquidity_regime_weekly(_net_weekly(i)), _core),
 }

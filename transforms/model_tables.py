@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-TABLE_SPECS: tuple = ()
+from transforms import balance_sheet, correlation, markets
+
+TABLE_SPECS = (*balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS)

@@ -1,0 +1,333 @@
+"""Suites for the tables of transforms/markets.py: gold against CPI and flows, cross-asset
+ratios, and performance indexed to 100.
+
+Besides shape, keys and plausible ranges, every computed column is checked against its
+definition recomputed here from the table's own columns: `derive` adds `<column>_residual`
+(published minus recomputed; relative for ratios) and the check bounds it by a tolerance.
+A residual is null when either side is null, so `null_mismatches` counts, per row, the
+computed columns that are null on exactly one side. The alignment rules are checks too:
+no observation is used before it was published, and each ratio's denominator comes from
+the day its rule names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import great_expectations.expectations as gxe
+import polars as pl
+
+from expectations.gate import Check, Suite
+from expectations.suites import between, schema_checks
+from flows.registry import Registry
+from transforms.catalog import TableSpec
+from transforms.markets import (
+    ASSET_RATIOS_DAILY,
+    GLD_SHARES_MAX_AGE_DAYS,
+    GOLD_CPI_MONTHLY,
+    GOLD_DAILY,
+    PERFORMANCE_ASSETS,
+    PERFORMANCE_DAILY,
+    RATIO_DENOMINATOR_LAG_DAYS,
+    RATIO_MIN_HISTORY_DAYS,
+    RATIO_WINDOW_DAYS,
+    RATIOS,
+)
+
+Derive = Callable[[pl.DataFrame], pl.DataFrame]
+
+# Relative slack for a ratio recomputed from its own numerator and denominator.
+RATIO_TOLERANCE = 1e-12
+# Slack for an index or a percentile recomputed, in index points / percentage points.
+INDEX_TOLERANCE = 1e-9
+# Plausible ranges in the columns' units.
+GOLD_RANGE_USD_PER_OZ = (100.0, 50_000.0)
+CPI_RANGE_INDEX = (5.0, 1_000.0)
+FOREIGN_OFFICIAL_RANGE_BN = (0.0, 20_000.0)
+# CPI carried on a gold day: published `lag` days after the month began, then carried for the
+# month; one skipped month is allowed (October 2025 was never collected: September's index,
+# 2025-09-01, is still the newest on 2025-12-15, 105 days later).
+CPI_CARRY_DAYS = 62
+# Monthly rows: one month apart, or two across a month never collected (October 2025).
+MAX_MONTHS_BETWEEN_CPI = 2
+# The last gold close of a month falls in its last days (weekends, holidays); 10 allows both.
+GOLD_MONTH_END_MAX_DAYS = 10
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _with_definitions(frame: pl.DataFrame, definitions: dict[str, pl.Expr], *, relative: set[str]) -> pl.DataFrame:
+    """Add `<column>_residual` (relative for the columns in `relative`) and `null_mismatches`."""
+
+    def residual(col: str, expr: pl.Expr) -> pl.Expr:
+        diff = pl.col(col) / expr - 1 if col in relative else pl.col(col) - expr
+        return diff.alias(f"{col}_residual")
+
+    mismatch = pl.sum_horizontal(
+        (pl.col(col).is_null() != expr.is_null()).cast(pl.Int32) for col, expr in definitions.items()
+    ).alias("null_mismatches")
+    return frame.with_columns(*(residual(c, e) for c, e in definitions.items()), mismatch)
+
+
+def _definition_checks(tolerances: dict[str, float]) -> list[Check]:
+    checks = [Check(f"definition_{col}", between(f"{col}_residual", -tol, tol)) for col, tol in tolerances.items()]
+    checks.append(Check("null_where_undefined", between("null_mismatches", 0, 0)))
+    return checks
+
+
+def _common_checks(spec: TableSpec, derive: Derive, previous_rows: int) -> list[Check]:
+    key = (
+        gxe.ExpectColumnValuesToBeUnique(column=spec.key[0])
+        if len(spec.key) == 1
+        else gxe.ExpectCompoundColumnsToBeUnique(column_list=list(spec.key))
+    )
+    return [
+        Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+        *schema_checks(spec.schema, derive),
+        Check("unique_key", key),
+        Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
+        Check("no_future_dates", between("age_days", 0, None)),
+    ]
+
+
+def _not_null(column: str) -> Check:
+    return Check(f"not_null_{column}", gxe.ExpectColumnValuesToNotBeNull(column=column))
+
+
+def _days(later: str | pl.Expr, earlier: str | pl.Expr) -> pl.Expr:
+    later = pl.col(later) if isinstance(later, str) else later
+    earlier = pl.col(earlier) if isinstance(earlier, str) else earlier
+    return (later - earlier).dt.total_days()
+
+
+def _age(clock: dt.date) -> pl.Expr:
+    return _days(pl.lit(clock), "date").alias("age_days")
+
+
+# ---------------------------------------------------------------- gold_daily
+
+
+def gold_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    cpi_lag = registry.named("cpi").publication_lag_days
+    foreign_lag = registry.named("foreign_official_treasuries").publication_lag_days
+
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        out = frame.sort("date").with_columns(
+            _age(clock),
+            # an observation used before the day it was published would be look-ahead
+            (_days("date", "cpi_obs_month") - cpi_lag).alias("cpi_days_after_publication"),
+            (_days("date", "foreign_official_treasuries_obs_date") - foreign_lag).alias(
+                "foreign_official_treasuries_days_after_publication"
+            ),
+            _days("date", "gld_shares_date").alias("gld_shares_age_days"),
+            pl.col("cpi_obs_month").dt.day().alias("cpi_obs_day_of_month"),
+        )
+        return _with_definitions(
+            out,
+            {
+                "gold_cpi_ratio": pl.col("gold_usd_per_oz") / pl.col("cpi_index"),
+                "gld_shares_per_gold_usd_ratio": pl.col("gld_shares_outstanding") / pl.col("gold_usd_per_oz"),
+                "foreign_official_treasuries_per_gold_ratio": (
+                    pl.col("foreign_official_treasuries_bn") / pl.col("gold_usd_per_oz")
+                ),
+            },
+            relative={
+                "gold_cpi_ratio", "gld_shares_per_gold_usd_ratio", "foreign_official_treasuries_per_gold_ratio",
+            },
+        ).with_columns(
+            # a value and its observation date are null together
+            pl.sum_horizontal(
+                (pl.col(value).is_null() != pl.col(obs).is_null()).cast(pl.Int32)
+                for value, obs in (
+                    ("cpi_index", "cpi_obs_month"),
+                    ("gld_shares_outstanding", "gld_shares_date"),
+                    ("foreign_official_treasuries_bn", "foreign_official_treasuries_obs_date"),
+                )
+            ).alias("obs_date_null_mismatches")
+        )
+
+    checks = _common_checks(GOLD_DAILY, derive, previous_rows) + [
+        *(_not_null(c) for c in ("gold_usd_per_oz", "cpi_index", "cpi_obs_month", "gold_cpi_ratio")),
+        Check("range_gold_usd_per_oz", between("gold_usd_per_oz", *GOLD_RANGE_USD_PER_OZ)),
+        Check("range_cpi_index", between("cpi_index", *CPI_RANGE_INDEX)),
+        Check("range_gld_shares_outstanding", between("gld_shares_outstanding", 0, None)),
+        Check("range_foreign_official_treasuries_bn", between("foreign_official_treasuries_bn", *FOREIGN_OFFICIAL_RANGE_BN)),
+        Check("cpi_obs_month_is_month_start", between("cpi_obs_day_of_month", 1, 1)),
+        Check("no_lookahead_cpi", between("cpi_days_after_publication", 0, CPI_CARRY_DAYS)),
+        Check("no_lookahead_foreign_official_treasuries",
+              between("foreign_official_treasuries_days_after_publication", 0, None)),
+        Check("gld_shares_within_max_age", between("gld_shares_age_days", 0, GLD_SHARES_MAX_AGE_DAYS)),
+        Check("obs_date_with_value", between("obs_date_null_mismatches", 0, 0)),
+        *_definition_checks(
+            {
+                "gold_cpi_ratio": RATIO_TOLERANCE,
+                "gld_shares_per_gold_usd_ratio": RATIO_TOLERANCE,
+                "foreign_official_treasuries_per_gold_ratio": RATIO_TOLERANCE,
+            }
+        ),
+    ]
+    return Suite("gold_daily", ("date", "gold_usd_per_oz"), tuple(checks), derive)
+
+
+# ---------------------------------------------------------------- gold_cpi_monthly
+
+
+def gold_cpi_monthly_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        out = frame.sort("date").with_columns(
+            _age(clock),
+            pl.col("date").dt.day().alias("day_of_month"),
+            (
+                (pl.col("date").dt.year() * 12 + pl.col("date").dt.month())
+                - (pl.col("date").dt.year() * 12 + pl.col("date").dt.month()).shift(1)
+            ).alias("months_since_previous"),
+            _days(pl.col("date").dt.month_end(), "gold_close_date").alias("gold_close_days_before_month_end"),
+            # once gold data starts, every month has a close
+            (
+                pl.col("gold_usd_per_oz").is_null()
+                & (pl.col("date") > pl.col("gold_close_date").min())
+            ).cast(pl.Int32).alias("gold_missing_after_start"),
+        )
+        return _with_definitions(
+            out, {"gold_cpi_ratio": pl.col("gold_usd_per_oz") / pl.col("cpi_index")}, relative={"gold_cpi_ratio"}
+        )
+
+    checks = _common_checks(GOLD_CPI_MONTHLY, derive, previous_rows) + [
+        _not_null("cpi_index"),
+        Check("range_cpi_index", between("cpi_index", *CPI_RANGE_INDEX)),
+        Check("range_gold_usd_per_oz", between("gold_usd_per_oz", *GOLD_RANGE_USD_PER_OZ)),
+        Check("date_is_month_start", between("day_of_month", 1, 1)),
+        Check("monthly_no_gap", between("months_since_previous", 1, MAX_MONTHS_BETWEEN_CPI)),
+        # never a close after the month's end; never one from long before it
+        Check("gold_close_in_month_end", between("gold_close_days_before_month_end", 0, GOLD_MONTH_END_MAX_DAYS)),
+        Check("gold_present_after_start", between("gold_missing_after_start", 0, 0)),
+        *_definition_checks({"gold_cpi_ratio": RATIO_TOLERANCE}),
+    ]
+    return Suite("gold_cpi_monthly", ("date", "cpi_index"), tuple(checks), derive)
+
+
+# ---------------------------------------------------------------- asset_ratios_daily
+
+
+def _two_year_rank_by_pairs(frame: pl.DataFrame) -> pl.DataFrame:
+    """Percentile and two-year low recomputed by pairing each row with every earlier row of
+    the same ratio in its window (a different method from the transform's rolling window)."""
+    schema = {"ratio": pl.String(), "date": pl.Date(), "_pct": pl.Float64(), "_low": pl.Boolean()}
+    parts = [pl.DataFrame(schema=schema)]
+    for ratio in frame["ratio"].unique().to_list():
+        one = frame.filter(pl.col("ratio") == ratio).select(
+            "date", "ratio_value", (pl.col("date") - pl.duration(days=RATIO_WINDOW_DAYS)).alias("_window_after")
+        )
+        first = one["date"].min()
+        earlier = one.select(pl.col("date").alias("_d"), pl.col("ratio_value").alias("_v"))
+        pairs = one.join_where(
+            earlier,
+            pl.col("_d") <= pl.col("date"),
+            pl.col("_d") > pl.col("_window_after"),
+        )
+        ranked = pairs.group_by("date").agg(
+            (100.0 * (pl.col("_v") <= pl.col("ratio_value")).sum() / pl.len()).alias("_pct"),
+            (pl.col("_v") >= pl.col("ratio_value")).all().alias("_low"),
+        )
+        known = _days("date", pl.lit(first)) >= RATIO_MIN_HISTORY_DAYS
+        parts.append(
+            ranked.select(
+                pl.lit(ratio).alias("ratio"),
+                "date",
+                pl.when(known).then(pl.col("_pct")).alias("_pct"),
+                pl.when(known).then(pl.col("_low")).alias("_low"),
+            ).cast(schema)  # type: ignore[arg-type]
+        )
+    return pl.concat(parts)
+
+
+def asset_ratios_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    lags = pl.DataFrame(
+        {"ratio": list(RATIO_DENOMINATOR_LAG_DAYS), "_rule_lag": list(RATIO_DENOMINATOR_LAG_DAYS.values())}
+    )
+
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        out = (
+            frame.sort("ratio", "date")
+            .join(lags, on="ratio", how="left")
+            .join(_two_year_rank_by_pairs(frame), on=["ratio", "date"], how="left")
+            .with_columns(
+                _age(clock),
+                pl.col("date").dt.weekday().alias("weekday"),
+                # MSTR, GC=F, ^NDX: the same day; 3350.T: BTC bar D−1, the last one closed before Tokyo's close
+                (_days("date", "denominator_date") - pl.col("_rule_lag")).alias("denominator_days_off_rule"),
+                (~pl.col("is_two_year_low").eq_missing(pl.col("_low"))).cast(pl.Int32).alias("two_year_low_mismatch"),
+            )
+        )
+        return _with_definitions(
+            out,
+            {
+                "ratio_value": pl.col("numerator_close") / pl.col("denominator_close"),
+                "percentile_2y_pct": pl.col("_pct"),
+            },
+            relative={"ratio_value"},
+        ).drop("_rule_lag", "_pct", "_low")
+
+    checks = _common_checks(ASSET_RATIOS_DAILY, derive, previous_rows) + [
+        Check("every_ratio_present", gxe.ExpectColumnDistinctValuesToEqualSet(column="ratio", value_set=list(RATIOS))),
+        *(_not_null(c) for c in ("numerator_close", "denominator_close", "denominator_date", "ratio_value")),
+        Check("numerator_positive", between("numerator_close", 0, None)),
+        Check("denominator_positive", between("denominator_close", 0, None)),
+        Check("range_percentile_2y_pct", between("percentile_2y_pct", 0, 100)),
+        # every numerator trades on an exchange calendar: no Saturday or Sunday rows
+        Check("exchange_days_only", between("weekday", 1, 5)),
+        Check("denominator_date_rule", between("denominator_days_off_rule", 0, 0)),
+        Check("definition_is_two_year_low", between("two_year_low_mismatch", 0, 0)),
+        *_definition_checks({"ratio_value": RATIO_TOLERANCE, "percentile_2y_pct": INDEX_TOLERANCE}),
+    ]
+    return Suite("asset_ratios_daily", ("ratio", "date", "ratio_value"), tuple(checks), derive)
+
+
+# ---------------------------------------------------------------- performance_daily
+
+
+def performance_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        base_values = frame.select("asset", pl.col("date").alias("base_date"), pl.col("value_native").alias("_base_value"))
+        out = (
+            frame.sort("asset", "date")
+            .join(base_values, on=["asset", "base_date"], how="left")
+            .with_columns(
+                _age(clock),
+                # the asset's first date in the year of `date`
+                _days("base_date", pl.col("date").min().over("asset", pl.col("date").dt.year())).alias(
+                    "base_date_days_off_rule"
+                ),
+                pl.when(pl.col("date") == pl.col("base_date")).then(pl.col("index_100") - 100).alias(
+                    "base_row_index_minus_100"
+                ),
+            )
+        )
+        return _with_definitions(
+            out,
+            {"index_100": 100 * pl.col("value_native") / pl.col("_base_value")},
+            relative=set(),
+        ).drop("_base_value")
+
+    checks = _common_checks(PERFORMANCE_DAILY, derive, previous_rows) + [
+        # an asset whose input is unavailable is simply absent (the catalog says why): a warning
+        Check("every_asset_present",
+              gxe.ExpectColumnDistinctValuesToEqualSet(column="asset", value_set=list(PERFORMANCE_ASSETS)),
+              blocking=False),
+        *(_not_null(c) for c in ("value_native", "units", "base_date", "index_100")),
+        Check("value_positive", between("value_native", 0, None)),
+        Check("base_date_rule", between("base_date_days_off_rule", 0, 0)),
+        Check("index_100_on_base_date", between("base_row_index_minus_100", -INDEX_TOLERANCE, INDEX_TOLERANCE)),
+        *_definition_checks({"index_100": INDEX_TOLERANCE}),
+    ]
+    return Suite("performance_daily", ("asset", "date", "index_100"), tuple(checks), derive)
+
+
+SUITES = {
+    "gold_daily": gold_daily_suite,
+    "gold_cpi_monthly": gold_cpi_monthly_suite,
+    "asset_ratios_daily": asset_ratios_daily_suite,
+    "performance_daily": performance_daily_suite,
+}

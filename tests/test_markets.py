@@ -1,0 +1,746 @@
+"""transforms/markets.py and its suites, against values computed independently from the snapshot.
+
+Inputs for the code under test are built the way the pipeline builds them: `read_price_csv`
+/ `read_fred_csv` on data/snapshot/ → (date, value); 3350.T without its `#VALUE!` row
+(2020-10-01, the TSE outage, dropped by the pipeline); GLD shares outstanding from
+GLD_shares_outstanding_derived.csv, column shares_outstanding. Expected values never come
+from the code under test: each test reads the same CSV cells with Python's `csv` module and
+does the arithmetic by hand; dates, raw values and method are written next to every number.
+
+Calendars (PROVENANCE.md, checked against the files below): BTC-USD has a row every UTC day;
+MSTR and ^NDX on NYSE/Nasdaq days; GC=F on COMEX days (incl. some US holidays, e.g. 2025-07-04);
+3350.T on Tokyo days; JPY=X on FX days. CPIAUCNS has no 2025-10-01 row (never collected).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from expectations.gate import validate
+from expectations.suites_markets import SUITES
+from flows.registry import load_registry
+from flows.sources.replay import SNAPSHOT_DIR, read_fred_csv, read_price_csv
+from transforms.liquidity import in_billions, net_liquidity_daily
+from transforms.markets import (
+    TABLE_SPECS,
+    asset_ratios_daily,
+    gold_cpi_monthly,
+    gold_daily,
+    performance_daily,
+    performance_from,
+)
+
+FRED = SNAPSHOT_DIR / "fred"
+PRICES = SNAPSHOT_DIR / "prices"
+D = dt.date.fromisoformat
+DAY = dt.timedelta(days=1)
+REL = 1e-12
+CLOCK = D("2026-03-31")  # every snapshot file is cut at 2026-03-31
+REGISTRY = load_registry()
+CPI_LAG = REGISTRY.get("CPIAUCNS").publication_lag_days  # 45
+FOREIGN_LAG = REGISTRY.get("WMTSECL1").publication_lag_days  # 1
+SPECS = {spec.name: spec for spec in TABLE_SPECS}
+
+
+# --- independent readers: the csv module, nothing from the code under test -------------
+
+
+def csv_values(path: Path, date_col: str, value_col: str) -> dict[dt.date, str]:
+    """date → the value cell exactly as written."""
+    with path.open(newline="") as f:
+        return {D(row[date_col]): row[value_col] for row in csv.DictReader(f)}
+
+
+def closes(ticker: str) -> dict[dt.date, str]:
+    return csv_values(PRICES / f"{ticker}.csv", "Date", "Close")
+
+
+BTC, GOLD, NDX, MSTR, TSE, JPY = (closes(t) for t in ("BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "JPY=X"))
+CPI = csv_values(FRED / "CPIAUCNS.csv", "date", "value")
+SHARES = csv_values(PRICES / "GLD_shares_outstanding_derived.csv", "date", "shares_outstanding")
+TREAST = csv_values(FRED / "TREAST.csv", "date", "value")
+WALCL, WTREGEN, RRP = (csv_values(FRED / f"{s}.csv", "date", "value") for s in ("WALCL", "WTREGEN", "RRPONTSYD"))
+
+
+def f(cells: dict[dt.date, str], day: dt.date) -> float:
+    return float(cells[day])
+
+
+# --- inputs for the code under test, as the pipeline builds them -------------------------
+
+
+def price(ticker: str) -> pl.DataFrame:
+    frame = read_price_csv(PRICES / f"{ticker}.csv", ticker).select(pl.col("obs_date").alias("date"), "value")
+    return frame.drop_nulls("value")  # only 3350.T's 2020-10-01 `#VALUE!` (asserted below)
+
+
+def fred(series_id: str, scale: float = 1.0) -> pl.DataFrame:
+    return read_fred_csv(FRED / f"{series_id}.csv", series_id).select(
+        pl.col("obs_date").alias("date"), pl.col("value") * scale
+    )
+
+
+def gld_shares() -> pl.DataFrame:
+    return pl.DataFrame(
+        {"date": list(SHARES), "value": [float(v) for v in SHARES.values()]},
+        schema={"date": pl.Date, "value": pl.Float64},
+    ).sort("date")
+
+
+def row_of(frame: pl.DataFrame, day: dt.date, **where) -> dict:
+    cond = pl.col("date") == day
+    for col, val in where.items():
+        cond = cond & (pl.col(col) == val)
+    rows = frame.filter(cond).to_dicts()
+    assert len(rows) == 1, f"expected one row for {day} {where}, found {len(rows)}"
+    return rows[0]
+
+
+def no_row(frame: pl.DataFrame, day: dt.date, **where) -> bool:
+    cond = pl.col("date") == day
+    for col, val in where.items():
+        cond = cond & (pl.col(col) == val)
+    return frame.filter(cond).height == 0
+
+
+@pytest.fixture(scope="module")
+def gold() -> pl.DataFrame:
+    return gold_daily(
+        price("GC=F"), fred("CPIAUCNS"), gld_shares(), None,
+        cpi_publication_lag_days=CPI_LAG, foreign_official_treasuries_lag_days=FOREIGN_LAG,
+    )
+
+
+@pytest.fixture(scope="module")
+def gold_with_weekly() -> pl.DataFrame:
+    # WMTSECL1 is not in the snapshot. TREAST (Treasuries held outright, H.4.1 Wednesday level,
+    # millions USD → bn) has the same weekly-Wednesday calendar and release, so it stands in
+    # to exercise the availability rule on real dates.
+    return gold_daily(
+        price("GC=F"), fred("CPIAUCNS"), gld_shares(), fred("TREAST", 0.001),
+        cpi_publication_lag_days=CPI_LAG, foreign_official_treasuries_lag_days=FOREIGN_LAG,
+    )
+
+
+@pytest.fixture(scope="module")
+def monthly() -> pl.DataFrame:
+    return gold_cpi_monthly(price("GC=F"), fred("CPIAUCNS"))
+
+
+RATIO_INPUTS = ("BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "JPY=X")
+
+
+@pytest.fixture(scope="module")
+def ratios() -> pl.DataFrame:
+    return asset_ratios_daily(*(price(t) for t in RATIO_INPUTS))
+
+
+def net_liquidity() -> pl.DataFrame:
+    roles = ("fed_assets", "tga", "rrp")
+    comps = {
+        r: in_billions(read_fred_csv(FRED / f"{REGISTRY.role(r).id}.csv", REGISTRY.role(r).id), REGISTRY.role(r).to_bn)
+        for r in roles
+    }
+    daily = net_liquidity_daily(
+        comps,
+        publication_lag_days={r: REGISTRY.role(r).publication_lag_days for r in roles},
+        max_age_days={r: REGISTRY.role(r).max_age_days for r in roles},
+        through=CLOCK,
+    )
+    return daily.select("date", pl.col("net_liquidity_bn").alias("value"))
+
+
+PERFORMANCE_TICKERS = {
+    "bitcoin": "BTC-USD", "gold": "GC=F", "nasdaq_100": "^NDX", "mstr": "MSTR",
+    "metaplanet": "3350.T", "zcash": "ZEC-USD", "gld": "GLD",
+}
+
+
+@pytest.fixture(scope="module")
+def values() -> dict[str, pl.DataFrame]:
+    return {**{name: price(t) for name, t in PERFORMANCE_TICKERS.items()}, "net_liquidity": net_liquidity()}
+
+
+@pytest.fixture(scope="module")
+def performance(values) -> pl.DataFrame:
+    return performance_daily(values)
+
+
+def test_parameters_and_quirks_these_tests_assume():
+    assert (CPI_LAG, FOREIGN_LAG) == (45, 1)
+    assert D("2025-10-01") not in CPI and D("2025-09-01") in CPI and D("2025-11-01") in CPI
+    assert TSE[D("2020-10-01")] == "#VALUE!"
+    dropped = set(TSE) - set(price("3350.T")["date"].to_list())
+    assert dropped == {D("2020-10-01")}
+
+
+def test_every_table_matches_its_spec_and_is_described(gold, monthly, ratios, performance):
+    built = {"gold_daily": gold, "gold_cpi_monthly": monthly, "asset_ratios_daily": ratios,
+             "performance_daily": performance}
+    assert set(SPECS) == set(built) == set(SUITES)
+    for name, frame in built.items():
+        spec = SPECS[name]
+        assert frame.schema == spec.schema, name
+        assert spec.grain and spec.description and set(spec.key) <= set(spec.columns)
+        assert all(len(c.description) > 10 for c in spec.columns.values()), name
+
+
+# --- gold_daily ---------------------------------------------------------------------------
+
+# (day, CPI month used, hand note). Availability: month M's CPI (dated M-01) is known M-01 + 45 d.
+GOLD_CPI_CASES = [
+    # Wed 2025-10-15: September (2025-09-01) is known 2025-10-16, not yet → August 2025-08-01
+    # 323.976 (known 2025-09-15). GC=F close 4176.89990234375 → ratio 4176.89990234375 / 323.976
+    # = 12.892621374...
+    (D("2025-10-15"), D("2025-08-01"), 12.892621374249172),
+    # Thu 2025-10-16: September becomes known (09-01 + 45 d = 10-16) → 324.800.
+    # GC=F 4280.2001953125 / 324.8 = 13.17795...
+    (D("2025-10-16"), D("2025-09-01"), 4280.2001953125 / 324.8),
+    # Thu 2025-11-20: October would have been known 2025-11-15, but October 2025 CPI was never
+    # collected (no row): September 324.800 is carried, nothing invented.
+    # GC=F 4056.5 / 324.8 = 12.489224137...
+    (D("2025-11-20"), D("2025-09-01"), 12.489224137931034),
+    # Mon 2025-12-15: still September (November is known 2025-11-01 + 45 = 2025-12-16).
+    (D("2025-12-15"), D("2025-09-01"), 4306.7001953125 / 324.8),
+    # Tue 2025-12-16: November 324.122. GC=F 4304.5 / 324.122 = 13.280493147...
+    (D("2025-12-16"), D("2025-11-01"), 13.280493147641936),
+]
+
+
+@pytest.mark.parametrize(("day", "cpi_month", "ratio_by_hand"), GOLD_CPI_CASES, ids=lambda v: str(v))
+def test_gold_daily_cpi_is_availability_aligned(gold, day, cpi_month, ratio_by_hand):
+    assert cpi_month + dt.timedelta(days=CPI_LAG) <= day  # published by then
+    later = [m for m in CPI if cpi_month < m and m + dt.timedelta(days=CPI_LAG) <= day]
+    assert later == []  # and nothing newer was
+    assert f(GOLD, day) / f(CPI, cpi_month) == pytest.approx(ratio_by_hand, rel=REL)
+    row = row_of(gold, day)
+    assert row["gold_usd_per_oz"] == f(GOLD, day)
+    assert row["cpi_obs_month"] == cpi_month
+    assert row["cpi_index"] == f(CPI, cpi_month)
+    assert row["gold_cpi_ratio"] == pytest.approx(ratio_by_hand, rel=REL)
+
+
+def test_gold_daily_september_cpi_carried_through_the_missing_october(gold):
+    # Every gold day from 2025-10-16 (September known) to 2025-12-15 (before November is
+    # known) uses September 2025 = 324.800; no row anywhere claims an October observation.
+    window = gold.filter(pl.col("date").is_between(D("2025-10-16"), D("2025-12-15")))
+    expected_days = sorted(d for d in GOLD if D("2025-10-16") <= d <= D("2025-12-15"))
+    assert window["date"].to_list() == expected_days and len(expected_days) > 40
+    assert set(window["cpi_obs_month"].to_list()) == {D("2025-09-01")}
+    assert set(window["cpi_index"].to_list()) == {324.8}
+    assert gold.filter(pl.col("cpi_obs_month") == D("2025-10-01")).height == 0
+
+
+def test_gold_daily_one_row_per_gc_close_date(gold):
+    # Rows are exactly GC=F's dates (incl. 2025-07-04, a COMEX session on a US holiday).
+    assert gold["date"].to_list() == sorted(GOLD)
+    assert D("2025-07-04") in GOLD and row_of(gold, D("2025-07-04"))["gold_usd_per_oz"] == 3332.5
+
+
+def test_gold_daily_every_row_uses_newest_published_cpi(gold):
+    months = sorted(CPI)
+    for row in gold.iter_rows(named=True):
+        day = row["date"]
+        i = bisect.bisect_right(months, day - dt.timedelta(days=CPI_LAG)) - 1
+        assert row["cpi_obs_month"] == months[i], day
+        assert row["gold_cpi_ratio"] == pytest.approx(f(GOLD, day) / f(CPI, months[i]), rel=REL), day
+
+
+@pytest.mark.parametrize(
+    ("day", "shares_day", "ratio_by_hand"),
+    [
+        # 2025-05-23: shares 321,700,000 that day; GC=F 3363.60009765625 → 95641.5717...
+        (D("2025-05-23"), D("2025-05-23"), 321700000 / 3363.60009765625),
+        # 2025-05-28: the shares file ends 2025-05-23, 5 days back = the limit → carried.
+        # 321,700,000 / GC=F 3293.60009765625 = 97674.274490...
+        (D("2025-05-28"), D("2025-05-23"), 97674.27449037426),
+        # 2025-01-09: NYSE closed (national day of mourning), COMEX traded (GC=F 2683.800048828125);
+        # no shares row that day → 2025-01-08's 303,300,000 → 113011.399687...
+        (D("2025-01-09"), D("2025-01-08"), 113011.39968770595),
+    ],
+    ids=str,
+)
+def test_gold_daily_gld_shares_as_of_within_five_days(gold, day, shares_day, ratio_by_hand):
+    assert all(shares_day + k * DAY not in SHARES for k in range(1, (day - shares_day).days + 1))
+    assert f(SHARES, shares_day) / f(GOLD, day) == pytest.approx(ratio_by_hand, rel=REL)
+    row = row_of(gold, day)
+    assert row["gld_shares_outstanding"] == f(SHARES, shares_day)
+    assert row["gld_shares_date"] == shares_day
+    assert row["gld_shares_per_gold_usd_ratio"] == pytest.approx(ratio_by_hand, rel=REL)
+
+
+def test_gold_daily_gld_shares_null_after_five_days(gold):
+    # 2025-05-29 is 6 days after the last shares row (2025-05-23): null, never carried further.
+    row = row_of(gold, D("2025-05-29"))
+    assert (row["gld_shares_outstanding"], row["gld_shares_date"], row["gld_shares_per_gold_usd_ratio"]) == (
+        None, None, None,
+    )
+    assert gold.filter(pl.col("date") > D("2025-05-28"))["gld_shares_outstanding"].null_count() == gold.filter(
+        pl.col("date") > D("2025-05-28")
+    ).height
+
+
+def test_gold_daily_missing_optional_inputs_are_null_columns(gold):
+    # WMTSECL1 is not in the snapshot: passed as None → null columns of the declared types.
+    for col in ("foreign_official_treasuries_bn", "foreign_official_treasuries_obs_date",
+                "foreign_official_treasuries_per_gold_ratio"):
+        assert gold[col].null_count() == gold.height, col
+    no_shares = gold_daily(
+        price("GC=F"), fred("CPIAUCNS"), None, None,
+        cpi_publication_lag_days=CPI_LAG, foreign_official_treasuries_lag_days=FOREIGN_LAG,
+    )
+    assert no_shares.schema == SPECS["gold_daily"].schema
+    assert no_shares["gld_shares_outstanding"].null_count() == no_shares.height
+    assert no_shares["gold_cpi_ratio"].null_count() == 0
+
+
+def test_gold_daily_weekly_series_enters_the_day_after_its_wednesday(gold_with_weekly):
+    # Stand-in TREAST, lag 1: Wed 2026-03-25 (4,375,064 m) is published Thu 03-26, so the gold
+    # row of Wed 03-25 still shows Wed 03-18 (4,358,597 m → 4358.597 bn).
+    wed = row_of(gold_with_weekly, D("2026-03-25"))
+    assert wed["foreign_official_treasuries_obs_date"] == D("2026-03-18")
+    assert wed["foreign_official_treasuries_bn"] == pytest.approx(f(TREAST, D("2026-03-18")) / 1000, rel=REL)
+    # 4358.597 / GC=F 4549.7998046875 = 0.957975...
+    assert wed["foreign_official_treasuries_per_gold_ratio"] == pytest.approx(4358.597 / 4549.7998046875, rel=1e-9)
+    thu = row_of(gold_with_weekly, D("2026-03-26"))
+    assert thu["foreign_official_treasuries_obs_date"] == D("2026-03-25")
+    # 4375.064 / GC=F 4375.5 = 0.99990035...
+    assert thu["foreign_official_treasuries_per_gold_ratio"] == pytest.approx(4375.064 / 4375.5, rel=1e-9)
+
+
+def test_gold_daily_bad_inputs_raise_naming_table_and_input():
+    gc, cpi = price("GC=F"), fred("CPIAUCNS")
+    kw = dict(cpi_publication_lag_days=CPI_LAG, foreign_official_treasuries_lag_days=FOREIGN_LAG)
+    with pytest.raises(ValueError, match=r"gold_daily: input gold_usd_per_oz has duplicate dates, e\.g\. 2025-10-06"):
+        gold_daily(pl.concat([gc, gc.filter(pl.col("date") == D("2025-10-06"))]).sort("date"), cpi, **kw)
+    with pytest.raises(ValueError, match="gold_daily: input cpi_index is empty"):
+        gold_daily(gc, cpi.head(0), **kw)
+    with pytest.raises(ValueError, match="gold_daily: input cpi_index is required"):
+        gold_daily(gc, None, **kw)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="gold_daily: input cpi_index is monthly"):
+        gold_daily(gc, cpi.with_columns(pl.col("date") + DAY), **kw)
+    with pytest.raises(ValueError, match="gold_daily: input gld_shares_outstanding must have exactly date"):
+        gold_daily(gc, cpi, gld_shares().rename({"value": "shares"}), **kw)
+    with pytest.raises(ValueError, match="gold_daily: input gold_usd_per_oz is not sorted"):
+        gold_daily(gc.sort("date", descending=True), cpi, **kw)
+
+
+# --- gold_cpi_monthly ----------------------------------------------------------------------
+
+
+def test_gold_cpi_monthly_one_row_per_cpi_month_no_october_2025(monthly):
+    assert monthly["date"].to_list() == sorted(CPI)  # 350 months from 1997-01-01
+    assert monthly.height == 350 and monthly["date"][0] == D("1997-01-01")
+    assert no_row(monthly, D("2025-10-01"))
+
+
+@pytest.mark.parametrize(
+    ("month", "close_day", "ratio_by_hand"),
+    [
+        # 2025-11: month ends Sun 11-30; last GC=F close Fri 2025-11-28 4218.2998046875;
+        # CPI 2025-11-01 324.122 → 13.014543303...
+        (D("2025-11-01"), D("2025-11-28"), 13.014543303717426),
+        # 2024-03: month ends Sun 03-31 after Good Friday 03-29 (no GC=F row) → Thu 2024-03-28
+        # 2217.39990234375; CPI 312.332 → 7.099496376...
+        (D("2024-03-01"), D("2024-03-28"), 7.099496376752142),
+        # 2000-08: the first gold close is 2000-08-30; the month's last, 2000-08-31, is
+        # 278.29998779296875; CPI 172.8 → 1.610532...
+        (D("2000-08-01"), D("2000-08-31"), 278.29998779296875 / 172.8),
+    ],
+    ids=str,
+)
+def test_gold_cpi_monthly_last_close_of_the_month(monthly, month, close_day, ratio_by_hand):
+    month_end = (month + dt.timedelta(days=32)).replace(day=1) - DAY
+    assert close_day in GOLD and all(close_day + k * DAY not in GOLD for k in range(1, (month_end - close_day).days + 1))
+    row = row_of(monthly, month)
+    assert row["cpi_index"] == f(CPI, month)
+    assert row["gold_close_date"] == close_day
+    assert row["gold_usd_per_oz"] == f(GOLD, close_day)
+    assert row["gold_cpi_ratio"] == pytest.approx(ratio_by_hand, rel=REL)
+
+
+def test_gold_cpi_monthly_null_gold_before_gold_data(monthly):
+    # GC=F starts 2000-08-30: July 2000 (CPI 172.8) and earlier months have no gold.
+    assert min(GOLD) == D("2000-08-30")
+    before = monthly.filter(pl.col("date") < D("2000-08-01"))
+    assert before.height == 43  # 1997-01 … 2000-07
+    assert before["gold_usd_per_oz"].null_count() == before["gold_cpi_ratio"].null_count() == 43
+    assert row_of(monthly, D("2000-07-01"))["cpi_index"] == 172.8
+
+
+def test_gold_cpi_monthly_bad_input():
+    with pytest.raises(ValueError, match="gold_cpi_monthly: input gold_usd_per_oz is empty"):
+        gold_cpi_monthly(price("GC=F").head(0), fred("CPIAUCNS"))
+
+
+# --- asset_ratios_daily --------------------------------------------------------------------
+
+
+def expected_ratio_rows() -> dict[str, dict[dt.date, tuple[float, float, dt.date]]]:
+    """Every row each ratio must have, from the CSV cells and the alignment rules:
+    date → (numerator, denominator, denominator date)."""
+    out: dict[str, dict] = {r: {} for r in ("mstr_btc", "metaplanet_btc_jpy", "btc_gold", "btc_ndx")}
+    for day, cell in MSTR.items():  # NYSE day D ÷ BTC bar D
+        if day in BTC:
+            out["mstr_btc"][day] = (float(cell), f(BTC, day), day)
+    fx_days = sorted(JPY)
+    for day, cell in TSE.items():  # Tokyo day D ÷ (BTC bar D−1 × newest JPY=X ≤ D−1, ≤ 5 days old)
+        bar = day - DAY
+        if cell == "#VALUE!" or bar not in BTC:
+            continue
+        i = bisect.bisect_right(fx_days, bar) - 1
+        if i >= 0 and (bar - fx_days[i]).days <= 5:
+            out["metaplanet_btc_jpy"][day] = (float(cell), f(BTC, bar) * f(JPY, fx_days[i]), bar)
+    for name, cells in (("btc_gold", GOLD), ("btc_ndx", NDX)):  # exchange day D, BTC bar D
+        for day, cell in cells.items():
+            if day in BTC:
+                out[name][day] = (f(BTC, day), float(cell), day)
+    return out
+
+
+EXPECTED_RATIOS = expected_ratio_rows()
+
+
+def test_ratios_rows_and_values_follow_each_calendar_rule(ratios):
+    for name, expected in EXPECTED_RATIOS.items():
+        got = ratios.filter(pl.col("ratio") == name)
+        assert got["date"].to_list() == sorted(expected), name
+        for row in got.iter_rows(named=True):
+            num, den, den_day = expected[row["date"]]
+            assert (row["numerator_close"], row["denominator_date"]) == (num, den_day), (name, row["date"])
+            assert row["denominator_close"] == pytest.approx(den, rel=REL), (name, row["date"])
+            assert row["ratio_value"] == pytest.approx(num / den, rel=REL), (name, row["date"])
+
+
+@pytest.mark.parametrize(
+    ("ratio", "day", "den_day", "value_by_hand"),
+    [
+        # MSTR 2025-10-06 Close 359.69 ÷ BTC-USD 2025-10-06 Close 124752.53125 = 0.0028832280707...
+        ("mstr_btc", D("2025-10-06"), D("2025-10-06"), 0.002883228070773113),
+        # Tue 2025-11-04 Tokyo: 3350.T 450 ÷ (BTC bar 2025-11-03 106547.5234375 × JPY=X 2025-11-03
+        # 154.19500732421875 = 16,429,096.1568 JPY) = 2.739042949...e-05 BTC per share
+        ("metaplanet_btc_jpy", D("2025-11-04"), D("2025-11-03"), 2.739042949804173e-05),
+        # Mon 2026-01-05 Tokyo: BTC bar Sun 2026-01-04 91413.4921875; JPY=X has no 01-03/01-04 row
+        # → Fri 2026-01-02 156.7310028076172 (2 days, ≤ 5): 14,327,328.3007 JPY; 468 / that
+        # = 3.266484791...e-05
+        ("metaplanet_btc_jpy", D("2026-01-05"), D("2026-01-04"), 3.266484791706478e-05),
+        # Fri 2025-07-04 (US holiday, COMEX session): BTC 108034.3359375 ÷ GC=F 3332.5 = 32.418405...
+        ("btc_gold", D("2025-07-04"), D("2025-07-04"), 32.41840538259565),
+        # BTC 124752.53125 ÷ ^NDX 24978.560546875 (2025-10-06) = 4.994384324...
+        ("btc_ndx", D("2025-10-06"), D("2025-10-06"), 4.994384324744744),
+    ],
+    ids=str,
+)
+def test_ratios_named_dates(ratios, ratio, day, den_day, value_by_hand):
+    row = row_of(ratios, day, ratio=ratio)
+    assert row["denominator_date"] == den_day
+    assert row["ratio_value"] == pytest.approx(value_by_hand, rel=1e-12)
+
+
+def test_ratios_us_holiday_no_nyse_rows_though_btc_traded(ratios):
+    # 2025-07-04: BTC-USD has a bar (108034.3359375), MSTR and ^NDX have no row → no mstr_btc,
+    # no btc_ndx; GC=F has a (holiday) session → btc_gold has a row.
+    day = D("2025-07-04")
+    assert day in BTC and day not in MSTR and day not in NDX and day in GOLD
+    assert no_row(ratios, day, ratio="mstr_btc") and no_row(ratios, day, ratio="btc_ndx")
+    assert not no_row(ratios, day, ratio="btc_gold")
+    assert not no_row(ratios, day, ratio="metaplanet_btc_jpy")  # Tokyo traded that day (1545 JPY)
+
+
+def test_ratios_tokyo_holiday_no_metaplanet_row(ratios):
+    # Mon 2025-11-03, Culture Day: 3350.T has no row; NYSE traded (MSTR 264.67) → mstr_btc row
+    # 264.67 / BTC 106547.5234375 = 0.0024840558603...
+    day = D("2025-11-03")
+    assert day not in TSE and day in MSTR
+    assert no_row(ratios, day, ratio="metaplanet_btc_jpy")
+    assert row_of(ratios, day, ratio="mstr_btc")["ratio_value"] == pytest.approx(0.002484055860343422, rel=REL)
+    # the next Tokyo day uses BTC bar 2025-11-03, the last completed before its close
+    assert row_of(ratios, D("2025-11-04"), ratio="metaplanet_btc_jpy")["denominator_date"] == day
+
+
+def test_ratios_crypto_weekend_has_no_exchange_rows(ratios):
+    # Sat 2025-11-01: BTC has a bar (110064.015625), no exchange traded → no row of any ratio.
+    day = D("2025-11-01")
+    assert day.weekday() == 5 and day in BTC
+    assert no_row(ratios, day)
+    assert ratios.filter(pl.col("date").dt.weekday() >= 6).height == 0
+
+
+def test_ratios_percentile_and_two_year_low_recomputed_by_hand(ratios):
+    # For every row: the ratio's values in [D − 729, D] (730 calendar days, today included);
+    # percentile = 100 · (#values ≤ today's) / #values; low = today's is the minimum.
+    # Null until D − first date ≥ 365.
+    for name, expected in EXPECTED_RATIOS.items():
+        days = sorted(expected)
+        vals = [expected[d][0] / expected[d][1] for d in days]
+        got = ratios.filter(pl.col("ratio") == name)
+        for i, row in enumerate(got.iter_rows(named=True)):
+            day = days[i]
+            assert row["date"] == day
+            if (day - days[0]).days < 365:
+                assert row["percentile_2y_pct"] is None and row["is_two_year_low"] is None, (name, day)
+                continue
+            lo = bisect.bisect_left(days, day - dt.timedelta(days=729))
+            window = vals[lo : i + 1]
+            pct = 100.0 * sum(v <= vals[i] for v in window) / len(window)
+            assert row["percentile_2y_pct"] == pytest.approx(pct, abs=1e-9), (name, day)
+            assert row["is_two_year_low"] is (vals[i] <= min(window)), (name, day)
+
+
+def test_ratios_history_threshold_on_real_dates(ratios):
+    # mstr_btc starts 2020-08-10 (first MSTR row). Mon 2021-08-09 is 364 days later → null;
+    # Tue 2021-08-10 is 365 days later → the window 2019-08-12 … 2021-08-10 holds every
+    # mstr_btc row so far (2020-08-10 on).
+    assert min(MSTR) == D("2020-08-10")
+    early = row_of(ratios, D("2021-08-09"), ratio="mstr_btc")
+    assert early["percentile_2y_pct"] is None and early["is_two_year_low"] is None
+    first = row_of(ratios, D("2021-08-10"), ratio="mstr_btc")
+    n = sum(1 for d in EXPECTED_RATIOS["mstr_btc"] if d <= D("2021-08-10"))
+    today = f(MSTR, D("2021-08-10")) / f(BTC, D("2021-08-10"))
+    at_or_below = sum(
+        1 for d, (num, den, _) in EXPECTED_RATIOS["mstr_btc"].items() if d <= D("2021-08-10") and num / den <= today
+    )
+    assert first["percentile_2y_pct"] == pytest.approx(100 * at_or_below / n, abs=1e-9)
+    assert first["is_two_year_low"] is (at_or_below == 1)
+
+
+def test_ratios_given_btc_jpy_is_used_instead_of_derived():
+    # A BTC-JPY series from the same CSVs, only on days where BTC-USD and JPY=X both have a row:
+    # Sun 2026-01-04 has none, so Mon 2026-01-05 (needs bar 01-04) gets no metaplanet row,
+    # while Tue 2025-11-04 (bar 2025-11-03, both present) is 450 / (106547.5234375 × 154.19500732421875).
+    days = sorted(set(BTC) & set(JPY))
+    btc_jpy = pl.DataFrame({"date": days, "value": [f(BTC, d) * f(JPY, d) for d in days]},
+                           schema={"date": pl.Date, "value": pl.Float64})
+    out = asset_ratios_daily(*(price(t) for t in RATIO_INPUTS), btc_jpy=btc_jpy)
+    assert no_row(out, D("2026-01-05"), ratio="metaplanet_btc_jpy")
+    assert row_of(out, D("2025-11-04"), ratio="metaplanet_btc_jpy")["ratio_value"] == pytest.approx(
+        2.739042949804173e-05, rel=REL
+    )
+    assert out.schema == SPECS["asset_ratios_daily"].schema
+
+
+def test_ratios_stale_fx_gives_no_metaplanet_row():
+    # JPY=X cut after 2025-12-31 (156.41299438476562): Tokyo 2026-01-05 needs FX for bar 01-04,
+    # 4 days → used; 2026-01-07 needs bar 01-06, 6 days > 5 → no row (never a later rate).
+    inputs = [price(t) for t in RATIO_INPUTS]
+    inputs[5] = inputs[5].filter(pl.col("date") <= D("2025-12-31"))
+    out = asset_ratios_daily(*inputs)
+    row = row_of(out, D("2026-01-05"), ratio="metaplanet_btc_jpy")
+    assert row["denominator_close"] == pytest.approx(91413.4921875 * 156.41299438476562, rel=REL)
+    assert no_row(out, D("2026-01-07"), ratio="metaplanet_btc_jpy")
+
+
+def test_ratios_bad_inputs_raise_naming_table_and_input():
+    inputs = [price(t) for t in RATIO_INPUTS]
+    bad = list(inputs)
+    bad[3] = pl.concat([inputs[3], inputs[3].tail(1)])
+    with pytest.raises(ValueError, match="asset_ratios_daily: input mstr_usd has duplicate dates"):
+        asset_ratios_daily(*bad)
+    bad = list(inputs)
+    bad[4] = read_price_csv(PRICES / "3350.T.csv", "3350.T").select(pl.col("obs_date").alias("date"), "value")
+    with pytest.raises(ValueError, match=r"asset_ratios_daily: input metaplanet_jpy has 1 value\(s\) that are null"):
+        asset_ratios_daily(*bad)  # the #VALUE! row not dropped
+    bad = list(inputs)
+    bad[0] = inputs[0].head(0)
+    with pytest.raises(ValueError, match="asset_ratios_daily: input btc_usd is empty"):
+        asset_ratios_daily(*bad)
+
+
+# --- performance_daily / performance_from ----------------------------------------------------
+
+
+def net_by_hand(day_walcl: dt.date, day_rrp: dt.date) -> float:
+    return f(WALCL, day_walcl) / 1000 - f(WTREGEN, day_walcl) / 1000 - f(RRP, day_rrp)
+
+
+@pytest.mark.parametrize(
+    ("asset", "day", "base", "index_by_hand"),
+    [
+        # BTC-USD 2026-01-01 88731.984375 (first 2026 bar) → 2026-03-31 68233.3125:
+        # 100 · 68233.3125 / 88731.984375 = 76.898215...
+        ("bitcoin", D("2026-03-31"), D("2026-01-01"), 76.89821542999837),
+        # BTC-USD 2025: base 2025-01-01 94419.7578125; 2025-12-31 87508.828125 → 92.680631...
+        ("bitcoin", D("2025-12-31"), D("2025-01-01"), 92.68063184272955),
+        # GC=F first 2026 close Fri 2026-01-02 4314.39990234375; 2026-03-31 4647.60009765625 → 107.722978...
+        ("gold", D("2026-03-31"), D("2026-01-02"), 107.72297892764861),
+        # 3350.T first 2026 day Mon 2026-01-05 468; last row 2026-02-06 340 → 72.649572...
+        ("metaplanet", D("2026-02-06"), D("2026-01-05"), 72.64957264957265),
+        # ZEC-USD has a hole 2024-12-09 → 2025-01-27: its 2025 base is 2025-01-27.
+        ("zcash", D("2025-01-27"), D("2025-01-27"), 100.0),
+    ],
+    ids=str,
+)
+def test_performance_named_dates(performance, asset, day, base, index_by_hand):
+    row = row_of(performance, day, asset=asset)
+    assert row["base_date"] == base
+    assert row["index_100"] == pytest.approx(index_by_hand, rel=REL)
+
+
+def test_performance_net_liquidity_indexed_from_new_year(performance):
+    # 2026-01-01 (holiday): WALCL 2025-12-31 6,640,618 m and WTREGEN 837,306 m are published
+    # 2026-01-01 (lag 1); RRP: no 01-01 op → 2025-12-31 105.993 bn.
+    # net = 6640.618 − 837.306 − 105.993 = 5697.319 bn.
+    # 2026-03-26: 6657.161 − 874.077 − 0.885 = 5782.199 bn (tests/test_transforms.py).
+    # index = 100 · 5782.199 / 5697.319 = 101.48982...
+    base = net_by_hand(D("2025-12-31"), D("2025-12-31"))
+    assert base == pytest.approx(5697.319, abs=1e-9)
+    now = f(WALCL, D("2026-03-25")) / 1000 - f(WTREGEN, D("2026-03-25")) / 1000 - f(RRP, D("2026-03-26"))
+    assert now == pytest.approx(5782.199, abs=1e-9)
+    first = row_of(performance, D("2026-01-01"), asset="net_liquidity")
+    assert (first["base_date"], first["index_100"]) == (D("2026-01-01"), 100.0)
+    assert first["value_native"] == pytest.approx(base, abs=1e-9)
+    row = row_of(performance, D("2026-03-26"), asset="net_liquidity")
+    assert row["index_100"] == pytest.approx(100 * 5782.199 / 5697.319, rel=1e-9)
+
+
+def test_performance_each_asset_keeps_its_calendar_and_restarts_each_year(performance, values):
+    assert set(performance["asset"].unique()) == set(values)
+    for name, ticker in PERFORMANCE_TICKERS.items():
+        days = sorted(d for d, cell in closes(ticker).items() if cell != "#VALUE!")
+        got = performance.filter(pl.col("asset") == name)
+        assert got["date"].to_list() == days, name
+        firsts = {}
+        for d in days:
+            firsts.setdefault(d.year, d)
+        assert got["base_date"].to_list() == [firsts[d.year] for d in days], name
+    assert performance.filter(pl.col("date") == pl.col("base_date"))["index_100"].unique().to_list() == [100.0]
+
+
+def test_performance_from_base_date(values):
+    # --base 2025-07-04: GC=F has a row that day (3332.5) → gold base 2025-07-04; MSTR has none
+    # (US holiday) → its base is the next NYSE day 2025-07-07 (395.67).
+    # 2026-03-31: gold 100 · 4647.60009765625 / 3332.5 = 139.462868...;
+    # MSTR 100 · 124.8 / 395.67 = 31.541436...
+    out = performance_from(values, D("2025-07-04"))
+    assert out.schema == SPECS["performance_daily"].schema
+    assert out["date"].min() == D("2025-07-04")
+    gold_row = row_of(out, D("2026-03-31"), asset="gold")
+    assert gold_row["base_date"] == D("2025-07-04")
+    assert gold_row["index_100"] == pytest.approx(139.46286864684922, rel=REL)
+    mstr_row = row_of(out, D("2026-03-31"), asset="mstr")
+    assert mstr_row["base_date"] == D("2025-07-07")
+    assert mstr_row["index_100"] == pytest.approx(31.541436045189172, rel=REL)
+    # an asset with nothing on or after the base has no rows (3350.T ends 2026-02-06)
+    assert performance_from(values, D("2026-03-01")).filter(pl.col("asset") == "metaplanet").height == 0
+
+
+def test_performance_missing_asset_and_bad_input(values):
+    out = performance_daily({**values, "zcash": None})
+    assert "zcash" not in out["asset"].to_list() and out.schema == SPECS["performance_daily"].schema
+    with pytest.raises(ValueError, match="performance_daily: input values holds no series"):
+        performance_daily({})
+    dup = pl.concat([values["gold"], values["gold"].tail(1)])
+    with pytest.raises(ValueError, match=r"performance_daily: input values\['gold'\] has duplicate dates"):
+        performance_daily({**values, "gold": dup})
+    with pytest.raises(ValueError, match=r"performance_from: input values\['bitcoin'\] is empty"):
+        performance_from({"bitcoin": values["bitcoin"].head(0)}, D("2025-01-01"))
+
+
+# --- suites ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tables(gold_with_weekly, monthly, ratios, performance) -> dict[str, pl.DataFrame]:
+    return {"gold_daily": gold_with_weekly, "gold_cpi_monthly": monthly, "asset_ratios_daily": ratios,
+            "performance_daily": performance}
+
+
+def run_suite(name: str, frame: pl.DataFrame, previous_rows: int = 0):
+    return validate(SUITES[name](REGISTRY, CLOCK, previous_rows), frame)
+
+
+@pytest.mark.parametrize("name", ["gold_daily", "gold_cpi_monthly", "asset_ratios_daily", "performance_daily"])
+def test_suite_passes_on_real_table(tables, gold, name):
+    frames = [tables[name]] + ([gold] if name == "gold_daily" else [])  # with and without the weekly series
+    for frame in frames:
+        result = run_suite(name, frame, previous_rows=frame.height)
+        assert result.passed, "\n".join(r.message() for r in result.blocking_failures)
+        assert len(result.results) > 15
+
+
+def _key(frame: pl.DataFrame, where: pl.Expr) -> dict:
+    rows = frame.filter(where)
+    return {k: rows[k][0] for k in ("asset", "ratio", "date") if k in rows.columns}
+
+
+# (check that must fail, the row it is broken on, column, new value): one identity or rule each
+C = pl.col
+CORRUPTIONS = {
+    "gold_daily": [
+        ("definition_gold_cpi_ratio", C("date") == D("2024-06-03"), "gold_cpi_ratio", C("gold_cpi_ratio") * 1.001),
+        ("definition_gld_shares_per_gold_usd_ratio", C("date") == D("2024-06-04"), "gld_shares_per_gold_usd_ratio",
+         C("gld_shares_per_gold_usd_ratio") + 1),
+        ("definition_foreign_official_treasuries_per_gold_ratio", C("date") == D("2024-06-05"),
+         "foreign_official_treasuries_per_gold_ratio", C("foreign_official_treasuries_per_gold_ratio") * 2),
+        # a ratio where its numerator is null (no GLD shares after 2025-05-28)
+        ("null_where_undefined", C("date") == D("2025-06-02"), "gld_shares_per_gold_usd_ratio", pl.lit(1.0)),
+        # 2025-11-20 claims November's CPI, known only from 2025-12-16: look-ahead
+        ("no_lookahead_cpi", C("date") == D("2025-11-20"), "cpi_obs_month", pl.lit(D("2025-11-01"))),
+        # Wednesday 2026-03-25 claims that Wednesday's H.4.1 value, published the next day
+        ("no_lookahead_foreign_official_treasuries", C("date") == D("2026-03-25"),
+         "foreign_official_treasuries_obs_date", pl.lit(D("2026-03-25"))),
+        ("gld_shares_within_max_age", C("date") == D("2025-05-30"), "gld_shares_date", pl.lit(D("2025-05-23"))),
+    ],
+    "gold_cpi_monthly": [
+        ("definition_gold_cpi_ratio", C("date") == D("2015-06-01"), "gold_cpi_ratio", C("gold_cpi_ratio") + 0.01),
+        # November 2025 priced with a close from after the month's end
+        ("gold_close_in_month_end", C("date") == D("2025-11-01"), "gold_close_date", pl.lit(D("2025-12-01"))),
+        ("date_is_month_start", C("date") == D("2025-12-01"), "date", pl.lit(D("2025-12-02"))),
+    ],
+    "asset_ratios_daily": [
+        ("definition_ratio_value", (C("ratio") == "btc_gold") & (C("date") == D("2025-10-06")), "ratio_value",
+         C("ratio_value") * 1.0001),
+        ("definition_percentile_2y_pct", (C("ratio") == "btc_ndx") & (C("date") == D("2025-10-06")),
+         "percentile_2y_pct", C("percentile_2y_pct") - 0.5),
+        # mstr_btc's first two-year low flag flipped
+        ("definition_is_two_year_low", (C("ratio") == "mstr_btc") & C("is_two_year_low").fill_null(False),
+         "is_two_year_low", pl.lit(False)),
+        # a percentile before the ratio has a year of history (mstr_btc 2021-08-09, 364 days)
+        ("null_where_undefined", (C("ratio") == "mstr_btc") & (C("date") == D("2021-08-09")), "percentile_2y_pct",
+         pl.lit(50.0)),
+        # Tokyo 2025-11-04 priced against BTC bar 2025-11-04, which closed after Tokyo's close
+        ("denominator_date_rule", (C("ratio") == "metaplanet_btc_jpy") & (C("date") == D("2025-11-04")),
+         "denominator_date", pl.lit(D("2025-11-04"))),
+    ],
+    "performance_daily": [
+        ("index_100_on_base_date", (C("asset") == "gold") & (C("date") == D("2026-01-02")), "index_100", pl.lit(100.5)),
+        ("definition_index_100", (C("asset") == "mstr") & (C("date") == D("2026-03-31")), "index_100",
+         C("index_100") + 0.01),
+        # zcash's 2025 base is 2025-01-27 (first row after its hole), not 2025-01-28
+        ("base_date_rule", (C("asset") == "zcash") & (C("date") == D("2025-03-03")), "base_date",
+         pl.lit(D("2025-01-28"))),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_suite_fails_on_corrupted_copy_naming_the_check(tables, name):
+    # One copy per table, each identity broken on its own row; every check must fail and name
+    # that row among its offending rows.
+    corrupted = tables[name]
+    targets = {}
+    for check, where, column, value in CORRUPTIONS[name]:
+        first = pl.int_range(pl.len()) == corrupted.with_row_index().filter(where)["index"][0]
+        targets[check] = _key(corrupted, first)
+        corrupted = corrupted.with_columns(pl.when(first).then(value).otherwise(C(column)).alias(column))
+    assert corrupted.schema == tables[name].schema
+    result = run_suite(name, corrupted)
+    failed = {r.check: r for r in result.blocking_failures}
+    for check, key in targets.items():
+        assert check in failed, f"{name}: expected {check} to fail; failed: {sorted(failed)}"
+        message = failed[check].message()
+        assert message.startswith(f"{name}: check {check} failed"), message
+        if check != "date_is_month_start":  # that one breaks the key it would be reported by
+            assert any(all(row.get(k) == v or str(row.get(k))[:10] == str(v) for k, v in key.items())
+                       for row in failed[check].rows), (check, key, failed[check].rows)
+
+
+def test_suite_rows_not_shrinking(monthly):
+    result = run_suite("gold_cpi_monthly", monthly, previous_rows=monthly.height + 1)
+    assert {r.check for r in result.blocking_failures} == {"rows_not_shrinking"}

@@ -1,0 +1,475 @@
+"""Gold against CPI and flows, cross-asset ratios, and performance indexed to 100.
+
+Pure polars: frames in, frames out. Every input series is a frame with exactly `date`
+(pl.Date) and `value` (pl.Float64), sorted ascending, one row per observation date, in
+the units its parameter name states. Optional inputs arrive as `None`; their columns are
+then null, never filled. Series on different calendars are joined as of BACKWARD (or, for
+the BTC bar in a ratio, on the exact day its rule names): a row never carries a value dated
+(or, for releases, published) after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from transforms.catalog import Column, TableSpec
+
+# GLD shares outstanding older than this (calendar days) are not shown on a gold day.
+GLD_SHARES_MAX_AGE_DAYS = 5
+# A USD/JPY rate older than this (calendar days) does not convert a BTC-USD close.
+FX_MAX_AGE_DAYS = 5
+# Ratio percentiles and two-year lows look at the trailing 730 calendar days, today included,
+# and start once the ratio has a year of history (a percentile of a few weeks says little).
+RATIO_WINDOW_DAYS = 730
+RATIO_MIN_HISTORY_DAYS = 365
+
+RATIOS = ("mstr_btc", "metaplanet_btc_jpy", "btc_gold", "btc_ndx")
+# calendar days from a ratio's row date back to the BTC bar in its denominator (or, for
+# the non-BTC denominators, to the denominator's own close): the alignment rule per ratio
+RATIO_DENOMINATOR_LAG_DAYS = {"mstr_btc": 0, "metaplanet_btc_jpy": 1, "btc_gold": 0, "btc_ndx": 0}
+PERFORMANCE_ASSETS = ("bitcoin", "gold", "nasdaq_100", "mstr", "metaplanet", "zcash", "gld", "net_liquidity")
+# the unit of value_native for each asset (the long table mixes them; index_100 is unitless)
+PERFORMANCE_UNITS = {
+    "bitcoin": "USD", "gold": "USD per troy ounce", "nasdaq_100": "index points", "mstr": "USD",
+    "metaplanet": "JPY", "zcash": "USD", "gld": "USD", "net_liquidity": "billions USD",
+}
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def _checked(table: str, name: str, frame: pl.DataFrame | None) -> pl.DataFrame:
+    """The input as the contract promises it, or a ValueError naming table and input."""
+    where = f"{table}: input {name}"
+    if frame is None:
+        raise ValueError(f"{where} is required but was None")
+    if dict(frame.schema) != {"date": pl.Date(), "value": pl.Float64()}:
+        raise ValueError(f"{where} must have exactly date: Date, value: Float64; found {dict(frame.schema)}")
+    if frame.height == 0:
+        raise ValueError(f"{where} is empty")
+    if frame["date"].null_count():
+        raise ValueError(f"{where} has {frame['date'].null_count()} row(s) without a date")
+    duplicated = frame.filter(pl.col("date").is_duplicated())["date"].unique().sort()
+    if duplicated.len():
+        raise ValueError(f"{where} has duplicate dates, e.g. {duplicated[0]} ({duplicated.len()} date(s))")
+    if not frame["date"].is_sorted():
+        raise ValueError(f"{where} is not sorted by date")
+    bad = frame.filter(pl.col("value").is_null() | ~pl.col("value").is_finite() | (pl.col("value") <= 0))
+    if bad.height:
+        raise ValueError(
+            f"{where} has {bad.height} value(s) that are null, not finite or not positive, e.g. {bad.row(0)}"
+        )
+    return frame
+
+
+def _optional(table: str, name: str, frame: pl.DataFrame | None) -> pl.DataFrame | None:
+    return None if frame is None else _checked(table, name, frame)
+
+
+def _as_of(
+    left: pl.DataFrame,
+    series: pl.DataFrame,
+    *,
+    value: str,
+    obs_date: str,
+    lag_days: int = 0,
+    tolerance_days: int | None = None,
+) -> pl.DataFrame:
+    """Each row of `left` with the newest observation of `series` available on its `date`.
+
+    An observation becomes available `lag_days` after its date; with `tolerance_days`, one
+    whose date is more than that before the row is not used (the columns are null).
+    Adds `value` and `obs_date` (the observation's own date).
+    """
+    available = series.select(
+        (pl.col("date") + pl.duration(days=lag_days)).alias("_available_on"),
+        pl.col("date").alias(obs_date),
+        pl.col("value").alias(value),
+    )
+    out = left.sort("date").join_asof(available, left_on="date", right_on="_available_on", strategy="backward")
+    if tolerance_days is not None:
+        too_old = (pl.col("date") - pl.col(obs_date)).dt.total_days() > tolerance_days
+        out = out.with_columns(
+            pl.when(too_old).then(None).otherwise(pl.col(c)).alias(c) for c in (value, obs_date)
+        )
+    return out.drop("_available_on")
+
+
+def _null(name: str, dtype: pl.DataType) -> pl.Expr:
+    return pl.lit(None, dtype=dtype).alias(name)
+
+
+# ---------------------------------------------------------------- gold
+
+
+def gold_daily(
+    gold_usd_per_oz: pl.DataFrame,
+    cpi_index: pl.DataFrame,
+    gld_shares_outstanding: pl.DataFrame | None = None,
+    foreign_official_treasuries_bn: pl.DataFrame | None = None,
+    *,
+    cpi_publication_lag_days: int,
+    foreign_official_treasuries_lag_days: int,
+) -> pl.DataFrame:
+    """One row per COMEX trading day of gold (the dates of `gold_usd_per_oz`, GC=F closes).
+
+    - gold_usd_per_oz: that day's close, USD per troy ounce.
+    - cpi_index (CPIAUCNS, 1982-84 = 100, monthly, dated the first of the month): the
+      observation for month M becomes known `cpi_publication_lag_days` after M-01 and is
+      carried until the next one is known (as of BACKWARD on that availability date, no
+      age limit, so a month that was never collected — October 2025 — carries the previous
+      month's value rather than inventing one). `cpi_obs_month` is the month used.
+      gold_cpi_ratio = gold_usd_per_oz / cpi_index.
+    - gld_shares_outstanding (shares, optional): the newest count dated on or before the
+      day, at most GLD_SHARES_MAX_AGE_DAYS (5) calendar days old, else null; `gld_shares_date`
+      is its date. gld_shares_per_gold_usd_ratio = shares / gold_usd_per_oz.
+    - foreign_official_treasuries_bn (WMTSECL1, weekly Wednesday, billions USD, optional):
+      known `foreign_official_treasuries_lag_days` after its Wednesday, carried (as of
+      BACKWARD on availability); `foreign_official_treasuries_obs_date` is its Wednesday.
+      foreign_official_treasuries_per_gold_ratio = bn USD / (USD per oz) = billions of
+      troy ounces the holdings would buy.
+    An optional input passed as None gives null columns (right dtype), never a filled value.
+    """
+    table = "gold_daily"
+    gold = _checked(table, "gold_usd_per_oz", gold_usd_per_oz)
+    cpi = _checked_months(table, "cpi_index", cpi_index)
+    shares = _optional(table, "gld_shares_outstanding", gld_shares_outstanding)
+    foreign = _optional(table, "foreign_official_treasuries_bn", foreign_official_treasuries_bn)
+
+    out = gold.select("date", pl.col("value").alias("gold_usd_per_oz"))
+    out = _as_of(out, cpi, value="cpi_index", obs_date="cpi_obs_month", lag_days=cpi_publication_lag_days)
+    if shares is None:
+        out = out.with_columns(_null("gld_shares_outstanding", pl.Float64()), _null("gld_shares_date", pl.Date()))
+    else:
+        out = _as_of(
+            out, shares, value="gld_shares_outstanding", obs_date="gld_shares_date",
+            tolerance_days=GLD_SHARES_MAX_AGE_DAYS,
+        )
+    if foreign is None:
+        out = out.with_columns(
+            _null("foreign_official_treasuries_bn", pl.Float64()),
+            _null("foreign_official_treasuries_obs_date", pl.Date()),
+        )
+    else:
+        out = _as_of(
+            out, foreign, value="foreign_official_treasuries_bn", obs_date="foreign_official_treasuries_obs_date",
+            lag_days=foreign_official_treasuries_lag_days,
+        )
+    return out.with_columns(
+        (pl.col("gold_usd_per_oz") / pl.col("cpi_index")).alias("gold_cpi_ratio"),
+        (pl.col("gld_shares_outstanding") / pl.col("gold_usd_per_oz")).alias("gld_shares_per_gold_usd_ratio"),
+        (pl.col("foreign_official_treasuries_bn") / pl.col("gold_usd_per_oz")).alias(
+            "foreign_official_treasuries_per_gold_ratio"
+        ),
+    ).select(GOLD_DAILY.schema.names()).sort("date")
+
+
+def _checked_months(table: str, name: str, frame: pl.DataFrame | None) -> pl.DataFrame:
+    frame = _checked(table, name, frame)
+    off = frame.filter(pl.col("date").dt.day() != 1)
+    if off.height:
+        raise ValueError(f"{table}: input {name} is monthly and must be dated the 1st; found {off['date'][0]}")
+    return frame
+
+
+def gold_cpi_monthly(gold_usd_per_oz: pl.DataFrame, cpi_index: pl.DataFrame) -> pl.DataFrame:
+    """One row per CPI observation month (CPIAUCNS, the whole history), dated the 1st.
+
+    cpi_index: that month's CPI (1982-84 = 100). gold_usd_per_oz: the last GC=F close on or
+    before the month's last day (as of BACKWARD, no age limit; null before the first gold
+    close), with `gold_close_date` the day it comes from. gold_cpi_ratio = gold / CPI.
+    Dated by observation month, not by when the CPI was published (gold_daily is the
+    availability-aligned view). A month without a CPI observation (October 2025 was never
+    collected) has no row: nothing is carried into a month that has no CPI of its own.
+    """
+    table = "gold_cpi_monthly"
+    gold = _checked(table, "gold_usd_per_oz", gold_usd_per_oz)
+    cpi = _checked_months(table, "cpi_index", cpi_index)
+    months = cpi.select(
+        "date", pl.col("value").alias("cpi_index"), pl.col("date").dt.month_end().alias("_month_end")
+    )
+    closes = gold.select(
+        pl.col("date").alias("gold_close_date"), pl.col("value").alias("gold_usd_per_oz")
+    )
+    out = months.join_asof(closes, left_on="_month_end", right_on="gold_close_date", strategy="backward")
+    return out.with_columns(
+        (pl.col("gold_usd_per_oz") / pl.col("cpi_index")).alias("gold_cpi_ratio")
+    ).select(GOLD_CPI_MONTHLY.schema.names()).sort("date")
+
+
+# ---------------------------------------------------------------- ratios
+
+
+def _pair(ratio: str, numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.DataFrame:
+    """Rows on the numerator's dates D, divided by the denominator dated D − the ratio's lag
+    (an exact date: a missing denominator bar means no row, never another day's close)."""
+    lag = RATIO_DENOMINATOR_LAG_DAYS[ratio]
+    num = numerator.select(
+        "date",
+        (pl.col("date") - pl.duration(days=lag)).alias("denominator_date"),
+        pl.col("value").alias("numerator_close"),
+    )
+    den = denominator.select(pl.col("date").alias("denominator_date"), pl.col("value").alias("denominator_close"))
+    return num.join(den, on="denominator_date", how="inner").select(
+        "date", pl.lit(ratio).alias("ratio"), "numerator_close", "denominator_close", "denominator_date"
+    )
+
+
+def _btc_jpy(btc_usd: pl.DataFrame, jpy_per_usd: pl.DataFrame) -> pl.DataFrame:
+    """BTC-JPY per BTC bar (UTC day): BTC-USD close × the newest USD/JPY close on or before
+    that day, at most FX_MAX_AGE_DAYS old (else no value)."""
+    return (
+        _as_of(btc_usd, jpy_per_usd, value="_jpy_per_usd", obs_date="_fx_date", tolerance_days=FX_MAX_AGE_DAYS)
+        .filter(pl.col("_jpy_per_usd").is_not_null())
+        .select("date", (pl.col("value") * pl.col("_jpy_per_usd")).alias("value"))
+    )
+
+
+def asset_ratios_daily(
+    btc_usd: pl.DataFrame,
+    gold_usd_per_oz: pl.DataFrame,
+    ndx_index: pl.DataFrame,
+    mstr_usd: pl.DataFrame,
+    metaplanet_jpy: pl.DataFrame,
+    jpy_per_usd: pl.DataFrame,
+    btc_jpy: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per ratio per date (long format), each ratio on its numerator's calendar.
+
+    - mstr_btc: MSTR close (USD, NYSE day D, 16:00 ET) ÷ BTC-USD bar D (Yahoo's UTC-day bar,
+      closing 00:00 UTC D+1, 3–4 h after the NYSE close). Rows on NYSE days (MSTR dates) only.
+    - metaplanet_btc_jpy: 3350.T close (JPY, Tokyo day D, 15:30 JST = 06:30 UTC D; 15:00
+      before 2024-11-05) ÷ BTC-JPY of BTC bar D−1, the last bar completed before the Tokyo
+      close. BTC-JPY is `btc_jpy` when given, else BTC-USD close(D−1) × USD/JPY
+      (`jpy_per_usd`, JPY=X close on or before D−1, at most 5 days old). Rows on Tokyo
+      trading days (3350.T dates) only.
+    - btc_gold: BTC-USD bar D ÷ GC=F close on COMEX day D (troy ounces per bitcoin).
+      Rows on COMEX days only.
+    - btc_ndx: BTC-USD bar D ÷ ^NDX close on Nasdaq day D. Rows on Nasdaq days only.
+    The denominator is joined on its exact date (D, or D−1 for Metaplanet): without that
+    bar there is no row. `denominator_date` is the date of the denominator used.
+    percentile_2y_pct = 100 · (number of that ratio's values in the trailing 730 calendar
+    days [D−729, D], today included, that are ≤ today's) / (number of values in that
+    window); is_two_year_low = today's value is the window's minimum. Both are null until
+    the ratio's first row is at least 365 days before D.
+    """
+    table = "asset_ratios_daily"
+    btc = _checked(table, "btc_usd", btc_usd)
+    gold = _checked(table, "gold_usd_per_oz", gold_usd_per_oz)
+    ndx = _checked(table, "ndx_index", ndx_index)
+    mstr = _checked(table, "mstr_usd", mstr_usd)
+    metaplanet = _checked(table, "metaplanet_jpy", metaplanet_jpy)
+    fx = _checked(table, "jpy_per_usd", jpy_per_usd)
+    given_btc_jpy = _optional(table, "btc_jpy", btc_jpy)
+
+    pairs = pl.concat(
+        [
+            _pair("mstr_btc", mstr, btc),
+            _pair("metaplanet_btc_jpy", metaplanet, given_btc_jpy if given_btc_jpy is not None else _btc_jpy(btc, fx)),
+            _pair("btc_gold", btc, gold),
+            _pair("btc_ndx", btc, ndx),
+        ]
+    ).with_columns((pl.col("numerator_close") / pl.col("denominator_close")).alias("ratio_value"))
+    return _with_two_year_rank(pairs).select(ASSET_RATIOS_DAILY.schema.names()).sort("ratio", "date")
+
+
+def _with_two_year_rank(pairs: pl.DataFrame) -> pl.DataFrame:
+    pairs = pairs.sort("ratio", "date")
+    window = pairs.rolling(index_column="date", period=f"{RATIO_WINDOW_DAYS}d", group_by="ratio").agg(
+        _window_n=pl.len(),
+        _at_or_below=(pl.col("ratio_value") <= pl.col("ratio_value").last()).sum(),
+        _window_min=pl.col("ratio_value").min(),
+    )
+    has_history = (pl.col("date") - pl.col("date").min().over("ratio")).dt.total_days() >= RATIO_MIN_HISTORY_DAYS
+    return pairs.join(window, on=["ratio", "date"], how="left").with_columns(
+        pl.when(has_history).then(100.0 * pl.col("_at_or_below") / pl.col("_window_n")).alias("percentile_2y_pct"),
+        pl.when(has_history).then(pl.col("ratio_value") <= pl.col("_window_min")).alias("is_two_year_low"),
+    )
+
+
+# ---------------------------------------------------------------- performance
+
+
+def _checked_values(table: str, values: dict[str, pl.DataFrame | None]) -> dict[str, pl.DataFrame]:
+    checked = {name: _checked(table, f"values[{name!r}]", frame) for name, frame in values.items() if frame is not None}
+    if not checked:
+        raise ValueError(f"{table}: input values holds no series")
+    return checked
+
+
+def _long(values: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat([
+        frame.select("date", pl.lit(name).alias("asset"), pl.col("value").alias("value_native"),
+                     pl.lit(PERFORMANCE_UNITS.get(name, "")).alias("units"))
+        for name, frame in values.items()
+    ])
+
+
+def _indexed(long: pl.DataFrame, *, over: list[str | pl.Expr]) -> pl.DataFrame:
+    # 100 · (value / base), in that order, so a base row is exactly 100 (v / v = 1.0)
+    return long.sort("asset", "date").with_columns(
+        pl.col("date").first().over(over).alias("base_date"),
+        (100.0 * (pl.col("value_native") / pl.col("value_native").first().over(over))).alias("index_100"),
+    ).select(PERFORMANCE_DAILY.schema.names())
+
+
+def performance_daily(values: dict[str, pl.DataFrame | None]) -> pl.DataFrame:
+    """One row per asset per date of that asset's own series (no filling, no common calendar).
+
+    `values`: asset name → its series in its own units (USD closes; metaplanet in JPY;
+    net_liquidity in billions USD, from the availability-aligned daily table, so every
+    calendar day). An asset passed as None has no rows. base_date = the asset's first date
+    in the calendar year of `date`; index_100 = 100 · value / value on base_date, so each
+    asset restarts at 100 on its first observation of every year.
+    """
+    return _indexed(_long(_checked_values("performance_daily", values)), over=["asset", pl.col("date").dt.year()])
+
+
+def performance_from(values: dict[str, pl.DataFrame | None], base_date: dt.date) -> pl.DataFrame:
+    """performance_daily's columns for rows dated on or after `base_date`, each asset indexed
+    to 100 on its first observation on or after `base_date` (the CLI's `--base DATE`).
+    An asset with no observation from `base_date` on has no rows."""
+    long = _long(_checked_values("performance_from", values)).filter(pl.col("date") >= base_date)
+    return _indexed(long, over=["asset"])
+
+
+# ---------------------------------------------------------------- data dictionary
+
+GOLD_DAILY = TableSpec(
+    name="gold_daily",
+    grain="one row per COMEX trading day of gold (GC=F close dates)",
+    description=(
+        "Gold (GC=F close, USD per troy ounce) against US CPI, GLD shares outstanding and foreign official "
+        "Treasury holdings. Rows are the GC=F close dates. CPIAUCNS (monthly, dated the 1st) is availability-"
+        "aligned: month M's index is known the registry's publication lag (e.g. 45 days) after M-01 and is "
+        "carried until the next one is known (as of backward on availability; a month never collected, "
+        "October 2025, carries September, nothing is invented). GLD shares outstanding: as of backward on "
+        "the same day, at most 5 days old, else null (the snapshot's series ends 2025-05-23). WMTSECL1 "
+        "(weekly Wednesday): as of backward on availability (Wednesday + the registry's lag); null when the "
+        "series is not available (not in the offline snapshot)."
+    ),
+    key=("date",),
+    columns={
+        "date": Column(pl.Date(), "COMEX trading day (GC=F close date)"),
+        "gold_usd_per_oz": Column(pl.Float64(), "gold front-month future close (GC=F), USD per troy ounce"),
+        "cpi_index": Column(pl.Float64(), "CPI-U all items NSA (CPIAUCNS) known that day, index 1982-84 = 100"),
+        "cpi_obs_month": Column(pl.Date(), "month (first day) of the CPI observation in cpi_index"),
+        "gold_cpi_ratio": Column(pl.Float64(), "gold_usd_per_oz / cpi_index: USD per ounce in 1982-84 dollars"),
+        "gld_shares_outstanding": Column(
+            pl.Float64(), "GLD shares outstanding on or up to 5 days before that day, shares; null when none"
+        ),
+        "gld_shares_date": Column(pl.Date(), "date of gld_shares_outstanding; null when none"),
+        "gld_shares_per_gold_usd_ratio": Column(
+            pl.Float64(), "gld_shares_outstanding / gold_usd_per_oz: shares per USD/oz of gold (retail appetite)"
+        ),
+        "foreign_official_treasuries_bn": Column(
+            pl.Float64(),
+            "marketable Treasuries held in custody at the Fed for foreign official and international accounts "
+            "(WMTSECL1) known that day, billions USD; null when the series is not available",
+        ),
+        "foreign_official_treasuries_obs_date": Column(
+            pl.Date(), "Wednesday of foreign_official_treasuries_bn; null when none"
+        ),
+        "foreign_official_treasuries_per_gold_ratio": Column(
+            pl.Float64(),
+            "foreign_official_treasuries_bn / gold_usd_per_oz: billions of troy ounces the holdings would buy",
+        ),
+    },
+)
+
+GOLD_CPI_MONTHLY = TableSpec(
+    name="gold_cpi_monthly",
+    grain="one row per CPI observation month (the whole CPIAUCNS history)",
+    description=(
+        "Gold ÷ US CPI by month, over the whole CPI history. Dated by the CPI observation month (the 1st, as "
+        "FRED dates it), not by when it was published (gold_daily is the availability-aligned view). Gold is "
+        "the last GC=F close on or before the month's last day (as of backward; null before the first gold "
+        "close). A month without a CPI observation (October 2025, never collected) has no row."
+    ),
+    key=("date",),
+    columns={
+        "date": Column(pl.Date(), "CPI observation month, first day of the month"),
+        "cpi_index": Column(pl.Float64(), "CPI-U all items NSA (CPIAUCNS) for that month, index 1982-84 = 100"),
+        "gold_usd_per_oz": Column(
+            pl.Float64(), "last GC=F close on or before the month's last day, USD per troy ounce; null before gold data"
+        ),
+        "gold_close_date": Column(pl.Date(), "trading day of gold_usd_per_oz; null before gold data"),
+        "gold_cpi_ratio": Column(pl.Float64(), "gold_usd_per_oz / cpi_index: USD per ounce in 1982-84 dollars"),
+    },
+)
+
+ASSET_RATIOS_DAILY = TableSpec(
+    name="asset_ratios_daily",
+    grain="one row per ratio per trading day of the ratio's numerator",
+    description=(
+        "Cross-asset ratios in long format, each on its numerator's calendar, the denominator joined on an "
+        "exact date (no row without it). mstr_btc: MSTR (NYSE day D, close 16:00 ET) ÷ BTC-USD bar D (UTC "
+        "day, closes 00:00 UTC D+1, 3–4 h after the NYSE close); NYSE days only. metaplanet_btc_jpy: 3350.T "
+        "(Tokyo day D, close 15:30 JST = 06:30 UTC D, 15:00 before 2024-11-05) ÷ BTC-JPY of bar D−1, "
+        "the last BTC bar completed before the Tokyo close, BTC-JPY = BTC-USD close × USD/JPY (JPY=X on or before D−1, at most 5 days "
+        "old) unless a BTC-JPY series is given; Tokyo days only. btc_gold: BTC-USD bar D ÷ GC=F on COMEX "
+        "day D; btc_ndx: BTC-USD bar D ÷ ^NDX on Nasdaq day D; exchange days only (no weekend rows). "
+        "percentile_2y_pct and is_two_year_low look at the ratio's values in the trailing 730 calendar "
+        "days, today included, and are null until the ratio has 365 days of history."
+    ),
+    key=("ratio", "date"),
+    columns={
+        "date": Column(pl.Date(), "trading day of the numerator (NYSE for MSTR, Tokyo for 3350.T, UTC day for BTC)"),
+        "ratio": Column(pl.String(), "ratio name: mstr_btc, metaplanet_btc_jpy, btc_gold or btc_ndx"),
+        "numerator_close": Column(
+            pl.Float64(), "numerator close in its own units: MSTR USD, 3350.T JPY, BTC-USD USD (btc_gold, btc_ndx)"
+        ),
+        "denominator_close": Column(
+            pl.Float64(),
+            "denominator close in its own units: BTC-USD USD (mstr_btc), BTC-JPY JPY (metaplanet_btc_jpy), "
+            "GC=F USD per troy ounce (btc_gold), ^NDX index points (btc_ndx)",
+        ),
+        "denominator_date": Column(
+            pl.Date(), "date of the denominator close: date for every ratio except metaplanet_btc_jpy (date − 1 day)"
+        ),
+        "ratio_value": Column(
+            pl.Float64(),
+            "numerator_close / denominator_close: BTC per MSTR share, BTC per Metaplanet share, troy ounces of "
+            "gold per BTC, USD per BTC per NDX point",
+        ),
+        "percentile_2y_pct": Column(
+            pl.Float64(),
+            "100 · (values of this ratio in the trailing 730 calendar days, today included, that are ≤ today's) "
+            "/ (values in that window), percent; null until the ratio has 365 days of history",
+        ),
+        "is_two_year_low": Column(
+            pl.Boolean(),
+            "today's ratio_value is the minimum of the trailing 730 calendar days; null until 365 days of history",
+        ),
+    },
+)
+
+PERFORMANCE_DAILY = TableSpec(
+    name="performance_daily",
+    grain="one row per asset per date of that asset's series",
+    description=(
+        "Each asset and net liquidity indexed to 100 on its first observation of each calendar year (the "
+        "'year in one chart' comparison). Each asset keeps its own calendar (crypto and net liquidity every "
+        "day, exchange-traded assets on their trading days); nothing is filled. Net liquidity comes from "
+        "net_liquidity_daily (availability-aligned)."
+    ),
+    key=("asset", "date"),
+    columns={
+        "date": Column(pl.Date(), "observation day of the asset"),
+        "asset": Column(
+            pl.String(), "bitcoin, gold, nasdaq_100, mstr, metaplanet, zcash, gld or net_liquidity"
+        ),
+        "value_native": Column(
+            pl.Float64(),
+            "the asset's close in its own units, named in `units`: USD (bitcoin, mstr, zcash, gld), USD per "
+            "troy ounce (gold), JPY (metaplanet), index points (nasdaq_100), bn USD (net_liquidity)",
+        ),
+        "units": Column(pl.String(), "the unit of value_native for this asset"),
+        "base_date": Column(pl.Date(), "the asset's first date in the calendar year of date"),
+        "index_100": Column(pl.Float64(), "100 · value_native / value_native on base_date (100 on base_date), index"),
+    },
+)
+
+TABLE_SPECS: tuple[TableSpec, ...] = (GOLD_DAILY, GOLD_CPI_MONTHLY, ASSET_RATIOS_DAILY, PERFORMANCE_DAILY)
