@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("status", help="current version, freshness per series, last runs, quarantine")
     sub.add_parser("versions", help="every published version: when, from which run, row counts")
+    perf = sub.add_parser("performance", help="every asset and net liquidity indexed to 100 from a base date",
+                          description="Reads asset_prices_daily and net_liquidity_daily from the published file; "
+                          "each series is indexed to 100 on its first observation on or after --base.")
+    perf.add_argument("--base", required=True, type=dt.date.fromisoformat, metavar="YYYY-MM-DD")
+    perf.add_argument("--date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
+                      help="show the index on this day (default: each series' last day)")
     describe = sub.add_parser("describe", help="the data dictionary: tables, grain, columns and units",
                               description="Reads the `catalog` table of the published file (with each table's "
                               "staleness); before the first publish, the dictionary shipped with the code.")
@@ -74,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status(root)
         if args.command == "versions":
             return _versions(root)
+        if args.command == "performance":
+            return _performance(root, args.base, args.date)
         if args.command == "describe":
             return _describe(root, args.table)
         if args.command == "sql":
@@ -175,6 +183,31 @@ def _versions(root: Path) -> int:
         print("no version published yet")
     else:
         _print_frame(frame, max_rows=1000)
+    return 0
+
+
+def _performance(root: Path, base: dt.date, day: dt.date | None) -> int:
+    import polars as pl
+
+    from transforms.markets import PERFORMANCE_ASSETS, performance_from
+    from warehouse import db
+
+    path = db.published_path(root)
+    try:
+        prices = db.query_published(path, "SELECT asset, date, close AS value FROM asset_prices_daily")
+        net = db.query_published(path, "SELECT date, net_liquidity_bn AS value FROM net_liquidity_daily")
+    except db.WarehouseError as exc:
+        print(f"netliq performance: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    values = {a: prices.filter(pl.col("asset") == a).select("date", "value").sort("date")
+              for a in PERFORMANCE_ASSETS if a != "net_liquidity"}
+    values = {a: v for a, v in values.items() if v.height}
+    values["net_liquidity"] = net.sort("date")
+    table = performance_from(values, base)
+    shown = table.filter(pl.col("date") <= day) if day else table
+    last = shown.sort("date").group_by("asset", maintain_order=True).last().sort("index_100", descending=True)
+    print(f"indexed to 100 at each series' first observation on or after {base}:")
+    _print_frame(last.select("asset", "base_date", "date", "value_native", "units", "index_100"))
     return 0
 
 

@@ -24,6 +24,7 @@ from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, validate
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
+from flows.sources import file as file_source
 from flows.sources import fred, replay, yahoo
 from flows.sources.schema import FetchResult, SourceError
 from expectations.tables import PUBLISHED_SUITES
@@ -92,6 +93,10 @@ def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, a
             return replay.fetch(spec, folder)
         if spec.provider == "fred":
             return fred.fetch(spec, fred.FredClient(api_key), since)
+        if spec.provider == "yahoo_shares":
+            return yahoo.fetch_shares(spec, since)
+        if spec.provider == "file":
+            return file_source.fetch(spec)
         return yahoo.fetch(spec, since, today=today)
     except SourceError as exc:
         return exc

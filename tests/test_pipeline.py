@@ -199,3 +199,22 @@ def test_second_concurrent_run_refuses(data_root: Path):
     with run_lock(data_root):
         with pytest.raises(RunInProgress, match="another netliq run"):
             daily(offline=True, data_dir=str(data_root))
+
+
+def test_performance_from_any_base_date(baseline: Path, capsys):
+    # BTC-USD closes (prices/BTC-USD.csv): 2025-01-01 94419.7578125, 2025-12-31 87508.828125
+    # → 100 × 87508.828125 / 94419.7578125 = 92.6806…
+    code = main(["--data-dir", str(baseline), "performance", "--base", "2025-01-01", "--date", "2025-12-31"])
+    assert code == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if "bitcoin" in l)
+    assert f"{100 * 87508.828125 / 94419.7578125:.6f}"[:8] in line
+
+
+def test_describe_lists_every_table_with_its_grain(baseline: Path, capsys):
+    assert main(["--data-dir", str(baseline), "describe"]) == 0
+    out = capsys.readouterr().out
+    for name in BUILDERS:
+        assert name in out
+    assert main(["--data-dir", str(baseline), "describe", "bank_credit_weekly"]) == 0
+    out = capsys.readouterr().out
+    assert "STALE in this version" in out and "TOTLL not in snapshot" in out and "bank_credit_bn" in out

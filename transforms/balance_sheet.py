@@ -20,7 +20,7 @@ import datetime as dt
 
 import polars as pl
 
-from transforms.catalog import Column, TableSpec
+from transforms.spec import Column, TableSpec
 
 BN_DECIMALS = 9  # 1e-9 bn = one dollar: differences of bn values carry no binary noise
 PP_DECIMALS = 9  # rates are quoted to 2 decimals; differences rounded the same way

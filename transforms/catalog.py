@@ -7,29 +7,12 @@ that nothing is published without a description.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 
+from transforms import balance_sheet, correlation, markets
+from transforms.spec import Column, TableSpec
 
-@dataclass(frozen=True)
-class Column:
-    dtype: pl.DataType
-    description: str
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str
-    grain: str
-    description: str
-    key: tuple[str, ...]
-    columns: dict[str, Column]
-
-    @property
-    def schema(self) -> pl.Schema:
-        return pl.Schema({name: col.dtype for name, col in self.columns.items()})
-
+__all__ = ["CATALOG", "TABLES", "Column", "TableSpec", "catalog_frame"]
 
 _COMPONENT_AGE = "days from the observation to this day"
 
@@ -140,8 +123,8 @@ def catalog_frame(tables: list[str], inputs: dict[str, list[str]], stale: dict[s
     return pl.DataFrame(rows, schema=CATALOG.schema)
 
 
-# The model's tables live beside their transforms; imported last because they import
-# TableSpec and Column from here.
-from transforms import model_tables  # noqa: E402
-
-TABLES: dict[str, TableSpec] = {t.name: t for t in (*_CORE_TABLES, *model_tables.TABLE_SPECS, CATALOG)}
+# the model's tables are described beside the transforms that compute them
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (*_CORE_TABLES, *balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS, CATALOG)
+}

@@ -23,7 +23,7 @@ import datetime as dt
 
 import polars as pl
 
-from transforms.catalog import Column, TableSpec
+from transforms.spec import Column, TableSpec
 
 CORRELATION_TABLE = "liquidity_asset_correlation_weekly"
 LEAD_LAG_TABLE = "liquidity_asset_lead_lag"

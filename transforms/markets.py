@@ -14,7 +14,7 @@ import datetime as dt
 
 import polars as pl
 
-from transforms.catalog import Column, TableSpec
+from transforms.spec import Column, TableSpec
 
 # GLD shares outstanding older than this (calendar days) are not shown on a gold day.
 GLD_SHARES_MAX_AGE_DAYS = 5
