@@ -124,7 +124,12 @@ def _run(args, root: Path) -> int:
     else:
         print(f"\nPublished version {summary.version} (clock {summary.clock}, {summary.checks_passed} checks passed).")
     for name, count in summary.row_counts.items():
-        print(f"  {name}: {count} rows")
+        stale = summary.stale.get(name)
+        print(f"  {name}: {count} rows" + (f"  [stale: {stale}]" if stale else ""))
+    if summary.unavailable:
+        print("\nSeries unavailable this run: " + ", ".join(f"{k} ({v})" for k, v in summary.unavailable.items()))
+    if summary.late:
+        print("Series late against the clock (policy warn): " + ", ".join(summary.late))
     print(f"\nPublished file: {summary.published_file}")
     return 0
 

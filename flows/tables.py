@@ -123,7 +123,8 @@ def _gold_daily(inputs: Inputs) -> pl.DataFrame:
 
 
 def _ratios(inputs: Inputs) -> pl.DataFrame:
-    return markets.asset_ratios_daily(*(inputs.named(n) for n in _RATIO_INPUTS))
+    # a BTC-JPY series replaces BTC-USD × USD/JPY when present; its absence is not staleness
+    return markets.asset_ratios_daily(*(inputs.named(n) for n in _RATIO_INPUTS), btc_jpy=inputs.named("bitcoin_jpy"))
 
 
 _RATIO_INPUTS = ("bitcoin", "gold", "nasdaq_100", "mstr", "metaplanet", "usd_jpy")

@@ -43,7 +43,7 @@ def test_series_the_snapshot_lacks_are_listed_and_their_tables_say_so(baseline: 
     # the snapshot has no file for these registry entries (PROVENANCE.md, "Not found / gaps")
     assert BASELINE_SUMMARY["summary"].unavailable == {
         "RPONTSYD": "not in snapshot", "TOTLL": "not in snapshot",
-        "ODSACBW027SBOG": "not in snapshot", "WMTSECL1": "not in snapshot",
+        "ODSACBW027SBOG": "not in snapshot", "WMTSECL1": "not in snapshot", "BTC-JPY": "not in snapshot",
     }
     # 3350.T ends 2026-02-06 in the snapshot, 53 days before the clock 2026-03-31: late (warn)
     assert "3350.T" in BASELINE_SUMMARY["summary"].late

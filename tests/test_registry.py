@@ -32,7 +32,7 @@ KEYS = {
     "WRESBAL", "RPONTSYD", "WSHOMCB", "TREAST", "TOTBKCR", "TOTLL", "ODSACBW027SBOG",
     "MORTGAGE30US", "CPIAUCNS", "CPIAUCSL", "WMTSECL1", "DGS10", "DTWEXBGS",
     # Yahoo closes, the yen rate and GLD's shares outstanding
-    "BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "ZEC-USD", "GLD", "JPY=X", "GLD-SHARES",
+    "BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "ZEC-USD", "GLD", "JPY=X", "GLD-SHARES", "BTC-JPY",
 }
 CORE = ("WALCL", "WTREGEN", "RRPONTSYD")  # fed_assets, tga, rrp
 ASSETS = ("BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "ZEC-USD", "GLD")
@@ -59,7 +59,7 @@ def registry() -> Registry:
 
 def test_real_registry_loads(registry):
     assert set(registry.series) == KEYS
-    assert len(registry.series) == len(KEYS) == 26
+    assert len(registry.series) == len(KEYS) == 27
     assert all(isinstance(s, SeriesSpec) and s.key == k for k, s in registry.series.items())
 
 
@@ -147,7 +147,7 @@ def test_model_roles_resolve(registry):
         "BTC-USD", "GC=F", "^NDX",
         "WRESBAL", "RPONTSYD", "WSHOMCB", "TREAST", "TOTBKCR", "TOTLL", "ODSACBW027SBOG",
         "MORTGAGE30US", "CPIAUCNS", "CPIAUCSL", "WMTSECL1", "DGS10", "DTWEXBGS",
-        "MSTR", "3350.T", "JPY=X", "ZEC-USD", "GLD", "GLD-SHARES",
+        "MSTR", "3350.T", "JPY=X", "ZEC-USD", "GLD", "GLD-SHARES", "BTC-JPY",
     ]
     # component names are the ones the transforms' columns use
     assert [registry.role(r).name for r in ("fed_assets", "tga", "rrp")] == ["fed_assets", "tga", "rrp"]
