@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("status", help="current version, freshness per series, last runs, quarantine")
     sub.add_parser("versions", help="every published version: when, from which run, row counts")
+    rollback = sub.add_parser("rollback", help="republish an earlier version as a new version, with a reason",
+                              description="History is immutable: the rollback publishes version N+1 equal to "
+                              "VERSION and records why; `netliq versions` shows it.")
+    rollback.add_argument("version", type=int)
+    rollback.add_argument("--reason", required=True, help="why (recorded with the new version)")
     perf = sub.add_parser("performance", help="every asset and net liquidity indexed to 100 from a base date",
                           description="Reads asset_prices_daily and net_liquidity_daily from the published file; "
                           "each series is indexed to 100 on its first observation on or after --base.")
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status(root)
         if args.command == "versions":
             return _versions(root)
+        if args.command == "rollback":
+            return _rollback(root, args.version, args.reason)
         if args.command == "performance":
             return _performance(root, args.base, args.date)
         if args.command == "describe":
@@ -188,6 +195,21 @@ def _versions(root: Path) -> int:
         print("no version published yet")
     else:
         _print_frame(frame, max_rows=1000)
+    return 0
+
+
+def _rollback(root: Path, version: int, reason: str) -> int:
+    from flows.lock import RunInProgress
+    from flows.pipeline import rollback
+    from warehouse.db import WarehouseError
+
+    try:
+        summary = rollback(version, reason, data_dir=str(root))
+    except (WarehouseError, RunInProgress, ValueError) as exc:
+        print(f"netliq rollback: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"Published version {summary.version}: the tables of version {version} ({reason}).")
+    print(f"\nPublished file: {summary.published_file}")
     return 0
 
 

@@ -136,6 +136,15 @@ def _quarantine(root: Path, run_id: str, frames: dict[str, pl.DataFrame]) -> Pat
     return folder
 
 
+def _comments(names: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Table and column descriptions, written into the published file for BI tools."""
+    return {
+        name: (f"{TABLES[name].description} Grain: {TABLES[name].grain}.",
+               {c: col.description for c, col in TABLES[name].columns.items()})
+        for name in names
+    }
+
+
 def _block(con, root: Path, run_id: str, failures: list[CheckResult], staged: dict[str, pl.DataFrame],
            clock: dt.date | None) -> GateBlocked:
     folder = _quarantine(root, run_id, staged) if staged else None
@@ -306,14 +315,32 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
         version = db.publish_version(con, names, run_id=run_id, code_version=code_version(), clock=clock,
                                      check_summary=f"{passed} checks passed, 0 failed, {len(warnings)} warnings",
                                      sums=sums)
-    comments = {
-        name: (f"{TABLES[name].description} Grain: {TABLES[name].grain}.",
-               {c: col.description for c, col in TABLES[name].columns.items()})
-        for name in names
-    }
-    db.write_published_file(con, root, names, comments)
+    db.write_published_file(con, root, names, _comments(names))
     message = f"published version {version}"
     _progress(f"[5/5] {message} to {published}")
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
     return RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
                       stale=status, unavailable=unavailable, late=late)
+
+
+def rollback(version: int, reason: str, data_dir: str | None = None) -> RunSummary:
+    """Republish an earlier version, unchanged, as a new version with a reason.
+
+    History stays immutable: the rollback is version N+1 whose tables equal version
+    `version`'s; `netliq versions` shows which version it restored and why.
+    """
+    if not reason.strip():
+        raise ValueError("a rollback needs a reason (it is recorded with the new version)")
+    root = Path(data_dir).resolve() if data_dir else db.data_dir()
+    run_id = f"rollback-{uuid.uuid4()}"
+    with run_lock(root), db.connect(root) as con:
+        names, restored = db.stage_version(con, version)
+        sums = db.checksums(con, "staging", names)
+        new = db.publish_version(
+            con, names, run_id=run_id, code_version=code_version(), clock=restored["clock"],
+            check_summary=f"rollback: tables of version {version}, unchanged (they passed their checks then)",
+            sums=sums, reason=reason, rolled_back_from=version,
+        )
+        path = db.write_published_file(con, root, names, _comments(names))
+        counts = db.row_counts(con, "staging", names)
+    return RunSummary(run_id, "published", restored["clock"], new, path, row_counts=counts)

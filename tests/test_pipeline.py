@@ -218,3 +218,25 @@ def test_describe_lists_every_table_with_its_grain(baseline: Path, capsys):
     assert main(["--data-dir", str(baseline), "describe", "bank_credit_weekly"]) == 0
     out = capsys.readouterr().out
     assert "STALE in this version" in out and "TOTLL not in snapshot" in out and "bank_credit_bn" in out
+
+
+def test_rollback_republishes_an_earlier_version_with_a_reason(data_root: Path, replay_dir: Path, capsys):
+    path = replay_dir / "fred/WALCL.csv"
+    path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000"))
+    assert daily(from_dir=str(replay_dir), data_dir=str(data_root)).version == 2
+
+    assert main(["--data-dir", str(data_root), "rollback", "1", "--reason", "bad WALCL revision"]) == 0
+    # version 3 holds version 1's numbers: WALCL 2026-03-18 = 6,655,939 millions → 6655.939 bn
+    assert published(data_root, "SELECT fed_assets_bn FROM net_liquidity_weekly WHERE date = DATE '2026-03-18'"
+                     )[0][0] == pytest.approx(6655.939)
+    log = published(data_root, "SELECT version, reason, rolled_back_from, checksums FROM publishes ORDER BY version")
+    assert [(v, r, f) for v, r, f, _ in log] == [(1, None, None), (2, None, None), (3, "bad WALCL revision", 1)]
+    assert log[2][3] == log[0][3]  # identical content checksums
+    capsys.readouterr()
+    assert main(["--data-dir", str(data_root), "versions"]) == 0
+    assert "bad WALCL revision" in capsys.readouterr().out
+    # bad input: an unknown version changes nothing
+    before = sha256(data_root / "netliq.duckdb")
+    assert main(["--data-dir", str(data_root), "rollback", "9", "--reason", "x"]) == 1
+    assert "no version 9" in capsys.readouterr().err
+    assert sha256(data_root / "netliq.duckdb") == before

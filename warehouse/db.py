@@ -265,14 +265,28 @@ def current_publish(con) -> dict | None:
 def publishes(con) -> pl.DataFrame:
     return _query(
         con,
-        "SELECT version, run_id, published_at, code_version, clock, row_counts, check_summary "
+        "SELECT version, published_at, run_id, clock, code_version, check_summary, reason, rolled_back_from "
         "FROM ops.publishes ORDER BY version"
     )
 
 
+def stage_version(con, version: int) -> tuple[list[str], dict]:
+    """Stage every table of an earlier version exactly as it was published; returns the
+    table names and that version's publish row."""
+    rows = con.execute("SELECT row_counts, clock FROM ops.publishes WHERE version = ?", [version]).fetchall()
+    if not rows:
+        known = [r[0] for r in con.execute("SELECT version FROM ops.publishes ORDER BY version").fetchall()]
+        raise WarehouseError(f"no version {version} (published versions: {known or 'none'})")
+    names = list(json.loads(rows[0][0]))
+    for name in names:
+        con.execute(f'CREATE OR REPLACE TABLE staging."{name}" AS '
+                    f'SELECT * EXCLUDE (version) FROM history."{name}" WHERE version = ?', [version])
+    return names, {"clock": rows[0][1]}
+
+
 def publish_version(
     con, names: list[str], *, run_id: str, code_version: str, clock: dt.date, check_summary: str,
-    sums: dict[str, str],
+    sums: dict[str, str], reason: str | None = None, rolled_back_from: int | None = None,
 ) -> int:
     """One transaction: staged tables become version N in history, marts views move to N."""
     for name in names:
@@ -293,8 +307,9 @@ def publish_version(
                 f'SELECT * EXCLUDE (version) FROM history."{name}" WHERE version = {version}'
             )
         con.execute(
-            "INSERT INTO ops.publishes VALUES (?, ?, now(), ?, ?, ?, ?, ?)",
-            [version, run_id, code_version, clock, json.dumps(counts), json.dumps(sums), check_summary],
+            "INSERT INTO ops.publishes VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
+            [version, run_id, code_version, clock, json.dumps(counts), json.dumps(sums), check_summary,
+             reason, rolled_back_from],
         )
         con.execute("COMMIT")
     except Exception:

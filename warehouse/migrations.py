@@ -63,4 +63,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_publish_reason",
+        """
+        ALTER TABLE ops.publishes ADD COLUMN reason VARCHAR;
+        ALTER TABLE ops.publishes ADD COLUMN rolled_back_from INTEGER;
+        """,
+    ),
 ]
