@@ -265,8 +265,8 @@ def current_publish(con) -> dict | None:
 def publishes(con) -> pl.DataFrame:
     return _query(
         con,
-        "SELECT version, published_at, run_id, clock, code_version, check_summary, reason, rolled_back_from "
-        "FROM ops.publishes ORDER BY version"
+        "SELECT version, published_at, run_id, clock, code_version, check_summary, reason, rolled_back_from, "
+        "row_counts FROM ops.publishes ORDER BY version"
     )
 
 
