@@ -3,6 +3,7 @@
     uv run python bench/bench_run.py              # 3 rounds, about 3-5 minutes on 2 cores
     uv run python bench/bench_run.py --repeat 5 --budget 600
     uv run python bench/bench_run.py --pyc-check  # also time the imports with a warm bytecode cache
+    uv run python bench/bench_run.py --project /tmp/netliq-head   # another checkout, same environment
 
 Each round runs, as separate processes with the same Python, working directory and environment
 (so the same ephemeral Prefect server mode):
@@ -22,8 +23,13 @@ lines cut each run into phases. Before the rounds, one `python -X importtime` pr
 what `netliq run` imports and attributes the import time to prefect, great_expectations,
 duckdb and polars.
 
-Results are printed and written to bench/out/bench_run.json (git-ignored); the full output of
-the last round's processes goes to bench/out/logs/. See bench/README.md for how to read them.
+Results are printed and written to bench/out/bench_run.json (git-ignored); the output of the
+last round's processes, and of any failed run, goes to logs/ next to it. Medians only count runs
+that ended as expected (published / unchanged / ok); the others are listed as excluded.
+A round starts only if it would likely end within --budget seconds (default 280), so the whole
+invocation stays under 5 minutes even on a busy machine, at the cost of fewer rounds.
+`--project DIR` benchmarks another checkout (e.g. `git archive HEAD | tar -x -C DIR`) with this
+environment. See bench/README.md for how to read the figures.
 """
 
 from __future__ import annotations
@@ -109,11 +115,11 @@ def _tree_rss_kib(root_pid: int) -> int:
     return total
 
 
-def run_child(cmd: list[str], env: dict[str, str], label: str, sample_every: float = 0.1) -> dict:
+def run_child(cmd: list[str], env: dict[str, str], label: str, cwd: Path, sample_every: float = 0.1) -> dict:
     """Run cmd to completion; return wall/CPU seconds, peak memory and its output lines with arrival times."""
     started_wall = time.time()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     lines: list[tuple[float, str]] = []
 
@@ -192,7 +198,7 @@ NETLIQ_PHASES = [
     ("flow call -> temporary server start (engine)", "first_output", "server_start"),
     ("ephemeral Prefect server startup", "server_start", "flow_begin"),
     ("flow begin -> [1/5] (registry, lock, warehouse open)", "flow_begin", "step1"),
-    ("[1/5] fetch 6 series (replay)", "step1", "step2"),
+    ("[1/5] fetch series (replay)", "step1", "step2"),
     ("[2/5] check raw inputs (GE) + append raw", "step2", "step3"),
     ("[3/5] build + stage tables", "step3", "step4"),
     ("[4/5] check tables (GE) + publish/compare", "step4", "step5"),
@@ -281,10 +287,10 @@ def attribute_imports(rows: list[tuple[int, str, int, int]]) -> dict:
     }
 
 
-def import_breakdown(env: dict[str, str]) -> dict:
+def import_breakdown(env: dict[str, str], cwd: Path) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORT_PROBE], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORT_PROBE], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:]}
@@ -295,7 +301,7 @@ def import_breakdown(env: dict[str, str]) -> dict:
     return result
 
 
-def pyc_check(env: dict[str, str]) -> dict:
+def pyc_check(env: dict[str, str], cwd: Path) -> dict:
     """Import time with a private, warm bytecode cache (PYTHONPYCACHEPREFIX), to show what
     compiling every module from source on every run costs. The venv itself is not touched."""
     cache = tempfile.mkdtemp(prefix="netliq-bench-pycache-")
@@ -304,8 +310,8 @@ def pyc_check(env: dict[str, str]) -> dict:
     walls = []
     try:
         for _ in range(2):  # the first fills the cache, the second reads it
-            out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], cwd=ROOT, env=warm_env,
-                                 capture_output=True, text=True)
+            out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], cwd=cwd, env=warm_env,
+                                 capture_output=True, text=True, check=False)
             found = re.search(r"IMPORT_WALL ([\d.]+)", out.stdout)
             walls.append(float(found.group(1)) if found else None)
     finally:
@@ -323,7 +329,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def machine() -> dict:
+def machine(project: Path) -> dict:
     cpu = re.search(r"model name\s*:\s*(.*)", _read("/proc/cpuinfo"))
     mem = re.search(r"MemTotal:\s*(\d+) kB", _read("/proc/meminfo"))
     versions = {}
@@ -333,10 +339,10 @@ def machine() -> dict:
         except metadata.PackageNotFoundError:
             versions[dist] = None
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=5).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
-                                    text=True, timeout=5).stdout.strip())
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=project, capture_output=True,
+                                text=True, timeout=5, check=False).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True,
+                                    text=True, timeout=5, check=False).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "", None
     site = Path(metadata.distribution("prefect").locate_file("prefect"))
@@ -371,70 +377,103 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def summarise(runs: list[dict], spec) -> dict:
-    per_phase = [phases(r, spec) for r in runs]
+def summarise(runs: list[dict], spec, expected: str) -> dict:
+    """Medians over the runs that ended as expected; the others are counted and their first error kept."""
+    good = [r for r in runs if outcome(r) == expected]
+    bad = [r for r in runs if outcome(r) != expected]
+    per_phase = [phases(r, spec) for r in good]
     return {
-        "n": len(runs),
-        "wall_s": [r["wall_s"] for r in runs],
-        "median_wall_s": _median([r["wall_s"] for r in runs]),
-        "median_cpu_s": _median([r["cpu_user_s"] + r["cpu_sys_s"] for r in runs]),
-        "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
-        "peak_tree_rss_mib": max(r["peak_tree_rss_mib"] for r in runs),
+        "n": len(good),
+        "excluded": [{"outcome": outcome(r), "wall_s": r["wall_s"], "first_error": _first_error(r)} for r in bad],
+        "wall_s": [r["wall_s"] for r in good],
+        "median_wall_s": _median([r["wall_s"] for r in good]),
+        "median_cpu_s": _median([r["cpu_user_s"] + r["cpu_sys_s"] for r in good]),
+        "peak_rss_mib": max((r["peak_rss_mib"] for r in good), default=None),
+        "peak_tree_rss_mib": max((r["peak_tree_rss_mib"] for r in good), default=None),
         "outcomes": [outcome(r) for r in runs],
         "median_phase_s": {name: _median([p[name] for p in per_phase]) for name, _, _ in spec},
     }
 
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Blocked|Interrupt)\b.*")
+
+
+def _first_error(run: dict) -> str | None:
+    """netliq's own BLOCKED/failed line, else the last exception line of a traceback."""
+    last = None
+    for _, text in run["lines"]:
+        if text.startswith(("BLOCKED.", "netliq run failed")):
+            return text[:300]
+        if EXCEPTION_LINE.match(text):
+            last = text[:300]
+    return last
+
+
+def _write_log(path: Path, run: dict) -> None:
+    path.write_text("\n".join(f"+{t:8.3f}s  {line}" for t, line in run["lines"]) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="rounds (default 3)")
-    parser.add_argument("--budget", type=float, default=285.0,
-                        help="seconds; no new round starts if it would likely end past this (default 285)")
+    parser.add_argument("--budget", type=float, default=280.0,
+                        help="seconds; no new round starts unless it would likely end within this (default 280)")
     parser.add_argument("--pyc-check", action="store_true",
                         help="also time the imports with a private warm bytecode cache (about +20 s)")
+    parser.add_argument("--project", default=str(ROOT),
+                        help="checkout to run netliq from (default: this one), e.g. a `git archive` export of a commit")
     parser.add_argument("--out", default=str(OUT_DIR / "bench_run.json"), help="JSON output file")
     args = parser.parse_args(argv)
 
     bench_start = time.perf_counter()
+    project = Path(args.project).resolve()
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("NETLIQ_DATA_DIR", None)  # --data-dir is passed explicitly
     if env.get("PREFECT_API_URL"):
         print(f"warning: PREFECT_API_URL is set ({env['PREFECT_API_URL']}); runs use that server, "
               "not an ephemeral one", file=sys.stderr)
-    info = machine()
+    info = machine(project)
+    info["project"] = str(project)
     load_before = loadavg()
     print(f"netliq bench: {info['cpu']} x{info['cpus_usable']}, {info['memory_gib']} GiB, {info['python']}")
-    print(f"prefect {info['versions']['prefect']}, load average {load_before}", flush=True)
+    print(f"prefect {info['versions']['prefect']}, project {project} ({info['git_commit'] or 'no git'}), "
+          f"load average {load_before}", flush=True)
+    if load_before and load_before[0] > info["cpus_usable"] / 2:
+        print(f"warning: load average {load_before[0]} on {info['cpus_usable']} CPUs: something else is running, "
+              "figures will be noisy", flush=True)
 
     print("import breakdown (python -X importtime) ...", flush=True)
-    imports = import_breakdown(env)
+    imports = import_breakdown(env, project)
 
     work = Path(tempfile.mkdtemp(prefix="netliq-bench-"))
     trivial_file = work / "trivial_flow.py"
     trivial_file.write_text(TRIVIAL_FLOW)
-    netliq_runs: dict[str, list[dict]] = {"publish": [], "unchanged": []}
-    trivial_runs: list[dict] = []
+    runs: dict[str, list[dict]] = {"publish": [], "trivial": [], "unchanged": []}
+    # the --pyc-check imports run after the rounds: keep time for two of them
+    reserve = 2.2 * (imports.get("import_wall_s") or 15.0) if args.pyc_check else 0.0
     skipped_note = None
     round_walls: list[float] = []
     try:
         for i in range(args.repeat):
             elapsed = time.perf_counter() - bench_start
-            if round_walls and elapsed + max(round_walls) > args.budget:
+            if round_walls and elapsed + 1.1 * max(round_walls) + reserve > args.budget:
                 skipped_note = (f"stopped after {i} of {args.repeat} rounds: another round would likely end "
-                                f"past the {args.budget:.0f} s budget (elapsed {elapsed:.0f} s)")
+                                f"past the {args.budget:.0f} s budget (elapsed {elapsed:.0f} s, slowest round "
+                                f"{max(round_walls):.0f} s); use --budget to allow more")
                 print(skipped_note, flush=True)
                 break
             round_start = time.perf_counter()
             data_dir = work / f"data-{i + 1}"
             netliq_cmd = [sys.executable, "-m", "flows.cli", "--data-dir", str(data_dir), "run", "--offline"]
-            for label, cmd, bucket in (
-                ("netliq publish", netliq_cmd, netliq_runs["publish"]),
-                ("trivial flow", [sys.executable, str(trivial_file)], trivial_runs),
-                ("netliq unchanged", netliq_cmd, netliq_runs["unchanged"]),
+            for kind, label, cmd in (
+                ("publish", "netliq publish", netliq_cmd),
+                ("trivial", "trivial flow", [sys.executable, str(trivial_file)]),
+                ("unchanged", "netliq unchanged", netliq_cmd),
             ):
-                run = run_child(cmd, env, label)
-                bucket.append(run)
+                run = run_child(cmd, env, label, project)
+                run["round"] = i + 1
+                runs[kind].append(run)
                 print(f"  round {i + 1}/{args.repeat} {label:<17} {run['wall_s']:7.2f} s  "
                       f"peak {run['peak_rss_mib']:6.0f} MiB (tree {run['peak_tree_rss_mib']:6.0f})  "
                       f"{outcome(run)}", flush=True)
@@ -445,22 +484,29 @@ def main(argv: list[str] | None = None) -> int:
     pyc = None
     if args.pyc_check:
         print("import time with a warm private bytecode cache ...", flush=True)
-        pyc = pyc_check(env)
+        pyc = pyc_check(env, project)
 
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    logs = OUT_DIR / "logs"
-    logs.mkdir(exist_ok=True)
-    for name, run in (("netliq_publish", netliq_runs["publish"][-1]), ("trivial", trivial_runs[-1]),
-                      ("netliq_unchanged", netliq_runs["unchanged"][-1])):
-        (logs / f"{name}.log").write_text("\n".join(f"+{t:8.3f}s  {line}" for t, line in run["lines"]) + "\n")
+    out = Path(args.out)
+    logs = out.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for old in logs.glob("*.log"):
+        old.unlink()
+    for kind, bucket in runs.items():
+        _write_log(logs / f"{kind}.log", bucket[-1])
+        for run in bucket:
+            if run["exit_code"] != 0:
+                _write_log(logs / f"{kind}-round{run['round']}-failed.log", run)
 
-    publish = summarise(netliq_runs["publish"], NETLIQ_PHASES)
-    unchanged = summarise(netliq_runs["unchanged"], NETLIQ_PHASES)
-    trivial = summarise(trivial_runs, TRIVIAL_PHASES)
+    publish = summarise(runs["publish"], NETLIQ_PHASES, "published")
+    unchanged = summarise(runs["unchanged"], NETLIQ_PHASES, "unchanged")
+    trivial = summarise(runs["trivial"], TRIVIAL_PHASES, "ok")
     base = trivial["median_wall_s"]
     for s in (publish, unchanged):
-        s["ratio_to_trivial"] = round(s["median_wall_s"] / base, 2) if base else None
-        s["extra_over_trivial_s"] = round(s["median_wall_s"] - base, 3) if base else None
+        ok = base and s["median_wall_s"] is not None
+        s["ratio_to_trivial"] = round(s["median_wall_s"] / base, 2) if ok else None
+        s["extra_over_trivial_s"] = round(s["median_wall_s"] - base, 3) if ok else None
+        cpu_ok = trivial["median_cpu_s"] and s["median_cpu_s"] is not None
+        s["cpu_ratio_to_trivial"] = round(s["median_cpu_s"] / trivial["median_cpu_s"], 2) if cpu_ok else None
 
     total = round(time.perf_counter() - bench_start, 1)
     result = {
@@ -469,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": load_before,
         "load_average_after": loadavg(),
         "repeat_requested": args.repeat,
-        "rounds_completed": len(trivial_runs),
+        "rounds_completed": len(runs["trivial"]),
         "note": skipped_note,
         "bench_total_s": total,
         "netliq_publish": publish,
@@ -478,23 +524,24 @@ def main(argv: list[str] | None = None) -> int:
         "imports": imports,
         "imports_warm_bytecode": pyc,
         "runs": [{k: v for k, v in r.items() if k != "lines"} | {"outcome": outcome(r)}
-                 for r in netliq_runs["publish"] + trivial_runs + netliq_runs["unchanged"]],
+                 for bucket in runs.values() for r in bucket],
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
-    n = len(trivial_runs)
-    print(f"\n=== netliq run --offline vs a trivial Prefect flow ({n} round(s), medians) ===")
-    print(f"{'':<26}{'wall s':>9}{'ratio':>8}{'CPU s':>8}{'peak RSS MiB':>14}{'tree RSS MiB':>14}  outcomes")
+    print(f"\n=== netliq run --offline vs a trivial Prefect flow ({len(runs['trivial'])} round(s), medians) ===")
+    print(f"{'':<24}{'n':>3}{'wall s':>9}{'ratio':>7}{'CPU s':>8}{'CPU ratio':>10}{'peak RSS MiB':>14}"
+          f"{'tree RSS MiB':>14}")
     for name, s in (("netliq run (publish)", publish), ("netliq run (unchanged)", unchanged),
                     ("trivial flow", trivial)):
-        ratio = s.get("ratio_to_trivial", 1.0)
-        print(f"{name:<26}{_fmt(s['median_wall_s']):>9}{_fmt(ratio):>8}{_fmt(s['median_cpu_s']):>8}"
-              f"{_fmt(s['peak_rss_mib'], '.0f'):>14}{_fmt(s['peak_tree_rss_mib'], '.0f'):>14}  "
-              f"{','.join(s['outcomes'])}")
-    print("ratio = median wall / trivial flow's median wall; peak RSS = os.wait4 ru_maxrss (largest single "
-          "process); tree RSS = peak summed RSS of the process tree (client + temporary server)")
+        ratio = s.get("ratio_to_trivial", 1.0 if s["n"] else None)
+        cpu_ratio = s.get("cpu_ratio_to_trivial", 1.0 if s["n"] else None)
+        print(f"{name:<24}{s['n']:>3}{_fmt(s['median_wall_s']):>9}{_fmt(ratio):>7}{_fmt(s['median_cpu_s']):>8}"
+              f"{_fmt(cpu_ratio):>10}{_fmt(s['peak_rss_mib'], '.0f'):>14}{_fmt(s['peak_tree_rss_mib'], '.0f'):>14}")
+        for bad in s["excluded"]:
+            print(f"{'':<24}  excluded: {bad['outcome']} after {bad['wall_s']:.1f} s: {bad['first_error']}")
+    print("ratio = median wall / the trivial flow's median wall (CPU ratio: the same with user+sys CPU seconds,\n"
+          "steadier on a busy machine). peak RSS = os.wait4 ru_maxrss (largest single process of the run);\n"
+          "tree RSS = peak of the summed RSS of the process tree (client + temporary server)")
 
     print("\n--- where the time goes (median seconds per phase, from log timestamps) ---")
     print(f"{'phase':<52}{'publish':>9}{'unchanged':>11}")
@@ -508,23 +555,24 @@ def main(argv: list[str] | None = None) -> int:
     if "error" in imports:
         print(f"import probe failed:\n{imports['error']}")
     else:
-        print(f"import flows.cli, warehouse.db, flows.pipeline: {imports['import_wall_s']:.2f} s wall "
-              f"(under -X importtime; importtime total {imports['total_s']:.2f} s)")
+        print(f"import flows.cli, warehouse.db, flows.pipeline: {imports['import_wall_s']:.2f} s "
+              f"(under -X importtime)")
         print(f"{'package':<22}{'inclusive s':>12}{'own s':>8}")
         for pkg, t in imports["targets"].items():
             print(f"{pkg:<22}{t['inclusive_s']:>12.2f}{t['own_s']:>8.2f}")
-        print("heaviest packages by own import time: "
+        print("heaviest packages by own import time (s): "
               + ", ".join(f"{k} {v:.2f}" for k, v in list(imports["heaviest_packages_own_s"].items())[:8]))
     if pyc:
-        print(f"same imports, no -X importtime, private bytecode cache: filling {_fmt(pyc['filling_cache_s'])} s, "
-              f"warm {_fmt(pyc['warm_cache_s'])} s")
+        print(f"same imports without -X importtime, private bytecode cache: filling it "
+              f"{_fmt(pyc['filling_cache_s'])} s, warm {_fmt(pyc['warm_cache_s'])} s")
     if info["PYTHONDONTWRITEBYTECODE"] and not info["pyc_files_in_installed_prefect"]:
         print("note: PYTHONDONTWRITEBYTECODE is set and the venv holds no .pyc files: every process "
               "(and the temporary server) compiles every module from source")
     if skipped_note:
         print(f"note: {skipped_note}")
-    print(f"\nwrote {out} (bench took {total:.0f} s; load average before {load_before}, after {loadavg()})")
-    failed = [r for r in netliq_runs["publish"] + netliq_runs["unchanged"] + trivial_runs if r["exit_code"] != 0]
+    print(f"\nwrote {out} and {logs}/ (bench took {total:.0f} s; load average before {load_before}, "
+          f"after {result['load_average_after']})")
+    failed = [r for bucket in runs.values() for r in bucket if r["exit_code"] != 0]
     return 1 if failed else 0
 
 
