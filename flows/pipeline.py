@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import re
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -22,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, validate
+from flows import notify
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
@@ -63,6 +65,7 @@ class RunSummary:
     stale: dict[str, str] = field(default_factory=dict)  # table → why it is stale ("" = fresh)
     unavailable: dict[str, str] = field(default_factory=dict)  # series → why
     late: dict[str, str] = field(default_factory=dict)  # series → freshness message
+    timings: dict[str, float] = field(default_factory=dict)  # step → seconds
 
 
 def code_version() -> str:
@@ -79,6 +82,22 @@ def code_version() -> str:
 
 def _progress(message: str) -> None:
     get_run_logger().info(message)
+
+
+class _Steps:
+    """Logs each step of a run and remembers how long each took (for the run summary)."""
+
+    def __init__(self) -> None:
+        self._marks: list[tuple[str, float]] = []
+
+    def start(self, name: str, message: str) -> None:
+        self._marks.append((name, time.perf_counter()))
+        _progress(message)
+
+    def durations(self) -> dict[str, float]:
+        ends = [t for _, t in self._marks[1:]] + [time.perf_counter()]
+        return {name: end - begin for (name, begin), end in zip(self._marks, ends, strict=True)}
+
 
 
 # ------------------------------------------------------------------ tasks
@@ -146,11 +165,17 @@ def _comments(names: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def _block(con, root: Path, run_id: str, failures: list[CheckResult], staged: dict[str, pl.DataFrame],
-           clock: dt.date | None) -> GateBlocked:
+           clock: dt.date | None, steps: _Steps) -> GateBlocked:
     folder = _quarantine(root, run_id, staged) if staged else None
     db.quarantine(con, run_id, [(f.table, f.check, f.message(), str(folder) if folder else None) for f in failures])
     error = GateBlocked(failures, run_id, folder)
     db.end_run(con, run_id, status="blocked", message=str(error), clock=clock)
+    notify.publish_artifacts(notify.summary_markdown(
+        run_id=run_id, status="blocked", clock=clock, version=None,
+        message="publish blocked: nothing users read changed", row_counts={}, stale={}, unavailable={}, late={},
+        failures=[f.message() for f in failures], timings=steps.durations()), {}, {})
+    notify.notify("blocked", {"run_id": run_id, "clock": clock, "failures": [f.message() for f in failures],
+                              "quarantine": str(folder) if folder else None})
     return error
 
 
@@ -221,7 +246,8 @@ def _prepare(spec: SeriesSpec, got: FetchResult) -> tuple[pl.DataFrame, int]:
 
 def _run(con, root, registry, used, folder, source_name, api_key, run_id, started) -> RunSummary:
     today_ny = started.astimezone(NEW_YORK).date()
-    _progress(f"[1/5] fetching {len(used)} series from {'folder ' + str(folder) if folder else 'FRED and Yahoo'}")
+    steps = _Steps()
+    steps.start("fetch", f"[1/5] fetching {len(used)} series from {'folder ' + str(folder) if folder else 'FRED and Yahoo'}")
     fetched = _fetch_all(con, used, folder, api_key, started)
     failures: list[CheckResult] = []
     warnings: list[CheckResult] = []
@@ -244,7 +270,7 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
             failures.append(failure(suites.raw_table_name(spec), "units_unchanged", problem))
 
     clock = replay.replay_clock(list(incoming.values())) if folder else today_ny
-    _progress(f"[2/5] checking {len(incoming)} raw inputs against the run's clock {clock}"
+    steps.start("check inputs", f"[2/5] checking {len(incoming)} raw inputs against the run's clock {clock}"
               + (f"; unavailable: {', '.join(f'{k} ({v})' for k, v in unavailable.items())}" if unavailable else ""))
     passed = 0
     for spec in used:
@@ -256,7 +282,8 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
         warnings += [r for r in result.results if not r.success and not r.blocking]
         passed += sum(r.success for r in result.results)
     if failures:
-        raise _block(con, root, run_id, failures, {suites.raw_table_name(s): incoming[s.key] for s in used if s.key in incoming}, clock)
+        raise _block(con, root, run_id, failures,
+                     {suites.raw_table_name(s): incoming[s.key] for s in used if s.key in incoming}, clock, steps)
     late = {w.table.split("[", 1)[1].rstrip("]"): w.message() for w in warnings if w.check == "freshness"}
     for key, message in late.items():
         _progress(f"      late (warn): {message}")
@@ -272,14 +299,14 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
         db.record_metadata(con, spec.key, "replay" if folder else spec.provider, fetched[spec.key].metadata,
                            fetched_at=fetched_at, run_id=run_id)
     known = {k: v for k, v in dropped.items() if v}
-    _progress(f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows"
+    steps.start("append raw", f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows"
               + (f"; known bad rows dropped (registry drop_dates): {known}" if known else ""))
 
     stored = {spec.key: db.latest_observations(con, spec.key) for spec in used}
     inputs = Inputs(registry, {k: (v if v.height else None) for k, v in stored.items()}, clock)
     built, status = build_tables(inputs, late, unavailable)
     db.stage(con, built)
-    _progress(f"[4/5] built {len(built)} tables; checking them")
+    steps.start("build and check tables", f"[4/5] built {len(built)} tables; checking them")
     previous = db.current_publish(con)
     previous_counts = previous["row_counts"] if previous else {}
     for name, frame in built.items():
@@ -289,7 +316,7 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
         warnings += [r for r in result.results if not r.success and not r.blocking]
         passed += sum(r.success for r in result.results)
     if failures:
-        raise _block(con, root, run_id, failures, built, clock)
+        raise _block(con, root, run_id, failures, built, clock, steps)
 
     carried = db.carry_forward(con, [n for n in BUILDERS if n not in built])
     names = [n for n in BUILDERS if n in built or n in carried]
@@ -306,8 +333,8 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
         message = f"nothing new: tables identical to version {previous['version']}; nothing published"
         _progress(f"[5/5] {message}")
         db.end_run(con, run_id, status="unchanged", message=message, clock=clock, rows_added=rows_added)
-        return RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts, passed,
-                          stale=status, unavailable=unavailable, late=late)
+        return _report(RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts,
+                                  passed, stale=status, unavailable=unavailable, late=late), message, steps)
 
     if previous and previous["checksums"] == sums:
         version = previous["version"]  # the file went missing: write the same version again
@@ -319,8 +346,21 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
     message = f"published version {version}"
     _progress(f"[5/5] {message} to {published}")
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
-    return RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
-                      stale=status, unavailable=unavailable, late=late)
+    return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
+                              stale=status, unavailable=unavailable, late=late), message, steps)
+
+
+def _report(summary: RunSummary, message: str, steps: _Steps) -> RunSummary:
+    """The run summary as Prefect artifacts; late series go to the webhook too."""
+    summary.timings = steps.durations()
+    notify.publish_artifacts(notify.summary_markdown(
+        run_id=summary.run_id, status=summary.status, clock=summary.clock, version=summary.version,
+        message=message, row_counts=summary.row_counts, stale=summary.stale, unavailable=summary.unavailable,
+        late=summary.late, failures=[], timings=summary.timings), summary.row_counts, summary.stale)
+    if summary.late:
+        notify.notify("late", {"run_id": summary.run_id, "clock": summary.clock, "late": summary.late,
+                               "stale_tables": {t: r for t, r in summary.stale.items() if r}})
+    return summary
 
 
 def rollback(version: int, reason: str, data_dir: str | None = None) -> RunSummary:

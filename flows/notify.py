@@ -1,0 +1,63 @@
+"""Run summaries as Prefect artifacts, and a webhook for what an operator must act on
+(a blocked publish, a late series)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_ENV = "NETLIQ_WEBHOOK_URL"
+WEBHOOK_TIMEOUT_S = 10
+
+
+def summary_markdown(*, run_id: str, status: str, clock, version, message: str, row_counts: Mapping[str, int],
+                     stale: Mapping[str, str], unavailable: Mapping[str, str], late: Mapping[str, str],
+                     failures: list[str], timings: Mapping[str, float]) -> str:
+    lines = [f"# netliq run {status}", "", f"- run: `{run_id}`", f"- clock: {clock}",
+             f"- version: {version if version is not None else '—'}", f"- {message}", ""]
+    if failures:
+        lines += ["## Blocking checks that failed", ""] + [f"```\n{f}\n```" for f in failures] + [""]
+    if row_counts:
+        lines += ["## Tables", "", "| table | rows | stale |", "|---|---:|---|"]
+        lines += [f"| {t} | {n} | {stale.get(t, '')} |" for t, n in row_counts.items()] + [""]
+    if late or unavailable:
+        lines += ["## Series", ""]
+        lines += [f"- late: {k}" for k in late] + [f"- unavailable: {k} ({v})" for k, v in unavailable.items()]
+        lines += [""]
+    if timings:
+        lines += ["## Time per step (s)", "", "| step | seconds |", "|---|---:|"]
+        lines += [f"| {k} | {v:.2f} |" for k, v in timings.items()]
+    return "\n".join(lines)
+
+
+def publish_artifacts(markdown: str, row_counts: Mapping[str, int], stale: Mapping[str, str]) -> None:
+    """The run summary as a markdown artifact and a table artifact (no-ops outside a flow run)."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    create_markdown_artifact(markdown, key="netliq-run-summary", description="what this netliq run did")
+    if row_counts:
+        create_table_artifact(
+            [{"table": t, "rows": n, "stale": stale.get(t, "")} for t, n in row_counts.items()],
+            key="netliq-tables", description="published tables: rows and staleness",
+        )
+
+
+def notify(event: str, payload: dict, env: Mapping[str, str] = os.environ) -> bool:
+    """POST `payload` as JSON to $NETLIQ_WEBHOOK_URL; a notification that fails is logged,
+    never fatal to the run. Returns whether it was delivered."""
+    url = env.get(WEBHOOK_ENV)
+    if not url:
+        return False
+    body = json.dumps({"event": event, **payload}, default=str).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
+            return 200 <= response.status < 300
+    except OSError as exc:
+        log.warning("netliq: webhook notification %s failed: %s", event, exc)
+        return False
