@@ -51,6 +51,12 @@ def test_units_change_at_the_source_blocks_and_the_key_leaks_nowhere(tmp_path, m
     for path in root.rglob("*"):
         if path.is_file():
             assert FAKE_KEY.encode() not in path.read_bytes(), f"key found in {path}"
+    # nor in the run's Prefect artifacts (the run summary)
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts()
+    assert artifacts and not any(FAKE_KEY in str(a.data) for a in artifacts)
 
 
 def test_live_run_without_a_key_says_how_to_run_offline(tmp_path, monkeypatch):
