@@ -278,7 +278,7 @@ def test_load_api_key():
 @pytest.mark.parametrize("env", [{}, {"FRED_API_KEY": ""}, {"FRED_API_KEY": "   "}])
 def test_missing_api_key(env):
     with pytest.raises(MissingApiKeyError) as caught:
-        load_api_key(env)
+        load_api_key(env, block=None)  # no Prefect API in this unit test
     assert isinstance(caught.value, SourceError)
     message = str(caught.value)
     assert "FRED_API_KEY" in message and "netliq run --offline" in message

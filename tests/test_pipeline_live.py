@@ -63,3 +63,15 @@ def test_live_run_without_a_key_says_how_to_run_offline(tmp_path, monkeypatch):
     monkeypatch.delenv("FRED_API_KEY", raising=False)
     with pytest.raises(fred.MissingApiKeyError, match="--offline"):
         daily(data_dir=str(tmp_path / "data"))
+
+
+def test_the_key_can_come_from_a_prefect_secret_block(tmp_path, monkeypatch):
+    from prefect.blocks.system import Secret
+
+    monkeypatch.delenv("FRED_API_KEY", raising=False)
+    Secret(value=FAKE_KEY).save(fred.SECRET_BLOCK, overwrite=True)
+    try:
+        assert fred.load_api_key(env={}).reveal() == FAKE_KEY
+        assert FAKE_KEY not in repr(fred.load_api_key(env={}))
+    finally:
+        Secret(value="").save(fred.SECRET_BLOCK, overwrite=True)

@@ -91,14 +91,28 @@ class MissingApiKeyError(SourceError):
     """FRED_API_KEY is not set, so live FRED fetches cannot run."""
 
 
-def load_api_key(env: Mapping[str, str] = os.environ) -> Secret:
-    """The FRED API key from FRED_API_KEY, wrapped so it cannot leak into a log or message."""
+SECRET_BLOCK = "fred-api-key"
+
+
+def _from_secret_block(name: str) -> str:
+    """The key from a Prefect Secret block (`prefect block create secret`), or "" if none."""
+    try:
+        from prefect.blocks.system import Secret as SecretBlock
+
+        return str(SecretBlock.load(name).get() or "")
+    except Exception:  # no API, no block of that name: the key is simply not there
+        return ""
+
+
+def load_api_key(env: Mapping[str, str] = os.environ, *, block: str | None = SECRET_BLOCK) -> Secret:
+    """The FRED API key from FRED_API_KEY, else from the Prefect Secret block `fred-api-key`,
+    wrapped so it cannot leak into a log or message."""
     # strip(): a key pasted with a trailing newline (`export K=$(cat file)`) is the same key.
-    value = (env.get(API_KEY_ENV) or "").strip()
+    value = (env.get(API_KEY_ENV) or "").strip() or (_from_secret_block(block).strip() if block else "")
     if not value:
         raise MissingApiKeyError(
-            f"{API_KEY_ENV} is not set (or is empty): live FRED fetches need an API key. "
-            f"Set {API_KEY_ENV} to your key (free at https://fred.stlouisfed.org/docs/api/api_key.html), "
+            f"{API_KEY_ENV} is not set (or is empty) and no Prefect Secret block {block!r} holds one: "
+            f"live FRED fetches need an API key. Set {API_KEY_ENV} to your key (free at https://fred.stlouisfed.org/docs/api/api_key.html), "
             "or run `netliq run --offline` to use the bundled snapshot instead."
         )
     return Secret(value)
