@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("status", help="current version, freshness per series, last runs, quarantine")
     sub.add_parser("versions", help="every published version: when, from which run, row counts")
+    rep = sub.add_parser("report", help="the essay's charts: one offline HTML page and a PNG per chart, from the published file",
+                         description="Reads only the published file and writes DIR/index.html (self-contained, opens "
+                         "offline) and DIR/<chart>.png. Default DIR: $NETLIQ_DATA_DIR/report. Every successful "
+                         "publish also writes it (set NETLIQ_REPORT=0 to skip).")
+    rep.add_argument("--out", metavar="DIR", help="output folder (default: <data dir>/report)")
+    rep.add_argument("--year", type=int, help="year of 'the year in one chart' (default: the last full year of the data)")
     rollback = sub.add_parser("rollback", help="republish an earlier version as a new version, with a reason",
                               description="History is immutable: the rollback publishes version N+1 equal to "
                               "VERSION and records why; `netliq versions` shows it.")
@@ -85,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status(root)
         if args.command == "versions":
             return _versions(root)
+        if args.command == "report":
+            return _report(root, args.out, args.year)
         if args.command == "rollback":
             return _rollback(root, args.version, args.reason)
         if args.command == "performance":
@@ -137,6 +145,8 @@ def _run(args, root: Path) -> int:
         print("\nSeries unavailable this run: " + ", ".join(f"{k} ({v})" for k, v in summary.unavailable.items()))
     if summary.late:
         print("Series late against the clock (policy warn): " + ", ".join(summary.late))
+    if summary.report:
+        print(f"Report: {summary.report}")
     print(f"\nPublished file: {summary.published_file}")
     return 0
 
@@ -195,6 +205,22 @@ def _versions(root: Path) -> int:
         print("no version published yet")
     else:
         _print_frame(frame, max_rows=1000)
+    return 0
+
+
+def _report(root: Path, out: str | None, year: int | None) -> int:
+    from flows.report import build_report
+    from warehouse import db
+
+    out_dir = Path(out).resolve() if out else root / "report"
+    try:
+        result = build_report(db.published_path(root), out_dir, year=year)
+    except db.WarehouseError as exc:  # flows.report.ReportError is one
+        print(f"netliq report: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"report of published version {result.version} ({result.seconds:.1f} s): {result.html}")
+    for info in result.charts.values():
+        print(f"  {info.png.name:24} {info.title} (data to {info.last_date})")
     return 0
 
 

@@ -66,6 +66,7 @@ class RunSummary:
     unavailable: dict[str, str] = field(default_factory=dict)  # series → why
     late: dict[str, str] = field(default_factory=dict)  # series → freshness message
     timings: dict[str, float] = field(default_factory=dict)  # step → seconds
+    report: Path | None = None  # the charts written after this publish
 
 
 def code_version() -> str:
@@ -345,9 +346,24 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
     db.write_published_file(con, root, names, _comments(names))
     message = f"published version {version}"
     _progress(f"[5/5] {message} to {published}")
+    report = _write_report(published, root)
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
-                              stale=status, unavailable=unavailable, late=late), message, steps)
+                              stale=status, unavailable=unavailable, late=late, report=report), message, steps)
+
+
+def _write_report(published: Path, root: Path) -> Path | None:
+    """The charts, redrawn from the published file after every publish (NETLIQ_REPORT=0 skips).
+    A report that fails is logged: the publish itself has already happened."""
+    if os.environ.get("NETLIQ_REPORT", "1") == "0":
+        return None
+    from flows.report import build_report
+
+    try:
+        return build_report(published, root / "report").html
+    except Exception as exc:  # noqa: BLE001 - the charts must never undo a good publish
+        get_run_logger().warning(f"report not written: {type(exc).__name__}: {exc}")
+        return None
 
 
 def _report(summary: RunSummary, message: str, steps: _Steps) -> RunSummary:

@@ -10,6 +10,8 @@ import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# drawing the charts after every publish takes ~10 s; tests/test_report.py draws them itself
+os.environ.setdefault("NETLIQ_REPORT", "0")
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
 USED_FILES = tuple(

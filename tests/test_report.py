@@ -1,0 +1,313 @@
+"""`netliq report`: the charts drawn from the published file of one offline run.
+
+The data each chart draws is read back from the Vega-Lite spec embedded in the HTML and
+checked against the published tables and, for two headline numbers, against the snapshot
+CSVs read with the csv module. The page is opened in headless Chromium (Debian package
+`chromium`): every chart must render with no script error.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.pipeline import daily
+from flows.report import ReportError, build_report
+from warehouse.db import WarehouseError
+
+SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EXPECTED_CHARTS = {
+    "year", "year_to_date", "net_liquidity", "fed_balance_sheet", "bank_credit", "mortgage_rate", "gold_cpi",
+    "gld_shares_gold", "mstr_btc", "metaplanet_btc", "correlation", "lead_lag",
+}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, prefect_harness):
+    """One offline run published once, one report built from it, for the whole module."""
+    root = tmp_path_factory.mktemp("report_data")
+    daily(offline=True, data_dir=str(root))
+    published = root / "netliq.duckdb"
+    result = build_report(published, root / "report")
+    specs = embedded_specs(result.html.read_text(encoding="utf-8"))
+    return {"published": published, "result": result, "specs": specs, "root": root}
+
+
+def embedded_specs(page: str) -> dict[str, dict]:
+    found = re.findall(r'<script type="application/json" id="spec-([a-z0-9_]+)">(.*?)</script>', page, re.DOTALL)
+    return {chart_id: json.loads(text) for chart_id, text in found}
+
+
+def published_rows(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def csv_values(rel: str, column: str = "value") -> dict[str, float]:
+    with open(SNAPSHOT / rel, newline="") as handle:
+        return {row.get("date") or row["Date"]: float(row[column]) for row in csv.DictReader(handle) if row[column]}
+
+
+def _norm(value):
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+# ------------------------------------------------------------------ what the report holds
+
+
+def test_every_chart_is_built_with_its_metadata(report):
+    result = report["result"]
+    assert set(result.charts) == EXPECTED_CHARTS == set(report["specs"])
+    assert result.html == report["root"] / "report" / "index.html"
+    assert result.version == 1
+    page = result.html.read_text(encoding="utf-8")
+    for chart_id, info in result.charts.items():
+        assert info.source_tables and info.units and info.last_date, chart_id
+        subtitle = " ".join(report["specs"][chart_id]["title"]["subtitle"])
+        assert f"Data to {info.last_date:%Y-%m-%d}" in subtitle, chart_id
+        assert info.units in subtitle, chart_id
+        for table in info.source_tables:
+            assert table in subtitle, (chart_id, table)
+        # the page's caption names them too
+        caption = page.split(f'id="spec-{chart_id}"')[1].split("</figcaption>")[0]
+        assert f"last data date: <b>{info.last_date:%Y-%m-%d}</b>" in caption
+        assert all(f"<code>{t}</code>" in caption for t in info.source_tables)
+    # data ends on the clock 2026-03-31: the default year is the last full one, 2025
+    assert result.charts["year"].title == "The year in one chart: 2025"
+    assert result.charts["year"].last_date == dt.date(2025, 12, 31)
+    assert result.charts["year_to_date"].last_date == dt.date(2026, 3, 31)
+    # stale inputs show as an earlier last date
+    assert result.charts["metaplanet_btc"].last_date == dt.date(2026, 2, 6)
+    assert result.charts["gld_shares_gold"].last_date == dt.date(2025, 5, 28)
+
+
+def test_every_charted_row_is_a_row_of_its_published_table(report):
+    """Datasets named after a published table hold that table's rows, column for column."""
+    published, checked = report["published"], 0
+    tables = {r[0] for r in published_rows(published, "SELECT table_name FROM information_schema.tables")}
+    for chart_id, spec in report["specs"].items():
+        for name, rows in spec["datasets"].items():
+            if name not in tables or not rows:
+                continue
+            table_columns = [r[0] for r in published_rows(
+                published, f"SELECT column_name FROM information_schema.columns WHERE table_name = '{name}'")]
+            columns = [c for c in rows[0] if c in table_columns]
+            assert "date" in columns or name == "liquidity_asset_lead_lag", (chart_id, name)
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            table_rows = published_rows(published, f'SELECT {quoted} FROM "{name}"')
+            truth = {tuple(_norm(v) for v in row) for row in table_rows}
+            for row in rows:
+                assert tuple(_norm(row[c]) for c in columns) in truth, (chart_id, name, row)
+            checked += 1
+    assert checked >= 12
+
+
+def test_year_chart_bitcoin_on_the_last_day_of_2025_from_the_csv(report):
+    closes = {d: v for d, v in csv_values("prices/BTC-USD.csv", "Close").items() if d.startswith("2025-")}
+    first_day = min(closes)
+    expected = 100 * closes["2025-12-31"] / closes[first_day]
+    rows = report["specs"]["year"]["datasets"]["performance_daily"]
+    assert {r["date"][:4] for r in rows} == {"2025"}
+    assert {r["asset"] for r in rows} == {"bitcoin", "gold", "nasdaq_100", "net_liquidity"}
+    btc = {r["date"]: r for r in rows if r["asset"] == "bitcoin"}
+    assert btc[first_day]["index_100"] == pytest.approx(100)
+    assert btc["2025-12-31"]["index_100"] == pytest.approx(expected, rel=1e-9)
+    ytd = report["specs"]["year_to_date"]["datasets"]["performance_daily"]
+    assert {r["date"][:4] for r in ytd} == {"2026"} and max(r["date"] for r in ytd) == "2026-03-31"
+
+
+def test_net_liquidity_chart_last_point_from_the_csvs(report):
+    walcl = csv_values("fred/WALCL.csv")["2026-03-25"] / 1000      # millions -> billions
+    tga = csv_values("fred/WTREGEN.csv")["2026-03-25"] / 1000      # millions -> billions
+    rrp = csv_values("fred/RRPONTSYD.csv")["2026-03-25"]           # billions
+    spec = report["specs"]["net_liquidity"]
+    last = spec["datasets"]["net_liquidity_weekly"][-1]
+    assert last["date"] == "2026-03-25"
+    assert last["net_liquidity_bn"] == pytest.approx(walcl - tga - rrp) == pytest.approx(5782.307)
+    assert (last["fed_assets_bn"], last["tga_bn"], last["rrp_bn"]) == pytest.approx((6657.161, 874.077, 0.777))
+    # five years of weeks, bitcoin on the right axis, the regime shading from the published flag
+    dates = [r["date"] for r in spec["datasets"]["net_liquidity_weekly"]]
+    assert dates[0] >= "2021-03-25" and len(dates) >= 259
+    assert spec["datasets"]["asset_prices_daily"][-1]["date"] == "2026-03-31"
+    regimes = spec["datasets"]["regime_intervals"]
+    assert {r["regime"] for r in regimes} == {"expanding", "contracting"}
+    flags = dict(published_rows(report["published"],
+                                "SELECT strftime(date, '%Y-%m-%d'), regime FROM liquidity_regime_weekly"))
+    for interval in regimes:
+        assert flags[interval["start"]] == interval["regime"]
+
+
+def test_ratio_band_is_the_trailing_two_years(report):
+    rows = report["specs"]["mstr_btc"]["datasets"]["asset_ratios_daily"]
+    history = published_rows(report["published"],
+                             "SELECT date, ratio_value FROM asset_ratios_daily WHERE ratio = 'mstr_btc' ORDER BY date")
+    last = rows[-1]
+    day = dt.date.fromisoformat(last["date"])
+    window = [v for d, v in history if day - dt.timedelta(days=730) < d <= day]
+    assert last["min_2y"] == pytest.approx(min(window)) and last["max_2y"] == pytest.approx(max(window))
+    assert last["ratio_value_sats"] == pytest.approx(last["ratio_value"] * 1e8)
+    assert all(r["min_2y"] <= r["ratio_value"] <= r["max_2y"] for r in rows if r["min_2y"] is not None)
+
+
+def test_lead_lag_and_correlation_come_from_their_tables(report):
+    lead_lag = report["specs"]["lead_lag"]["datasets"]["liquidity_asset_lead_lag"]
+    assert {(r["asset"], r["lag_weeks"]) for r in lead_lag} == {
+        (a, k) for a in ("bitcoin", "nasdaq_100") for k in range(-12, 13)}
+    best = {r["asset"]: r["lag_weeks"] for r in lead_lag if r["is_best_lag"]}
+    assert best == dict(published_rows(report["published"],
+                                       "SELECT asset, lag_weeks FROM liquidity_asset_lead_lag WHERE is_best_lag "
+                                       "AND asset IN ('bitcoin', 'nasdaq_100')"))
+    corr = report["specs"]["correlation"]["datasets"]["liquidity_asset_correlation_weekly"]
+    assert {r["window_weeks"] for r in corr} == {52} and {r["asset"] for r in corr} == {"bitcoin", "nasdaq_100"}
+
+
+def test_data_quality_section(report):
+    page = report["result"].html.read_text(encoding="utf-8")
+    section = page.split('<section id="data_quality">')[1].split("</section>")[0]
+    version, published_at, summary = published_rows(
+        report["published"], "SELECT version, published_at, check_summary FROM publishes")[-1]
+    assert f"<th>current version</th><td>{version}</td>" in section
+    assert f"{published_at:%Y-%m-%d %H:%M}" in section
+    assert summary in section and "checks passed" in summary
+    for table, reason in published_rows(report["published"],
+                                        "SELECT DISTINCT table_name, stale_reason FROM catalog WHERE is_stale"):
+        row = section.split(f"<tr><td><code>{table}</code></td>")[1].split("</tr>")[0]
+        assert "stale" in row and reason in row
+    assert "<td><code>net_liquidity_weekly</code></td>" in section
+
+
+# ------------------------------------------------------------------ the files
+
+
+def test_every_png_is_a_real_image(report):
+    for chart_id, path in report["result"].pngs.items():
+        assert path == report["root"] / "report" / f"{chart_id}.png"
+        data = path.read_bytes()
+        assert data[:8] == PNG_MAGIC, chart_id
+        width, height = struct.unpack(">II", data[16:24])  # IHDR
+        assert width >= 1800 and height >= 800, (chart_id, width, height)  # 900 x 400 at scale 2
+        assert len(data) > 50_000, chart_id
+
+
+def test_html_is_self_contained(report):
+    page = report["result"].html.read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]*\ssrc\s*=", page, re.IGNORECASE)
+    assert not re.search(r"<link[^>]*\shref\s*=\s*[\"']?(https?:)?//", page, re.IGNORECASE)
+    assert not re.search(r"@import|url\(\s*[\"']?(https?:)?//", page, re.IGNORECASE)
+    assert "vegaEmbed" in page and len(page) > 1_000_000  # the bundle is inline
+
+
+# ------------------------------------------------------------------ in a browser
+
+
+def _drawn_charts(dom: str) -> tuple[set[str], set[str]]:
+    """(chart containers on the page, those holding an <svg> or <canvas> after rendering).
+
+    A container <div id="chart-X"> is followed by its spec <script id="spec-X">: whatever
+    vega-embed drew for X lies between the two.
+    """
+    containers = set(re.findall(r'<div[^>]*\sid="chart-([a-z0-9_]+)"', dom))
+    drawn = set()
+    for chart_id in containers:
+        inside = dom.split(f'id="chart-{chart_id}"', 1)[1].split(f'id="spec-{chart_id}"', 1)[0]
+        if re.search(r"<(svg|canvas)[\s>]", inside):
+            drawn.add(chart_id)
+    return containers, drawn
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    assert Path(CHROMIUM).exists(), "headless Chromium is needed for this test: apt-get install -y chromium"
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_every_chart_renders_in_headless_chromium_without_script_errors(report, tmp_path):
+    page = report["result"].html
+    done = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", done.stdout).group(0)
+    errors = re.search(r'data-errors="([^"]*)"', body)
+    assert errors is None or errors.group(1) == "", f"script errors in the page: {errors.group(1)}"
+    assert f'data-rendered="{len(EXPECTED_CHARTS)}"' in body, body
+    containers, drawn = _drawn_charts(done.stdout)
+    assert containers == EXPECTED_CHARTS
+    assert drawn == EXPECTED_CHARTS, f"not drawn: {EXPECTED_CHARTS - drawn}"
+
+    shot = tmp_path / "page.png"
+    done = _chromium(tmp_path, "--hide-scrollbars", "--window-size=1200,3000", f"--screenshot={shot}", page.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.read_bytes()[:8] == PNG_MAGIC and shot.stat().st_size > 100_000
+
+
+def test_the_page_reports_a_chart_that_fails_to_render(report, tmp_path):
+    """The error hook the browser test relies on does see a failure."""
+    page = report["result"].html.read_text(encoding="utf-8")
+    broken = tmp_path / "broken.html"
+    head, rest = page.split('id="spec-lead_lag">', 1)
+    after = rest.split("</script>", 1)[1]
+    broken.write_text(head + 'id="spec-lead_lag">{"mark": {"type": "no-such-mark"}}</script>' + after,
+                      encoding="utf-8")
+    done = _chromium(tmp_path, "--dump-dom", broken.as_uri())
+    body = re.search(r"<body[^>]*>", done.stdout).group(0)
+    assert re.search(r'data-errors="lead_lag: [^"]+"', body), body
+    assert f'data-rendered="{len(EXPECTED_CHARTS) - 1}"' in body
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_missing_published_file_names_the_path(tmp_path):
+    missing = tmp_path / "nowhere" / "netliq.duckdb"
+    with pytest.raises(WarehouseError, match=re.escape(str(missing))):
+        build_report(missing, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_published_file_without_a_table_names_the_table(report, tmp_path):
+    old = tmp_path / "old.duckdb"
+    shutil.copyfile(report["published"], old)
+    con = duckdb.connect(str(old))
+    try:
+        con.execute("DROP TABLE gold_cpi_monthly")
+        con.execute("DROP TABLE liquidity_asset_lead_lag")
+    finally:
+        con.close()
+    with pytest.raises(ReportError, match="no table gold_cpi_monthly, liquidity_asset_lead_lag") as caught:
+        build_report(old, tmp_path / "out")
+    assert str(old) in str(caught.value)
+
+
+def test_not_a_duckdb_file_is_a_clear_error(tmp_path):
+    bogus = tmp_path / "netliq.duckdb"
+    bogus.write_text("not a database")
+    with pytest.raises(ReportError, match=re.escape(str(bogus))):
+        build_report(bogus, tmp_path / "out")
+
+
+def test_a_year_without_data_is_a_clear_error(report, tmp_path):
+    with pytest.raises(ReportError, match=r"no data for 1970 \(years 19\d\d–2026\)"):
+        build_report(report["published"], tmp_path / "out", year=1970)
+    assert math.isfinite(report["result"].seconds)
