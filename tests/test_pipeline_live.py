@@ -33,6 +33,7 @@ def test_units_change_at_the_source_blocks_and_the_key_leaks_nowhere(tmp_path, m
     monkeypatch.setattr(fred, "urllib_transport", _recorded)
     # Yahoo's client path is replayed in tests/test_yahoo.py; here prices come from the snapshot
     monkeypatch.setattr(yahoo, "fetch", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))
+    monkeypatch.setattr(yahoo, "fetch_shares", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))
     root = tmp_path / "data"
     caplog.set_level("DEBUG")
 
