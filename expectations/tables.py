@@ -10,7 +10,7 @@ import polars as pl
 from expectations import suites, suites_balance_sheet, suites_correlation, suites_markets
 from expectations.gate import Check, Suite
 from flows.registry import Registry
-from transforms.catalog import CATALOG
+from transforms.catalog import CATALOG, REVISIONS
 
 
 def catalog_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
@@ -30,4 +30,27 @@ def catalog_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) ->
     )
 
 
-PUBLISHED_SUITES = {**suites.PUBLISHED_SUITES, **suites_balance_sheet.SUITES, **suites_markets.SUITES, **suites_correlation.SUITES, "catalog": catalog_suite}
+def revisions_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    """A revision is a changed value, once per observation and fetch; the log only grows."""
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            (pl.col("old_value").ne_missing(pl.col("new_value"))
+             | (pl.col("new_value").is_null() & pl.col("old_value_text").ne_missing(pl.col("new_value_text"))))
+            .alias("is_a_change")
+        )
+
+    return Suite(
+        "revisions",
+        ("series_id", "obs_date", "revised_at_utc"),
+        (
+            *suites.schema_checks(REVISIONS.schema, derive),
+            Check("unique_key", gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=["series_id", "obs_date", "revised_at_utc"])),
+            Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
+            Check("every_row_a_change", gxe.ExpectColumnValuesToBeInSet(column="is_a_change", value_set=[True])),
+        ),
+        derive,
+    )
+
+
+PUBLISHED_SUITES = {**suites.PUBLISHED_SUITES, **suites_balance_sheet.SUITES, **suites_markets.SUITES, **suites_correlation.SUITES, "revisions": revisions_suite, "catalog": catalog_suite}

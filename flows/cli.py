@@ -145,6 +145,9 @@ def _run(args, root: Path) -> int:
         print("\nSeries unavailable this run: " + ", ".join(f"{k} ({v})" for k, v in summary.unavailable.items()))
     if summary.late:
         print("Series late against the clock (policy warn): " + ", ".join(summary.late))
+    if summary.revised:
+        print("Revised since the last run (table revisions): "
+              + ", ".join(f"{k} {n} observation(s)" for k, n in summary.revised.items()))
     if summary.report:
         print(f"Report: {summary.report}")
     print(f"\nPublished file: {summary.published_file}")

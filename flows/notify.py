@@ -17,7 +17,8 @@ WEBHOOK_TIMEOUT_S = 10
 
 def summary_markdown(*, run_id: str, status: str, clock, version, message: str, row_counts: Mapping[str, int],
                      stale: Mapping[str, str], unavailable: Mapping[str, str], late: Mapping[str, str],
-                     failures: list[str], timings: Mapping[str, float]) -> str:
+                     failures: list[str], timings: Mapping[str, float],
+                     revised: Mapping[str, int] | None = None) -> str:
     lines = [f"# netliq run {status}", "", f"- run: `{run_id}`", f"- clock: {clock}",
              f"- version: {version if version is not None else '—'}", f"- {message}", ""]
     if failures:
@@ -28,6 +29,9 @@ def summary_markdown(*, run_id: str, status: str, clock, version, message: str, 
     if late or unavailable:
         lines += ["## Series", ""]
         lines += [f"- late: {k}" for k in late] + [f"- unavailable: {k} ({v})" for k, v in unavailable.items()]
+        lines += [""]
+    if revised:
+        lines += ["## Revised since the last run", ""] + [f"- {k}: {n} observation(s)" for k, n in revised.items()]
         lines += [""]
     if timings:
         lines += ["## Time per step (s)", "", "| step | seconds |", "|---|---:|"]

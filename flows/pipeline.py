@@ -67,6 +67,7 @@ class RunSummary:
     late: dict[str, str] = field(default_factory=dict)  # series → freshness message
     timings: dict[str, float] = field(default_factory=dict)  # step → seconds
     report: Path | None = None  # the charts written after this publish
+    revised: dict[str, int] = field(default_factory=dict)  # series → observations revised by this run
 
 
 def code_version() -> str:
@@ -321,7 +322,17 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
 
     carried = db.carry_forward(con, [n for n in BUILDERS if n not in built])
     names = [n for n in BUILDERS if n in built or n in carried]
-    reads = {n: list(BUILDERS[n].required(registry) + BUILDERS[n].optional(registry)) for n in names}
+    revised = db.revisions(con)
+    db.stage(con, {"revisions": revised})
+    result = audit(PUBLISHED_SUITES["revisions"](registry, clock, previous_counts.get("revisions", 0)), revised)
+    if result.blocking_failures:
+        raise _block(con, root, run_id, result.blocking_failures, {"revisions": revised}, clock, steps)
+    this_run = revised.filter(pl.col("run_id") == run_id)
+    revised_now = dict(this_run.group_by("series_id").len().iter_rows())
+    if revised_now:
+        _progress(f"      revised since the last run: {revised_now} (see the revisions table)")
+    names.append("revisions")
+    reads = {n: list(BUILDERS[n].required(registry) + BUILDERS[n].optional(registry)) for n in names if n in BUILDERS}
     names.append("catalog")
     db.stage(con, {"catalog": catalog_frame(names, reads, status)})
     sums = db.checksums(con, "staging", names)
@@ -335,7 +346,8 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
         _progress(f"[5/5] {message}")
         db.end_run(con, run_id, status="unchanged", message=message, clock=clock, rows_added=rows_added)
         return _report(RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts,
-                                  passed, stale=status, unavailable=unavailable, late=late), message, steps)
+                                  passed, stale=status, unavailable=unavailable, late=late, revised=revised_now),
+                       message, steps)
 
     if previous and previous["checksums"] == sums:
         version = previous["version"]  # the file went missing: write the same version again
@@ -349,7 +361,8 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
     report = _write_report(published, root)
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
-                              stale=status, unavailable=unavailable, late=late, report=report), message, steps)
+                              stale=status, unavailable=unavailable, late=late, report=report,
+                              revised=revised_now), message, steps)
 
 
 def _write_report(published: Path, root: Path) -> Path | None:
@@ -372,7 +385,8 @@ def _report(summary: RunSummary, message: str, steps: _Steps) -> RunSummary:
     notify.publish_artifacts(notify.summary_markdown(
         run_id=summary.run_id, status=summary.status, clock=summary.clock, version=summary.version,
         message=message, row_counts=summary.row_counts, stale=summary.stale, unavailable=summary.unavailable,
-        late=summary.late, failures=[], timings=summary.timings), summary.row_counts, summary.stale)
+        late=summary.late, failures=[], timings=summary.timings, revised=summary.revised),
+        summary.row_counts, summary.stale)
     if summary.late:
         notify.notify("late", {"run_id": summary.run_id, "clock": summary.clock, "late": summary.late,
                                "stale_tables": {t: r for t, r in summary.stale.items() if r}})

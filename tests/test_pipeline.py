@@ -3,6 +3,7 @@ the gate blocking each kind of bad input, and readers that never block a run."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import shutil
 from pathlib import Path
@@ -74,7 +75,7 @@ def data_root(baseline: Path, tmp_path: Path) -> Path:
 
 def test_offline_run_publishes_every_table(baseline: Path):
     names = {r[0] for r in published(baseline, "SELECT table_name FROM information_schema.tables")}
-    assert names == {*BUILDERS, "catalog", "publishes"}
+    assert names == {*BUILDERS, "revisions", "catalog", "publishes"}
     assert set(TABLES) <= names
     # WALCL 2026-03-25 = 6,657,161 and WTREGEN = 874,077 (millions, fred/*.csv); RRPONTSYD 2026-03-25 = 0.777 bn
     # → 6657.161 − 874.077 − 0.777 = 5782.307 bn
@@ -109,6 +110,10 @@ def test_revised_value_is_a_new_raw_row_and_a_new_version(data_root: Path, repla
     rows = warehouse(data_root, "SELECT value, run_id FROM raw.observations WHERE series_id = 'WALCL' "
                                 "AND obs_date = DATE '2026-03-18' ORDER BY fetched_at")
     assert [r[0] for r in rows] == [6655939, 6655000] and rows[1][1] == summary.run_id
+    # the revision is reported by the run and published in the revisions table
+    assert summary.revised == {"WALCL": 1}
+    assert published(data_root, "SELECT series_id, obs_date, old_value, new_value, run_id FROM revisions") == [
+        ("WALCL", dt.date(2026, 3, 18), 6655939.0, 6655000.0, summary.run_id)]
     assert published(data_root, "SELECT fed_assets_bn FROM net_liquidity_weekly WHERE date = DATE '2026-03-18'")[0][0] \
         == pytest.approx(6655.0)
     # history keeps version 1 unchanged and queryable

@@ -137,11 +137,10 @@ def test_revised_value_adds_one_row_latest_is_revised_raw_keeps_both(tmp_path: P
         assert append(con, revise(frame, day, revised), at=T0 + dt.timedelta(days=2), run_id="r3") == 0
 
 
-def test_value_text_only_change_is_recorded_as_a_revision(tmp_path: Path):
-    # Documented behaviour: revisions are detected on value_text (the source's own text), not
-    # on the parsed number. So if FRED ever re-formats the same number ("6657161" →
-    # "6657161.0000000000"), every re-fetched row in the revision window is stored again as a
-    # "revision" with an identical value (raw grows, run summaries report phantom revisions).
+def test_a_new_format_of_the_same_number_is_not_a_revision(tmp_path: Path):
+    # The real FRED JSON recording carries "6748567.0000000000" and "6743028" in one response:
+    # the same number re-formatted ("6657161" → "6657161.0000000000") must not be stored again
+    # as a "revision" with an identical value.
     day = D("2026-03-25")
     original = WALCL_TXT[day]  # "6657161"
     reformatted = original + ".0000000000"
@@ -149,11 +148,19 @@ def test_value_text_only_change_is_recorded_as_a_revision(tmp_path: Path):
     frame = walcl_slice()
     with db.connect(tmp_path) as con:
         append(con, frame, at=T0, run_id="r1")
-        assert append(con, revise(frame, day, reformatted), at=T0 + dt.timedelta(days=1), run_id="r2") == 1
-        row = db.latest_observations(con, "WALCL").filter(pl.col("obs_date") == day).row(0, named=True)
-        assert row["value_text"] == reformatted
-        assert row["value"] == float(original)
-        assert raw_rows(con, day) == [(original, "r1"), (reformatted, "r2")]
+        assert append(con, revise(frame, day, reformatted), at=T0 + dt.timedelta(days=1), run_id="r2") == 0
+        assert raw_rows(con, day) == [(original, "r1")]
+        # a text that is not a number is compared as text
+        def not_a_number(text: str) -> pl.DataFrame:
+            hit = pl.col("obs_date") == day
+            return frame.with_columns(
+                pl.when(hit).then(None).otherwise(pl.col("value")).alias("value"),
+                pl.when(hit).then(pl.lit(text)).otherwise(pl.col("value_text")).alias("value_text"),
+            )
+
+        assert append(con, not_a_number("n/a"), at=T0 + dt.timedelta(days=2), run_id="r3") == 1
+        assert append(con, not_a_number("N/A"), at=T0 + dt.timedelta(days=3), run_id="r4") == 1
+        assert append(con, not_a_number("N/A"), at=T0 + dt.timedelta(days=4), run_id="r5") == 0
 
 
 def test_append_bad_frame_raises_and_leaves_raw_unchanged(tmp_path: Path):

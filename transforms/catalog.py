@@ -103,7 +103,29 @@ CATALOG = TableSpec(
     },
 )
 
-_DUCKDB_TYPES = {pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Int32: "INTEGER", pl.Int64: "BIGINT",
+REVISIONS = TableSpec(
+    name="revisions",
+    grain="one row per revision of a stored observation",
+    description=(
+        "Every observation whose value changed at the source between two runs (a revised H.4.1 week, "
+        "a restated H.8 or CPI month): the old and the new value in the series' native units, and when "
+        "and by which run the new value was seen. The published tables always use the newest value; "
+        "this table says what they used to show."
+    ),
+    key=("series_id", "obs_date", "revised_at_utc"),
+    columns={
+        "series_id": Column(pl.String(), "registry key of the series"),
+        "obs_date": Column(pl.Date(), "observation date that was revised"),
+        "old_value": Column(pl.Float64(), "value before the revision, native units of the series"),
+        "new_value": Column(pl.Float64(), "value after the revision, native units of the series"),
+        "old_value_text": Column(pl.String(), "the source's text of the old value"),
+        "new_value_text": Column(pl.String(), "the source's text of the new value"),
+        "revised_at_utc": Column(pl.Datetime("us"), "when netliq fetched the new value (UTC)"),
+        "run_id": Column(pl.String(), "the run that fetched it"),
+    },
+)
+
+_DUCKDB_TYPES = {pl.Datetime: "TIMESTAMP", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Int32: "INTEGER", pl.Int64: "BIGINT",
                  pl.String: "VARCHAR", pl.Boolean: "BOOLEAN"}
 
 
@@ -126,5 +148,5 @@ def catalog_frame(tables: list[str], inputs: dict[str, list[str]], stale: dict[s
 # the model's tables are described beside the transforms that compute them
 TABLES: dict[str, TableSpec] = {
     t.name: t
-    for t in (*_CORE_TABLES, *balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS, CATALOG)
+    for t in (*_CORE_TABLES, *balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS, REVISIONS, CATALOG)
 }

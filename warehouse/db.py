@@ -106,6 +106,8 @@ def append_observations(
     """Append the rows that are new or differ from the stored latest value; returns how many.
 
     Raw is append-only: a revised value is a new row, and the same input twice adds nothing.
+    A row differs when its number (or, for text that is not a number, its text) or its
+    open/high/low/volume differs: a new format of the same number is not a revision.
     """
     con.register("incoming", frame)
     try:
@@ -118,12 +120,15 @@ def append_observations(
                    NULL, NULL, ?, ?
             FROM incoming i
             LEFT JOIN (
-                SELECT series_id, obs_date, value_text, open, high, low, volume FROM raw.observations
+                SELECT series_id, obs_date, value, value_text, open, high, low, volume FROM raw.observations
                 WHERE series_id IN (SELECT DISTINCT series_id FROM incoming)
                 QUALIFY row_number() OVER (PARTITION BY series_id, obs_date ORDER BY fetched_at DESC, value_text) = 1
             ) cur USING (series_id, obs_date)
+            -- a revision is a different number; FRED re-formatting the same number
+            -- ("6748567" / "6748567.0000000000", both seen in one real response) is not
             WHERE cur.obs_date IS NULL
-               OR cur.value_text IS DISTINCT FROM i.value_text
+               OR cur.value IS DISTINCT FROM i.value
+               OR (i.value IS NULL AND cur.value_text IS DISTINCT FROM i.value_text)
                OR cur.open IS DISTINCT FROM i.open OR cur.high IS DISTINCT FROM i.high
                OR cur.low IS DISTINCT FROM i.low OR cur.volume IS DISTINCT FROM i.volume
             """,
@@ -137,6 +142,27 @@ def append_observations(
     finally:
         con.unregister("incoming")
     return added
+
+
+def revisions(con) -> pl.DataFrame:
+    """Every revision stored in raw: one row per observation whose value changed between
+    fetches, with the old and the new value, when and by which run it was seen."""
+    return _query(
+        con,
+        """
+        SELECT series_id, obs_date, old_value, new_value, old_value_text, new_value_text,
+               CAST(fetched_at AS TIMESTAMP) AS revised_at_utc, run_id
+        FROM (
+            SELECT series_id, obs_date, value AS new_value, value_text AS new_value_text, fetched_at, run_id,
+                   lag(value) OVER w AS old_value, lag(value_text) OVER w AS old_value_text,
+                   row_number() OVER w AS n
+            FROM raw.observations
+            WINDOW w AS (PARTITION BY series_id, obs_date ORDER BY fetched_at)
+        )
+        WHERE n > 1
+        ORDER BY revised_at_utc, series_id, obs_date
+        """,
+    )
 
 
 def record_metadata(con, series_id: str, source: str, metadata: dict, *, fetched_at: dt.datetime, run_id: str) -> None:
