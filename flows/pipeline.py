@@ -275,19 +275,21 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
     steps.start("check inputs", f"[2/5] checking {len(incoming)} raw inputs against the run's clock {clock}"
               + (f"; unavailable: {', '.join(f'{k} ({v})' for k, v in unavailable.items())}" if unavailable else ""))
     passed = 0
+    late: dict[str, str] = {}
     for spec in used:
         if spec.key not in incoming or any(f.table == suites.raw_table_name(spec) for f in failures):
             continue
         # what this run fetched: the whole series from a replay, the revision window when live
         result = audit(suites.raw_input_suite(spec, clock), incoming[spec.key])
         failures += result.blocking_failures
-        warnings += [r for r in result.results if not r.success and not r.blocking]
+        warned = [r for r in result.results if not r.success and not r.blocking]
+        warnings += warned
+        late.update({spec.key: w.message() for w in warned if w.check == "freshness"})
         passed += sum(r.success for r in result.results)
     if failures:
         raise _block(con, root, run_id, failures,
                      {suites.raw_table_name(s): incoming[s.key] for s in used if s.key in incoming}, clock, steps)
-    late = {w.table.split("[", 1)[1].rstrip("]"): w.message() for w in warnings if w.check == "freshness"}
-    for key, message in late.items():
+    for message in late.values():
         _progress(f"      late (warn): {message}")
 
     fetched_at = dt.datetime.now(dt.timezone.utc)
