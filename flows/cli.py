@@ -177,14 +177,18 @@ def _status(root: Path) -> int:
         print("current version: none published yet")
     registry = load_registry()
     clock = runs["clock"].drop_nulls()[0] if runs["clock"].drop_nulls().len() else dt.date.today()
-    specs = {s.id: s for s in registry.series.values()}
-    fresh = fresh.with_columns(
+    specs = registry.series
+    known = fresh.filter(pl.col("series_id").is_in(list(specs)))
+    fresh = known.with_columns(
         (pl.lit(clock) - pl.col("last_obs_date")).dt.total_days().alias("age_days"),
-        pl.col("series_id").map_elements(lambda i: specs[i].max_age_days if i in specs else None,
-                                         return_dtype=pl.Int64).alias("max_age_days"),
+        pl.Series("max_age_days", [specs[i].max_age_days for i in known["series_id"]], dtype=pl.Int64),
+        pl.Series("next_release_due", [specs[i].next_release(d) for i, d in known.select("series_id", "last_obs_date").iter_rows()],
+                  dtype=pl.Date),
+        pl.Series("lateness", [specs[i].lateness for i in known["series_id"]]),
     ).with_columns((pl.col("age_days") > pl.col("max_age_days")).alias("is_late"))
-    print(f"\nfreshness per series (age against the last run's clock {clock}):")
-    _print_frame(fresh.select("series_id", "last_obs_date", "age_days", "max_age_days", "is_late", "observations"))
+    print(f"\nfreshness per series (against the last run's clock {clock}):")
+    _print_frame(fresh.select("series_id", "last_obs_date", "next_release_due", "age_days", "max_age_days",
+                              "is_late", "lateness", "observations"))
     print("\nlast runs:")
     _print_frame(runs.with_columns(pl.col("message").str.slice(0, 90)))
     print("\nquarantine (staged data that failed its checks):")

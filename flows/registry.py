@@ -46,6 +46,21 @@ class SeriesSpec:
     path: str | None = None  # provider "file": a CSV or Parquet path (relative to the repo) or URL
 
 
+    def next_release(self, last_obs: dt.date) -> dt.date:
+        """When the observation after `last_obs` is due to be published: the next observation
+        date of the series' frequency plus its publication lag (weekends skipped for business
+        and trading days)."""
+        if self.frequency == "monthly":
+            following = (last_obs.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        elif self.frequency == "weekly":
+            following = last_obs + dt.timedelta(days=7)
+        else:
+            following = last_obs + dt.timedelta(days=1)
+            while self.frequency != "daily" and following.weekday() >= 5:
+                following += dt.timedelta(days=1)
+        return following + dt.timedelta(days=self.publication_lag_days)
+
+
 @dataclass(frozen=True)
 class Registry:
     series: dict[str, SeriesSpec]

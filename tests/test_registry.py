@@ -420,3 +420,20 @@ def test_provider_file_with_path_loads(tmp_path):
     spec = reg.get("M2SL_FILE")
     assert (spec.provider, spec.path, spec.to_bn) == ("file", "data/m2.parquet", 1.0)
     assert [s.key for s in reg.used()][-1] == "M2SL_FILE"  # a new entry is fetched too
+
+
+@pytest.mark.parametrize(
+    ("key", "last", "due"),
+    [
+        # H.4.1: Wednesday 2026-03-25 → next Wednesday 04-01, published Thursday 04-02
+        ("WALCL", dt.date(2026, 3, 25), dt.date(2026, 4, 2)),
+        # reverse repo: Friday 2026-03-27 → Monday 03-30, same day
+        ("RRPONTSYD", dt.date(2026, 3, 27), dt.date(2026, 3, 30)),
+        # CPI: March 2026 (dated 03-01) → April (04-01) + 45 days = 2026-05-16
+        ("CPIAUCNS", dt.date(2026, 3, 1), dt.date(2026, 5, 16)),
+        # crypto trades every day: Saturday → Sunday
+        ("BTC-USD", dt.date(2026, 3, 28), dt.date(2026, 3, 29)),
+    ],
+)
+def test_next_release_due(registry, key, last, due):
+    assert registry.get(key).next_release(last) == due
