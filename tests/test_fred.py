@@ -373,3 +373,18 @@ def test_client_rejects_empty_key():
 def test_frames_are_polars():
     frame = normalize_json_observations("M2SL", (WIRE / "fred_series_observations_M2SL_desc60.json").read_bytes())
     assert isinstance(frame, pl.DataFrame) and frame.height == 60
+
+
+@pytest.mark.parametrize("key", ["RPONTSYD", "TOTLL", "ODSACBW027SBOG", "WMTSECL1", "WDTGAL"])
+def test_series_the_snapshot_lacks_go_through_the_recorded_fredapi_path(registry, key):
+    # ../shared/data holds no recording of these series; the real fredapi recordings of
+    # other series (PAYEMS info, SP500 observations) exercise their request and parse path:
+    # the request names the series, and its units check reads the recorded metadata.
+    spec = registry.get(key)
+    transport = Replay()
+    result = fetch(spec, client(transport), since=dt.date(2014, 9, 1))
+    assert all(f"series_id={spec.id}" in url for url, _ in transport.calls)
+    assert "observation_start=2014-09-01" in transport.calls[-1][0]
+    assert result.frame["value"].to_list() == [2002.28, 2000.72, 1997.65, 2007.71]
+    problem = check_units(spec, result.metadata)  # PAYEMS is in "Thousands of Persons"
+    assert problem and spec.id in problem and "Thousands of Persons" in problem
