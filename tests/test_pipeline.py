@@ -24,20 +24,20 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def published(root: Path, sql: str):
-    con = duckdb.connect(str(root / "netliq.duckdb"), read_only=True)
+def _rows(path: Path, sql: str):
+    con = duckdb.connect(str(path), read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def published(root: Path, sql: str):
+    return _rows(root / "netliq.duckdb", sql)
 
 
 def warehouse(root: Path, sql: str):
-    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return _rows(root / "warehouse.duckdb", sql)
 
 
 def test_series_the_snapshot_lacks_are_listed_and_their_tables_say_so(baseline: Path):
