@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("status", help="current version, freshness per series, last runs, quarantine")
     sub.add_parser("versions", help="every published version: when, from which run, row counts")
+    srv = sub.add_parser("serve", help="keep the daily job scheduled (needs `prefect server start` + PREFECT_API_URL)",
+                         description="Serves netliq-daily/netliq-daily on New York time: weekdays 13:30 (after "
+                         "the reverse repo release) and Thursdays 17:00 (after the H.4.1). Runs until Ctrl-C.")
+    srv.add_argument("--offline", action="store_true", help="serve runs that replay the bundled snapshot")
     rep = sub.add_parser("report", help="the essay's charts: one offline HTML page and a PNG per chart, from the published file",
                          description="Reads only the published file and writes DIR/index.html (self-contained, opens "
                          "offline) and DIR/<chart>.png. Default DIR: $NETLIQ_DATA_DIR/report. Every successful "
@@ -91,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
             return _status(root)
         if args.command == "versions":
             return _versions(root)
+        if args.command == "serve":
+            from flows.serve import ServeError, serve
+
+            try:
+                serve(offline=args.offline, data_dir=str(root))
+            except ServeError as exc:
+                print(exc, file=sys.stderr)
+                return EXIT_ERROR
+            return 0
         if args.command == "report":
             return _report(root, args.out, args.year)
         if args.command == "rollback":
