@@ -20,6 +20,7 @@ import datetime as dt
 
 import polars as pl
 
+from transforms.align import outstanding_overnight
 from transforms.spec import Column, TableSpec
 
 BN_DECIMALS = 9  # 1e-9 bn = one dollar: differences of bn values carry no binary noise
@@ -128,21 +129,8 @@ def fed_balance_sheet_weekly(
             pl.lit(None, pl.Float64()).alias("standing_repo_bn"), pl.lit(None, pl.Date()).alias("standing_repo_obs_date")
         )
     else:
-        operations = repo.select(
-            pl.col("date").alias("standing_repo_obs_date"), pl.col("value").alias("standing_repo_bn")
-        )
-        out = (
-            out.sort("date")
-            .join_asof(
-                operations,
-                left_on="date",
-                right_on="standing_repo_obs_date",
-                strategy="backward",
-                tolerance=dt.timedelta(days=standing_repo_lookback_days),
-                coalesce=False,
-            )
-            .with_columns(pl.col("standing_repo_bn").fill_null(0.0))
-        )
+        out = outstanding_overnight(out, repo, value="standing_repo_bn", obs_date="standing_repo_obs_date",
+                                    lag_days=0, lookback_days=standing_repo_lookback_days)
     return _select(out, FED_BALANCE_SHEET_WEEKLY)
 
 

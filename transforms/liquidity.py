@@ -11,6 +11,8 @@ import datetime as dt
 
 import polars as pl
 
+from transforms.align import as_of, outstanding_overnight
+
 COMPONENTS = ("fed_assets", "tga", "rrp")
 BN_DECIMALS = 9
 
@@ -31,43 +33,6 @@ def _net() -> pl.Expr:
     return (pl.col("fed_assets_bn") - pl.col("tga_bn") - pl.col("rrp_bn")).round(BN_DECIMALS).alias("net_liquidity_bn")
 
 
-def _as_of(
-    days: pl.DataFrame, component: pl.DataFrame, name: str, *, lag_days: int, tolerance_days: int | None = None
-) -> pl.DataFrame:
-    """Each row of `days` joined to the newest observation of `component` available that day.
-
-    An observation becomes available `lag_days` after its date. Adds `<name>_bn` and
-    `<name>_obs_date`; with `tolerance_days`, observations older than that are not used.
-    """
-    available = component.select(
-        (pl.col("date") + pl.duration(days=lag_days)).alias("_available_on"),
-        pl.col("date").alias(f"{name}_obs_date"),
-        pl.col("value_bn").alias(f"{name}_bn"),
-    ).sort("_available_on")
-    return days.sort("date").join_asof(
-        available,
-        left_on="date",
-        right_on="_available_on",
-        strategy="backward",
-        tolerance=None if tolerance_days is None else dt.timedelta(days=tolerance_days),
-    ).drop("_available_on")
-
-
-def _rrp_outstanding(days: pl.DataFrame, rrp: pl.DataFrame, *, lag_days: int, lookback_days: int) -> pl.DataFrame:
-    """Overnight RRP outstanding on each `date` of `days`.
-
-    FRED has no RRPONTSYD row on days without an operation. An operation is outstanding
-    until the next business day, so a weekend or holiday carries the last operation day's
-    amount (up to `lookback_days`); with no operation in that window nothing is
-    outstanding and the amount is 0 (`rrp_obs_date` is then null, so the rule is visible).
-    A feed that stops is not mistaken for zero: the gate's freshness check on the raw
-    series blocks the publish first.
-    """
-    return _as_of(days, rrp, "rrp", lag_days=lag_days, tolerance_days=lookback_days).with_columns(
-        pl.col("rrp_bn").fill_null(0.0)
-    )
-
-
 def net_liquidity_weekly(
     fed_assets: pl.DataFrame, tga: pl.DataFrame, rrp: pl.DataFrame, *, rrp_lookback_days: int
 ) -> pl.DataFrame:
@@ -76,13 +41,14 @@ def net_liquidity_weekly(
     Columns: date, fed_assets_bn, tga_bn, rrp_bn, rrp_obs_date, net_liquidity_bn.
     TGA is joined on the same Wednesday (a Wednesday without TGA has no row, and the
     gap check on this table blocks it); RRP is the amount outstanding that Wednesday
-    (see `_rrp_outstanding`).
+    (see `transforms.align.outstanding_overnight`).
     """
     weeks = fed_assets.select("date", pl.col("value_bn").alias("fed_assets_bn")).join(
         tga.select("date", pl.col("value_bn").alias("tga_bn")), on="date", how="inner"
     )
     return (
-        _rrp_outstanding(weeks, rrp, lag_days=0, lookback_days=rrp_lookback_days)
+        outstanding_overnight(weeks, rrp.rename({"value_bn": "value"}), value="rrp_bn", obs_date="rrp_obs_date",
+                              lag_days=0, lookback_days=rrp_lookback_days)
         .with_columns(_net())
         .select("date", "fed_assets_bn", "tga_bn", "rrp_bn", "rrp_obs_date", "net_liquidity_bn")
         .sort("date")
@@ -104,8 +70,8 @@ def net_liquidity_daily(
     (`<c>_bn`), the observation it came from (`<c>_obs_date`) and its age in days
     (`<c>_age_days`). `is_stale` is true when Fed assets or TGA is older than its
     `max_age_days` (the value is shown, flagged, never filled from the future); RRP
-    cannot be: past its window it is 0 by rule (see `_rrp_outstanding`).
-    RRP follows `_rrp_outstanding` on the availability calendar. Rows run from the first
+    cannot be: past its window it is 0 by rule (see `transforms.align.outstanding_overnight`).
+    RRP follows `outstanding_overnight` on the availability calendar. Rows run from the first
     day every component is available through `through` (the run's clock) inclusive.
     """
     firsts = [
@@ -116,9 +82,11 @@ def net_liquidity_daily(
     days = pl.DataFrame({"date": pl.date_range(start, through, interval="1d", eager=True)})
     out = days
     for name in ("fed_assets", "tga"):
-        out = _as_of(out, components[name], name, lag_days=publication_lag_days[name])
-    out = _rrp_outstanding(
-        out, components["rrp"], lag_days=publication_lag_days["rrp"], lookback_days=max_age_days["rrp"]
+        out = as_of(out, components[name].rename({"value_bn": "value"}), value=f"{name}_bn",
+                    obs_date=f"{name}_obs_date", lag_days=publication_lag_days[name])
+    out = outstanding_overnight(
+        out, components["rrp"].rename({"value_bn": "value"}), value="rrp_bn", obs_date="rrp_obs_date",
+        lag_days=publication_lag_days["rrp"], lookback_days=max_age_days["rrp"],
     )
     out = out.with_columns(
         (pl.col("date") - pl.col(f"{name}_obs_date")).dt.total_days().cast(pl.Int32).alias(f"{name}_age_days")

@@ -14,6 +14,7 @@ import datetime as dt
 
 import polars as pl
 
+from transforms.align import as_of
 from transforms.spec import Column, TableSpec
 
 # GLD shares outstanding older than this (calendar days) are not shown on a gold day.
@@ -68,35 +69,6 @@ def _optional(table: str, name: str, frame: pl.DataFrame | None) -> pl.DataFrame
     return None if frame is None else _checked(table, name, frame)
 
 
-def _as_of(
-    left: pl.DataFrame,
-    series: pl.DataFrame,
-    *,
-    value: str,
-    obs_date: str,
-    lag_days: int = 0,
-    tolerance_days: int | None = None,
-) -> pl.DataFrame:
-    """Each row of `left` with the newest observation of `series` available on its `date`.
-
-    An observation becomes available `lag_days` after its date; with `tolerance_days`, one
-    whose date is more than that before the row is not used (the columns are null).
-    Adds `value` and `obs_date` (the observation's own date).
-    """
-    available = series.select(
-        (pl.col("date") + pl.duration(days=lag_days)).alias("_available_on"),
-        pl.col("date").alias(obs_date),
-        pl.col("value").alias(value),
-    )
-    out = left.sort("date").join_asof(available, left_on="date", right_on="_available_on", strategy="backward")
-    if tolerance_days is not None:
-        too_old = (pl.col("date") - pl.col(obs_date)).dt.total_days() > tolerance_days
-        out = out.with_columns(
-            pl.when(too_old).then(None).otherwise(pl.col(c)).alias(c) for c in (value, obs_date)
-        )
-    return out.drop("_available_on")
-
-
 def _null(name: str, dtype: pl.DataType) -> pl.Expr:
     return pl.lit(None, dtype=dtype).alias(name)
 
@@ -139,11 +111,11 @@ def gold_daily(
     foreign = _optional(table, "foreign_official_treasuries_bn", foreign_official_treasuries_bn)
 
     out = gold.select("date", pl.col("value").alias("gold_usd_per_oz"))
-    out = _as_of(out, cpi, value="cpi_index", obs_date="cpi_obs_month", lag_days=cpi_publication_lag_days)
+    out = as_of(out, cpi, value="cpi_index", obs_date="cpi_obs_month", lag_days=cpi_publication_lag_days)
     if shares is None:
         out = out.with_columns(_null("gld_shares_outstanding", pl.Float64()), _null("gld_shares_date", pl.Date()))
     else:
-        out = _as_of(
+        out = as_of(
             out, shares, value="gld_shares_outstanding", obs_date="gld_shares_date",
             tolerance_days=GLD_SHARES_MAX_AGE_DAYS,
         )
@@ -153,7 +125,7 @@ def gold_daily(
             _null("foreign_official_treasuries_obs_date", pl.Date()),
         )
     else:
-        out = _as_of(
+        out = as_of(
             out, foreign, value="foreign_official_treasuries_bn", obs_date="foreign_official_treasuries_obs_date",
             lag_days=foreign_official_treasuries_lag_days,
         )
@@ -221,7 +193,7 @@ def _btc_jpy(btc_usd: pl.DataFrame, jpy_per_usd: pl.DataFrame) -> pl.DataFrame:
     """BTC-JPY per BTC bar (UTC day): BTC-USD close × the newest USD/JPY close on or before
     that day, at most FX_MAX_AGE_DAYS old (else no value)."""
     return (
-        _as_of(btc_usd, jpy_per_usd, value="_jpy_per_usd", obs_date="_fx_date", tolerance_days=FX_MAX_AGE_DAYS)
+        as_of(btc_usd, jpy_per_usd, value="_jpy_per_usd", obs_date="_fx_date", tolerance_days=FX_MAX_AGE_DAYS)
         .filter(pl.col("_jpy_per_usd").is_not_null())
         .select("date", (pl.col("value") * pl.col("_jpy_per_usd")).alias("value"))
     )

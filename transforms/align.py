@@ -1,0 +1,48 @@
+"""Joining series that live on different calendars without looking ahead. Pure polars."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def as_of(
+    left: pl.DataFrame,
+    series: pl.DataFrame,
+    *,
+    value: str,
+    obs_date: str,
+    lag_days: int = 0,
+    tolerance_days: int | None = None,
+) -> pl.DataFrame:
+    """Each row of `left` (column `date`) with the newest observation of `series` (`date`,
+    `value`) available on that date: an observation becomes available `lag_days` after its
+    date. Adds `value` and `obs_date` (the observation's own date); with `tolerance_days`,
+    an observation more than that many days older than the row is not used (both null).
+    """
+    available = series.select(
+        (pl.col("date") + pl.duration(days=lag_days)).alias("_available_on"),
+        pl.col("date").alias(obs_date),
+        pl.col("value").alias(value),
+    ).sort("_available_on")
+    out = left.sort("date").join_asof(available, left_on="date", right_on="_available_on", strategy="backward")
+    if tolerance_days is not None:
+        too_old = (pl.col("date") - pl.col(obs_date)).dt.total_days() > tolerance_days
+        out = out.with_columns(pl.when(too_old).then(None).otherwise(pl.col(c)).alias(c) for c in (value, obs_date))
+    return out.drop("_available_on")
+
+
+def outstanding_overnight(
+    days: pl.DataFrame, operations: pl.DataFrame, *, value: str, obs_date: str, lag_days: int, lookback_days: int
+) -> pl.DataFrame:
+    """The amount of an overnight facility (reverse repo, standing repo) outstanding on each
+    `date` of `days`.
+
+    FRED has no row on days without an operation. An operation is outstanding until the
+    next business day, so a weekend or holiday carries the last operation day's amount (up
+    to `lookback_days`); with no operation in that window nothing is outstanding and the
+    amount is 0 (`obs_date` is then null, so the rule is visible). A feed that stops is not
+    mistaken for zero: the gate's freshness check on the raw series blocks the publish first.
+    """
+    return as_of(
+        days, operations, value=value, obs_date=obs_date, lag_days=lag_days, tolerance_days=lookback_days
+    ).with_columns(pl.col(value).fill_null(0.0))
