@@ -422,17 +422,17 @@ def test_regime_missing_week_breaks_changes_and_zscore_window(net_weekly):
 def test_bad_inputs_raise_naming_table_and_input(inputs):
     fa, rs, tr, mb = (inputs[k] for k in ("fed_assets", "reserves", "treasuries", "mbs"))
     duplicated = pl.concat([fa, fa.tail(1)])
-    with pytest.raises(ValueError, match=r"fed_balance_sheet_weekly: input 'fed_assets_bn' has 1 duplicate date"):
+    with pytest.raises(ValueError, match=r"fed_balance_sheet_weekly: input fed_assets_bn has duplicate dates"):
         fed_balance_sheet_weekly(duplicated, rs, tr, mb)
-    with pytest.raises(ValueError, match=r"fed_balance_sheet_weekly: input 'standing_repo_bn' has 1 duplicate"):
+    with pytest.raises(ValueError, match=r"fed_balance_sheet_weekly: input standing_repo_bn has duplicate dates"):
         fed_balance_sheet_weekly(fa, rs, tr, mb, pl.concat([inputs["rrp"], inputs["rrp"].tail(1)]))
-    with pytest.raises(ValueError, match=r"bank_credit_weekly: required input 'bank_credit_bn' is empty"):
+    with pytest.raises(ValueError, match=r"bank_credit_weekly: input bank_credit_bn is empty"):
         bank_credit_weekly(inputs["bank_credit"].clear())
-    with pytest.raises(ValueError, match=r"mortgage_rate_weekly: required input 'treasury_10y_pct' is None"):
+    with pytest.raises(ValueError, match=r"mortgage_rate_weekly: required input treasury_10y_pct is None"):
         mortgage_rate_weekly(inputs["mortgage"], None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"liquidity_regime_weekly: input 'net_liquidity_bn' must have exactly"):
+    with pytest.raises(ValueError, match=r"liquidity_regime_weekly: input net_liquidity_bn must have exactly"):
         liquidity_regime_weekly(inputs["fed_assets"].rename({"value": "value_bn"}))
-    with pytest.raises(ValueError, match=r"mortgage_rate_weekly: input 'mortgage_rate_30y_pct' is not sorted"):
+    with pytest.raises(ValueError, match=r"mortgage_rate_weekly: input mortgage_rate_30y_pct is not sorted"):
         mortgage_rate_weekly(inputs["mortgage"].reverse(), inputs["dgs10"])
 
 

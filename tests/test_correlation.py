@@ -378,7 +378,7 @@ def test_empty_or_bad_required_inputs_raise(net_weekly, closes):
     zero = closes["zcash"].with_columns(pl.when(pl.col("date") == D("2025-02-05")).then(0.0).otherwise(pl.col("value")).alias("value"))
     with pytest.raises(ValueError, match=r"closes\['zcash'\] has a value that is not positive .*2025-02-05"):
         liquidity_asset_correlation_weekly(net_weekly, {**closes, "zcash": zero})
-    with pytest.raises(ValueError, match="must have columns date: Date, value: Float64"):
+    with pytest.raises(ValueError, match="must have exactly columns date: Date, value: Float64"):
         liquidity_asset_correlation_weekly(net_weekly.rename({"value": "net_liquidity_bn"}), closes)
     with pytest.raises(ValueError, match="liquidity_asset_lead_lag: window_start 2025-03-26 is after window_end 2025-01-01"):
         lead_lag(net_weekly, closes, D("2025-03-26"), D("2025-01-01"))

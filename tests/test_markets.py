@@ -321,7 +321,7 @@ def test_gold_daily_bad_inputs_raise_naming_table_and_input():
         gold_daily(pl.concat([gc, gc.filter(pl.col("date") == D("2025-10-06"))]).sort("date"), cpi, **kw)
     with pytest.raises(ValueError, match="gold_daily: input cpi_index is empty"):
         gold_daily(gc, cpi.head(0), **kw)
-    with pytest.raises(ValueError, match="gold_daily: input cpi_index is required"):
+    with pytest.raises(ValueError, match="gold_daily: required input cpi_index is None"):
         gold_daily(gc, None, **kw)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="gold_daily: input cpi_index is monthly"):
         gold_daily(gc, cpi.with_columns(pl.col("date") + DAY), **kw)

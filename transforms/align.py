@@ -46,3 +46,31 @@ def outstanding_overnight(
     return as_of(
         days, operations, value=value, obs_date=obs_date, lag_days=lag_days, tolerance_days=lookback_days
     ).with_columns(pl.col(value).fill_null(0.0))
+
+
+INPUT_SCHEMA = {"date": pl.Date(), "value": pl.Float64()}
+
+
+def checked_series(
+    table: str, name: str, frame: pl.DataFrame | None, *, optional: bool = False, must_be_sorted: bool = True
+) -> pl.DataFrame | None:
+    """An input series as the transforms' contract promises it (`date`, `value`; dated,
+    unique dates, ascending), or a ValueError naming the table and the input. An optional
+    input may be None or empty; a required one may be neither."""
+    if frame is None:
+        if optional:
+            return None
+        raise ValueError(f"{table}: required input {name} is None")
+    if dict(frame.schema) != INPUT_SCHEMA:
+        raise ValueError(f"{table}: input {name} must have exactly columns date: Date, value: Float64; "
+                         f"found {dict(frame.schema)}")
+    if frame.height == 0 and not optional:
+        raise ValueError(f"{table}: input {name} is empty")
+    if frame["date"].null_count():
+        raise ValueError(f"{table}: input {name} has {frame['date'].null_count()} row(s) without a date")
+    duplicated = frame.filter(pl.col("date").is_duplicated())["date"].unique().sort()
+    if duplicated.len():
+        raise ValueError(f"{table}: input {name} has duplicate dates, e.g. {duplicated[0]} ({duplicated.len()} date(s))")
+    if must_be_sorted and not frame["date"].is_sorted():
+        raise ValueError(f"{table}: input {name} is not sorted by date")
+    return frame

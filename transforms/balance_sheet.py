@@ -20,7 +20,7 @@ import datetime as dt
 
 import polars as pl
 
-from transforms.align import outstanding_overnight
+from transforms.align import INPUT_SCHEMA, checked_series, outstanding_overnight
 from transforms.spec import Column, TableSpec
 
 BN_DECIMALS = 9  # 1e-9 bn = one dollar: differences of bn values carry no binary noise
@@ -34,33 +34,13 @@ MORTGAGE_PREVIOUS_WEEK_DAYS = (4, 10)
 BALANCE_SHEET_LEVELS = ("fed_assets", "reserves", "treasuries", "mbs")
 BANK_CREDIT_SERIES = ("bank_credit", "loans_leases", "other_deposits")
 
-_INPUT_SCHEMA = pl.Schema({"date": pl.Date(), "value": pl.Float64()})
 
 
 # ---------------------------------------------------------------- helpers
 
 
 def _checked(table: str, name: str, frame: pl.DataFrame | None, *, optional: bool = False) -> pl.DataFrame | None:
-    """The input as given, after checking the contract; a clear ValueError otherwise."""
-    if frame is None:
-        if optional:
-            return None
-        raise ValueError(f"{table}: required input {name!r} is None")
-    if frame.schema != _INPUT_SCHEMA:
-        found = ", ".join(f"{c}: {t}" for c, t in frame.schema.items())
-        raise ValueError(f"{table}: input {name!r} must have exactly columns date: Date, value: Float64; found {found}")
-    if frame.height == 0 and not optional:
-        raise ValueError(f"{table}: required input {name!r} is empty")
-    if frame["date"].null_count():
-        raise ValueError(f"{table}: input {name!r} has {frame['date'].null_count()} row(s) without a date")
-    duplicated = frame.filter(pl.col("date").is_duplicated())["date"]
-    if duplicated.len():
-        raise ValueError(
-            f"{table}: input {name!r} has {duplicated.n_unique()} duplicate date(s), e.g. {duplicated.min()}"
-        )
-    if not frame["date"].is_sorted():
-        raise ValueError(f"{table}: input {name!r} is not sorted by date ascending")
-    return frame
+    return checked_series(table, name, frame, optional=optional)
 
 
 def _days_before(series: pl.DataFrame, days: int, alias: str) -> pl.DataFrame:
@@ -176,7 +156,7 @@ def bank_credit_weekly(
     }
     out = bank_credit_bn.select("date")
     for name, frame in inputs.items():
-        series = pl.DataFrame(schema=_INPUT_SCHEMA) if frame is None else frame
+        series = pl.DataFrame(schema=INPUT_SCHEMA) if frame is None else frame
         out = out.join(_growth(series, name), on="date", how="left", maintain_order="left")
     return _select(out, BANK_CREDIT_WEEKLY)
 

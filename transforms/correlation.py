@@ -23,6 +23,7 @@ import datetime as dt
 
 import polars as pl
 
+from transforms.align import checked_series
 from transforms.spec import Column, TableSpec
 
 CORRELATION_TABLE = "liquidity_asset_correlation_weekly"
@@ -50,21 +51,12 @@ def min_obs(possible_pairs: int) -> int:
 
 
 def _validated(table: str, name: str, frame: pl.DataFrame | None) -> pl.DataFrame:
-    """`frame` as a clean series (null values are no observation), or a ValueError naming
-    the table and the input."""
-    if frame is None:
-        raise ValueError(f"{table}: required input {name} is None")
-    schema = dict(frame.schema)
-    if schema != {"date": pl.Date(), "value": pl.Float64()}:
-        raise ValueError(f"{table}: input {name} must have columns date: Date, value: Float64; found {schema}")
-    if frame["date"].null_count():
-        raise ValueError(f"{table}: input {name} has rows without a date")
+    """`frame` as a clean series (null values are no observation, values positive for the
+    logs), or a ValueError naming the table and the input."""
+    frame = checked_series(table, name, frame, must_be_sorted=False)
     frame = frame.filter(pl.col("value").is_not_null())
     if frame.height == 0:
         raise ValueError(f"{table}: input {name} is empty")
-    duplicated = frame.filter(pl.col("date").is_duplicated())["date"]
-    if duplicated.len():
-        raise ValueError(f"{table}: input {name} has duplicate dates, e.g. {duplicated[0]}")
     not_positive = frame.filter(~(pl.col("value") > 0) | pl.col("value").is_nan())
     if not_positive.height:
         row = not_positive.row(0)

@@ -14,7 +14,7 @@ import datetime as dt
 
 import polars as pl
 
-from transforms.align import as_of
+from transforms.align import as_of, checked_series
 from transforms.spec import Column, TableSpec
 
 # GLD shares outstanding older than this (calendar days) are not shown on a gold day.
@@ -42,25 +42,13 @@ PERFORMANCE_UNITS = {
 
 
 def _checked(table: str, name: str, frame: pl.DataFrame | None) -> pl.DataFrame:
-    """The input as the contract promises it, or a ValueError naming table and input."""
-    where = f"{table}: input {name}"
-    if frame is None:
-        raise ValueError(f"{where} is required but was None")
-    if dict(frame.schema) != {"date": pl.Date(), "value": pl.Float64()}:
-        raise ValueError(f"{where} must have exactly date: Date, value: Float64; found {dict(frame.schema)}")
-    if frame.height == 0:
-        raise ValueError(f"{where} is empty")
-    if frame["date"].null_count():
-        raise ValueError(f"{where} has {frame['date'].null_count()} row(s) without a date")
-    duplicated = frame.filter(pl.col("date").is_duplicated())["date"].unique().sort()
-    if duplicated.len():
-        raise ValueError(f"{where} has duplicate dates, e.g. {duplicated[0]} ({duplicated.len()} date(s))")
-    if not frame["date"].is_sorted():
-        raise ValueError(f"{where} is not sorted by date")
+    """The input as the contract promises it, with finite positive values (prices, CPI)."""
+    frame = checked_series(table, name, frame)
     bad = frame.filter(pl.col("value").is_null() | ~pl.col("value").is_finite() | (pl.col("value") <= 0))
     if bad.height:
         raise ValueError(
-            f"{where} has {bad.height} value(s) that are null, not finite or not positive, e.g. {bad.row(0)}"
+            f"{table}: input {name} has {bad.height} value(s) that are null, not finite or not positive, "
+            f"e.g. {bad.row(0)}"
         )
     return frame
 
