@@ -325,7 +325,7 @@ def test_gold_daily_bad_inputs_raise_naming_table_and_input():
         gold_daily(gc, None, **kw)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="gold_daily: input cpi_index is monthly"):
         gold_daily(gc, cpi.with_columns(pl.col("date") + DAY), **kw)
-    with pytest.raises(ValueError, match="gold_daily: input gld_shares_outstanding must have exactly date"):
+    with pytest.raises(ValueError, match="gold_daily: input gld_shares_outstanding must have exactly columns date"):
         gold_daily(gc, cpi, gld_shares().rename({"value": "shares"}), **kw)
     with pytest.raises(ValueError, match="gold_daily: input gold_usd_per_oz is not sorted"):
         gold_daily(gc.sort("date", descending=True), cpi, **kw)
