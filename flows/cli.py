@@ -128,12 +128,10 @@ def _print_frame(frame, max_rows: int = 50) -> None:
 
 
 def _run(args, root: Path) -> int:
-    import duckdb
-
     from flows.lock import RunInProgress
     from flows.pipeline import GateBlocked, daily
     from flows.sources.schema import SourceError
-    from warehouse.db import WarehouseError, published_path
+    from warehouse.db import DatabaseError, WarehouseError, published_path
 
     mode = "offline snapshot" if args.offline else (f"files in {args.from_dir}" if args.from_dir else "live FRED + Yahoo")
     print(f"netliq run: {mode}; data dir {root}", flush=True)
@@ -143,7 +141,7 @@ def _run(args, root: Path) -> int:
         print(f"\nBLOCKED. {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")
         return EXIT_BLOCKED
-    except (SourceError, RunInProgress, WarehouseError, duckdb.Error) as exc:
+    except (SourceError, RunInProgress, WarehouseError, DatabaseError) as exc:
         print(f"\nnetliq run failed: {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")
         return EXIT_ERROR
@@ -323,13 +321,11 @@ def _describe(root: Path, table: str | None) -> int:
 
 
 def _sql(root: Path, query: str, max_rows: int) -> int:
-    import duckdb
-
     from warehouse import db
 
     try:
         frame = db.query_published(db.published_path(root), query)
-    except (db.WarehouseError, duckdb.Error) as exc:
+    except db.WarehouseError as exc:
         print(f"netliq sql: {exc}", file=sys.stderr)
         return EXIT_ERROR
     _print_frame(frame, max_rows=max_rows)

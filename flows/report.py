@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
-import duckdb
 import polars as pl
 import vl_convert as vlc
 
@@ -169,8 +168,6 @@ class _Reader:
         try:
             return query_published(self.path, sql)
         except WarehouseError as exc:
-            raise ReportError(str(exc)) from None
-        except duckdb.Error as exc:
             raise ReportError(f"cannot read the published file {self.path}: {exc}") from None
 
     def require(self, names: tuple[str, ...]) -> None:

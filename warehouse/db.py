@@ -34,6 +34,10 @@ class WarehouseError(RuntimeError):
     pass
 
 
+# What DuckDB raises, for callers that must not import duckdb themselves.
+DatabaseError = duckdb.Error
+
+
 def data_dir(env: Mapping[str, str] = os.environ) -> Path:
     return Path(env.get("NETLIQ_DATA_DIR") or "data").resolve()
 
@@ -415,8 +419,13 @@ def query_published(path: Path, sql: str) -> pl.DataFrame:
     """Run one read-only query against the published file."""
     if not path.exists():
         raise WarehouseError(f"no published file at {path}: run `netliq run --offline` (or `netliq run`) first")
-    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot open the published file {path}: {exc}") from None
     try:
         return _query(con, sql)
+    except duckdb.Error as exc:  # a bad query, or a write refused on the read-only file
+        raise WarehouseError(str(exc)) from None
     finally:
         con.close()
