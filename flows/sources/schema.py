@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -23,6 +24,19 @@ OBSERVATIONS = pl.Schema(
 )
 
 
+# One row per observation date per vintage (FRED/ALFRED realtime period).
+VINTAGES = pl.Schema(
+    {
+        "series_id": pl.String,
+        "obs_date": pl.Date,
+        "value": pl.Float64,
+        "value_text": pl.String,
+        "realtime_start": pl.Date,
+        "realtime_end": pl.Date,
+    }
+)
+
+
 @dataclass(frozen=True)
 class FetchResult:
     series_id: str
@@ -30,6 +44,14 @@ class FetchResult:
     # Provider metadata as fetched (FRED: title, units, frequency, seasonal_adjustment,
     # last_updated). Empty for replayed files, which carry none.
     metadata: dict[str, str] = field(default_factory=dict)
+    # ALFRED vintages when the source keeps them (FRED fetched with realtime periods):
+    # VINTAGES rows, one per observation date per vintage that changed its value. None
+    # when the source has no vintages (prices, replayed files).
+    vintages: pl.DataFrame | None = None
+    # The realtime_start the vintage request began at. A vintage row starting on this date
+    # may have begun earlier (FRED clips realtime periods to the request); None for a
+    # request over the whole realtime history (1776-07-04 on), whose starts are true.
+    vintages_from: dt.date | None = None
 
 
 def empty_observations() -> pl.DataFrame:
