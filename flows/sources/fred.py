@@ -14,9 +14,12 @@ Three steps, kept apart so only one of them touches the network:
 3. normalize, pure: `normalize_observations` (a fredapi pandas Series) and
    `normalize_json_observations` (a raw `series/observations` JSON response, as saved
    in tests/fixtures/wire/) return the OBSERVATIONS frame; `check_units` compares the
-   live metadata with the registry.
+   live metadata with the registry; `vintage_windows` cuts a realtime history into
+   requests ALFRED accepts and `merge_vintages` joins their answers.
 
-`fetch(spec, client, since)` strings 2 and 3 together for one registry entry.
+`fetch(spec, client, since)` strings 2 and 3 together for one registry entry;
+`fetch_vintages(spec, client, ...)` does the same with ALFRED's realtime periods, so
+every value carries the dates it was known (VINTAGES).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import polars as pl
 import tenacity
 
 from flows.registry import SeriesSpec
-from flows.sources.schema import FetchResult, SourceError, conform, empty_observations
+from flows.sources.schema import VINTAGES, FetchResult, SourceError, conform, empty_observations
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,17 @@ METADATA_FIELDS = ("title", "units", "frequency", "seasonal_adjustment", "last_u
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 Transport = Callable[[str, float], bytes]
+
+# ALFRED refuses a series/observations request whose realtime period holds more vintage
+# dates than this ("... This exceeds the maximum number of vintage dates allowed (2000).",
+# quoted in mortada/fredapi#48); daily series pass it within a few years.
+ALFRED_MAX_VINTAGE_DATES = 2000
+# The realtime_end of a period that is still current (fredapi's latest_realtime_end).
+REALTIME_OPEN = dt.date(9999, 12, 31)
+# The largest page each list endpoint accepts (its `limit` parameter); a larger one is a 400.
+OBSERVATIONS_PAGE = 100_000
+VINTAGE_DATES_PAGE = 10_000
+_VINTAGE_LIMIT = re.compile(r"maximum number of vintage dates|vintage dates allowed", re.IGNORECASE)
 
 
 # --- 1. the request: key, client settings, incremental start ------------------------
@@ -89,6 +103,15 @@ class Secret:
 
 class MissingApiKeyError(SourceError):
     """FRED_API_KEY is not set, so live FRED fetches cannot run."""
+
+
+class VintageLimitError(SourceError):
+    """ALFRED refused a realtime period holding too many vintage dates: ask for less."""
+
+
+def _source_error(message: str) -> SourceError:
+    """A SourceError, the vintage-limit kind when FRED's message says so (callers split)."""
+    return VintageLimitError(message) if _VINTAGE_LIMIT.search(message) else SourceError(message)
 
 
 SECRET_BLOCK = "fred-api-key"
@@ -238,6 +261,9 @@ class FredClient:
     backoff_*      exponential backoff between tries: initial * 2**n, capped at max,
                    plus up to `jitter` seconds of random jitter so cron jobs that
                    fail together do not retry in lockstep. All 0 in tests.
+    throttle       called (no arguments) before every HTTP attempt, retries included:
+                   the pipeline's shared rate limiter (FRED allows 120 requests/minute)
+                   blocks there until a request may go. None: no throttling.
     """
 
     def __init__(
@@ -250,6 +276,7 @@ class FredClient:
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         backoff_jitter: float = 1.0,
+        throttle: Callable[[], None] | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
@@ -259,6 +286,7 @@ class FredClient:
         if not self._api_key:
             raise MissingApiKeyError(f"FredClient needs a non-empty API key (set {API_KEY_ENV})")
         self._transport = transport
+        self._throttle = throttle
         self.timeout = float(timeout)
         self.attempts = attempts
         # Composed rather than wait_exponential_jitter, whose parameter names changed
@@ -293,6 +321,53 @@ class FredClient:
             raise SourceError(f"{series_id}: FRED observations: {self._scrub(str(exc))}") from None
         series.attrs["value_text"] = dict(fred.value_texts)
         return series
+
+    # -- ALFRED: vintage dates and realtime periods, through the same transport --
+
+    def get_vintage_dates(self, series_id: str, realtime_start: dt.date | None = None) -> list[dt.date]:
+        """The dates a value of the series was released or revised (`series/vintagedates`),
+        ascending, from `realtime_start` on (None: all). Every page is fetched."""
+        url = f"{fredapi.Fred.root_url}/series/vintagedates?series_id={series_id}"
+        if realtime_start is not None:
+            url += f"&realtime_start={realtime_start.isoformat()}"
+        items = self._paged(url, "vintage_date", VINTAGE_DATES_PAGE)
+        return sorted({_iso_date(series_id, "vintage date", item.text) for item in items})
+
+    def get_vintages(
+        self,
+        series_id: str,
+        realtime_start: dt.date,
+        realtime_end: dt.date | None,
+        observation_start: dt.date | None = None,
+    ) -> pl.DataFrame:
+        """VINTAGES rows of one `series/observations` request over realtime
+        [realtime_start, realtime_end] (None: still open, 9999-12-31).
+
+        One row per observation date per realtime period, as FRED clips them to the
+        request; "." rows dropped. Raises VintageLimitError when the period holds more
+        vintage dates than ALFRED serves at once.
+        """
+        end = realtime_end or REALTIME_OPEN
+        url = (
+            f"{fredapi.Fred.root_url}/series/observations?series_id={series_id}"
+            f"&realtime_start={realtime_start.isoformat()}&realtime_end={end.isoformat()}"
+        )
+        if observation_start is not None:
+            url += f"&observation_start={observation_start.isoformat()}"
+        return normalize_vintage_rows(series_id, self._paged(url, "observation", OBSERVATIONS_PAGE))
+
+    def _paged(self, url: str, item_tag: str, page_limit: int) -> list[ET.Element]:
+        """The `item_tag` children of every page of a FRED list response (count/offset/limit)."""
+        items: list[ET.Element] = []
+        while True:
+            # self._request, not fredapi's fetch: _TransportFred rewrites non-numeric
+            # observation values, and these rows are parsed here with their texts intact.
+            root = self._request(f"{url}&limit={page_limit}&offset={len(items)}")
+            page = [child for child in root if child.tag == item_tag]
+            items.extend(page)
+            total = root.get("count")
+            if not page or total is None or not total.isdigit() or len(items) >= int(total):
+                return items
 
     # -- the request itself --
 
@@ -342,9 +417,11 @@ class FredClient:
             return self._parse(body, series_id, endpoint)
         # Raised outside the except block so no urllib exception (which carries the
         # keyed URL in .url / .filename) is chained to it as __context__.
-        raise SourceError(self._scrub(message))
+        raise _source_error(self._scrub(message))
 
     def _attempt(self, keyed_url: str) -> bytes:
+        if self._throttle is not None:
+            self._throttle()  # every attempt is a request against FRED's rate limit
         try:
             # looked up at call time, so a test can replace the module's transport
             return (self._transport or urllib_transport)(keyed_url, self.timeout)
@@ -383,7 +460,7 @@ class FredClient:
             detail = _fred_error_message(body) or f"not XML: {body[:80]!r}"
             raise SourceError(self._scrub(f"{series_id}: FRED {endpoint} response unusable: {detail}")) from None
         if root.tag == "error":
-            raise SourceError(self._scrub(f"{series_id}: FRED {endpoint}: {_fred_error_message(body)}"))
+            raise _source_error(self._scrub(f"{series_id}: FRED {endpoint}: {_fred_error_message(body)}"))
         return root
 
 
@@ -393,6 +470,51 @@ def fetch(spec: SeriesSpec, client: FredClient, since: dt.date | None) -> FetchR
     Units are not checked here: call check_units(spec, result.metadata) and block
     publishing on a problem, so the fetched data can still be stored and shown.
     """
+    metadata = _fred_metadata(spec, client)
+    series = client.get_series(spec.id, observation_start=since)
+    return FetchResult(series_id=spec.id, frame=normalize_observations(spec.id, series), metadata=metadata)
+
+
+def fetch_vintages(
+    spec: SeriesSpec,
+    client: FredClient,
+    *,
+    realtime_start: dt.date | None,
+    observation_start: dt.date | None,
+    max_per_request: int = ALFRED_MAX_VINTAGE_DATES,
+) -> FetchResult:
+    """Metadata, ALFRED vintages and current values of one FRED registry entry.
+
+    realtime_start None fetches the whole realtime history; a date fetches the periods
+    from that date on (an incremental fetch: rows valid before it come clipped to it).
+    Either way the realtime span is cut at the series' vintage dates into requests of at
+    most `max_per_request` vintage dates, merged. `vintages` is VINTAGES; `frame` is
+    OBSERVATIONS holding, per observation date, the value of its latest vintage; units
+    are left to check_units as in fetch().
+    """
+    metadata = _fred_metadata(spec, client)
+    dates = client.get_vintage_dates(spec.id, realtime_start=realtime_start)
+    windows = vintage_windows(dates, max_per_request)
+    if realtime_start is not None:
+        # the first request starts at the asked date, so periods begun earlier come too
+        first_end = windows[0][1] if windows else REALTIME_OPEN
+        windows = [(realtime_start, first_end), *windows[1:]]
+    frames = [
+        frame
+        for start, end in windows
+        for frame in _fetch_window(client, spec.id, start, end, _dates_within(dates, start, end), observation_start)
+    ]
+    vintages = merge_vintages(frames) if frames else empty_vintages()
+    return FetchResult(
+        series_id=spec.id,
+        frame=current_observations(vintages),
+        metadata=metadata,
+        vintages=vintages,
+        vintages_from=realtime_start,
+    )
+
+
+def _fred_metadata(spec: SeriesSpec, client: FredClient) -> dict[str, str]:
     if spec.provider != "fred":
         raise SourceError(f"{spec.key}: provider is {spec.provider!r}, not fred")
     info = client.get_series_info(spec.id)
@@ -400,8 +522,35 @@ def fetch(spec: SeriesSpec, client: FredClient, since: dt.date | None) -> FetchR
     if "units" not in metadata:
         # Live metadata without units would make check_units vacuous; refuse instead.
         raise SourceError(f"{spec.key}: FRED series info for {spec.id} has no units field")
-    series = client.get_series(spec.id, observation_start=since)
-    return FetchResult(series_id=spec.id, frame=normalize_observations(spec.id, series), metadata=metadata)
+    return metadata
+
+
+def _dates_within(dates: list[dt.date], start: dt.date, end: dt.date) -> list[dt.date]:
+    return [day for day in dates if start <= day <= end]
+
+
+def _fetch_window(
+    client: FredClient,
+    series_id: str,
+    start: dt.date,
+    end: dt.date,
+    dates: list[dt.date],
+    observation_start: dt.date | None,
+) -> list[pl.DataFrame]:
+    """VINTAGES frames covering realtime [start, end]; halves the window (at its middle
+    vintage date) while ALFRED says it holds too many vintage dates."""
+    try:
+        return [client.get_vintages(series_id, start, end, observation_start)]
+    except VintageLimitError as exc:
+        if len(dates) < 2:  # the floor: a single vintage date cannot be split further
+            raise SourceError(f"{exc} (realtime {start}..{end} holds {len(dates)} vintage date(s))") from None
+    middle = dates[len(dates) // 2]
+    log.info("%s: ALFRED vintage limit for realtime %s..%s; splitting at %s", series_id, start, end, middle)
+    before = middle - dt.timedelta(days=1)
+    return [
+        *_fetch_window(client, series_id, start, before, _dates_within(dates, start, before), observation_start),
+        *_fetch_window(client, series_id, middle, end, _dates_within(dates, middle, end), observation_start),
+    ]
 
 
 # --- 3. normalize: pure functions, no I/O ---------------------------------------------
@@ -491,6 +640,102 @@ def normalize_json_observations(series_id: str, payload: bytes | str) -> pl.Data
         text = "" if text is None else str(text)
         rows.append(_Row(day, float(text) if _is_number(text) else None, text))
     return _frame(series_id, rows)
+
+
+def _iso_date(series_id: str, what: str, text: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(text))
+    except ValueError:
+        raise SourceError(f"{series_id}: FRED {what} is not a YYYY-MM-DD date: {text!r}") from None
+
+
+def empty_vintages() -> pl.DataFrame:
+    return pl.DataFrame(schema=VINTAGES)
+
+
+def normalize_vintage_rows(series_id: str, observations: list[ET.Element]) -> pl.DataFrame:
+    """`<observation realtime_start realtime_end date value/>` elements -> VINTAGES,
+    sorted by obs_date, realtime_start.
+
+    value_text is the text as received; "." (no observation in that period) is dropped;
+    other text that is not a number is kept with value null, as in OBSERVATIONS. A date
+    attribute that is not YYYY-MM-DD raises SourceError naming the series.
+    """
+    columns: dict[str, list] = {name: [] for name in VINTAGES.names()}
+    for obs in observations:
+        text = obs.get("value")
+        if text == FRED_MISSING:
+            continue
+        text = "" if text is None else text
+        columns["obs_date"].append(_iso_date(series_id, "observation date", obs.get("date")))
+        columns["realtime_start"].append(_iso_date(series_id, "realtime_start", obs.get("realtime_start")))
+        columns["realtime_end"].append(_iso_date(series_id, "realtime_end", obs.get("realtime_end")))
+        columns["value"].append(float(text) if _is_number(text) else None)
+        columns["value_text"].append(text)
+    columns["series_id"] = [series_id] * len(columns["obs_date"])
+    return pl.DataFrame(columns, schema=VINTAGES).sort("obs_date", "realtime_start", maintain_order=True)
+
+
+def vintage_windows(
+    vintage_dates: list[dt.date], max_per_request: int = ALFRED_MAX_VINTAGE_DATES
+) -> list[tuple[dt.date, dt.date]]:
+    """Realtime windows (start, end), inclusive, each holding at most `max_per_request`
+    of the vintage dates.
+
+    Consecutive and gapless: the first starts at the first vintage date, each next one
+    the day after the previous ends (on a vintage date), the last ends at REALTIME_OPEN
+    (9999-12-31: still current). No vintage dates: no windows.
+    """
+    if max_per_request < 1:
+        raise ValueError(f"max_per_request must be >= 1, got {max_per_request}")
+    dates = sorted(set(vintage_dates))
+    starts = dates[::max_per_request]
+    ends = [later - dt.timedelta(days=1) for later in starts[1:]] + [REALTIME_OPEN] if starts else []
+    return list(zip(starts, ends, strict=True))
+
+
+def merge_vintages(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Join the VINTAGES frames of adjacent realtime windows into one VINTAGES frame.
+
+    FRED clips each period to its request, so a value valid across a window boundary
+    comes back twice: ending on the window's last day and starting again on the next
+    window's first. A row that starts the day after the previous row of the same
+    obs_date ends, with the same value (numbers compared as numbers, so "6852491" and
+    "6852491.0000000000" agree; null values by their text), is that artefact: it is
+    dropped and the previous row's realtime_end extended to its own. A different value
+    is a real revision and stays a row. Sorted by obs_date, realtime_start; unique on
+    both (a duplicate keeps the later frame's row).
+    """
+    if not frames:
+        return empty_vintages()
+    rows = (
+        pl.concat([frame.select(VINTAGES.names()).cast(dict(VINTAGES)) for frame in frames])
+        .unique(["obs_date", "realtime_start"], keep="last", maintain_order=True)
+        .sort("obs_date", "realtime_start", maintain_order=True)
+    )
+    previous = {name: pl.col(name).shift(1) for name in ("obs_date", "value", "value_text", "realtime_end")}
+    same_value = (
+        pl.when(pl.col("value").is_not_null() & previous["value"].is_not_null())
+        .then(pl.col("value") == previous["value"])
+        .otherwise(pl.col("value").is_null() & previous["value"].is_null() & (pl.col("value_text") == previous["value_text"]))
+    )
+    continues = (
+        (pl.col("obs_date") == previous["obs_date"])
+        & (pl.col("realtime_start") == previous["realtime_end"] + pl.duration(days=1))
+        & same_value
+    ).fill_null(False)
+    return (
+        rows.with_columns(_period=(~continues).cum_sum())
+        .group_by("_period", maintain_order=True)
+        .agg(pl.exclude("realtime_end").first(), pl.col("realtime_end").last())
+        .select(VINTAGES.names())
+    )
+
+
+def current_observations(vintages: pl.DataFrame) -> pl.DataFrame:
+    """VINTAGES -> OBSERVATIONS: per obs_date, the row with the latest realtime_start."""
+    latest = vintages.sort("obs_date", "realtime_start").group_by("obs_date", maintain_order=True).last()
+    return conform(latest.select("series_id", "obs_date", "value", "value_text"))
 
 
 def check_units(spec: SeriesSpec, metadata: Mapping[str, str]) -> str | None:
