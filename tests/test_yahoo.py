@@ -322,6 +322,91 @@ def test_yahoo_error_reason_fails_at_once(fake, history_calls):
     assert len(history_calls) == 1
 
 
+# --- the throttle hook (a shared rate limit, flows.limits.yahoo_throttle) -----------------
+
+
+class Events(list):
+    """One ordered record of throttle calls and Ticker.history calls."""
+
+    def throttle(self) -> None:
+        self.append("throttle")
+
+
+@pytest.fixture
+def events(monkeypatch) -> Events:
+    seen = Events()
+    real = yf.Ticker.history
+
+    def spy(self, *args, **kwargs):
+        seen.append("history")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(yf.Ticker, "history", spy)
+    return seen
+
+
+def test_throttle_before_every_attempt_including_retries(fake, events):
+    # a timeout, an empty answer, then the recording: three attempts, three slots taken
+    fake.history_answers = [
+        curl_exc.Timeout("Operation timed out"),
+        (200, json.dumps(btc_chart_without(timestamps=False))),
+        (200, BTC_TEXT),
+    ]
+    result = yahoo.fetch(spec(), None, today=RECORDING_DAY, wait_seconds=0, throttle=events.throttle)
+    assert result.frame.height == len(BTC_TS) - 2
+    assert events == ["throttle", "history"] * 3
+
+
+def test_throttle_once_when_the_first_attempt_succeeds(fake, events):
+    yahoo.fetch(spec(), None, today=RECORDING_DAY, wait_seconds=0, throttle=events.throttle)
+    assert events == ["throttle", "history"]
+
+
+def test_no_throttle_by_default(fake, events):
+    yahoo.fetch(spec(), None, today=RECORDING_DAY, wait_seconds=0)
+    assert events == ["history"]
+
+
+def test_throttle_failure_is_not_a_yahoo_failure(fake, events):
+    # A throttle that cannot get a slot raises its own error: not classified as a
+    # network timeout, not retried, and no request goes out without a slot.
+    class NoSlot(RuntimeError):
+        pass
+
+    def refuse() -> None:
+        events.append("throttle")
+        raise NoSlot("no slot of netliq-yahoo")
+
+    with pytest.raises(NoSlot):
+        yahoo.fetch(spec(), None, today=RECORDING_DAY, wait_seconds=0, throttle=refuse)
+    assert events == ["throttle"]
+    assert fake.history_params == []
+
+
+def test_fetch_shares_throttles_every_attempt(monkeypatch):
+    calls: list[str] = []
+    answers = [
+        curl_exc.ConnectionError("Failed to connect"),
+        pd.Series([1.0e8, 1.1e8], index=pd.DatetimeIndex(["2025-04-01", "2025-04-02"]).tz_localize("America/New_York")),
+    ]
+
+    def get_shares_full(self, start=None, end=None):
+        calls.append("get_shares_full")
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(yf.Ticker, "get_shares_full", get_shares_full)
+    hide_exceptions = yf.config.debug.hide_exceptions
+    try:
+        result = yahoo.fetch_shares(spec("GLD"), None, wait_seconds=0, throttle=lambda: calls.append("throttle"))
+    finally:
+        yf.config.debug.hide_exceptions = hide_exceptions
+    assert calls == ["throttle", "get_shares_full"] * 2
+    assert result.frame["value"].to_list() == [1.0e8, 1.1e8]
+
+
 def test_download_rejects_zero_attempts():
     with pytest.raises(ValueError):
         yahoo.download("BTC-USD", yahoo.build_request(None), attempts=0)

@@ -8,7 +8,9 @@ Three steps, kept apart so only one of them touches the network:
 2. fetch, the only network call: `download` runs `Ticker.history` with retries.
    Transient failures (HTTP 429, 5xx / error pages, timeouts, connection errors) and
    empty answers are retried with exponential backoff and jitter; everything else
-   fails at once. Whatever escapes is a `SourceError` naming the ticker.
+   fails at once. Whatever escapes is a `SourceError` naming the ticker. An optional
+   `throttle` (e.g. `flows.limits.yahoo_throttle`, a shared Prefect rate limit) is
+   called before every attempt, retries included.
 3. normalize, pure: `normalize_history` turns yfinance's pandas frame into the
    OBSERVATIONS polars frame.
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -220,6 +223,7 @@ def download(
     *,
     attempts: int = DEFAULT_ATTEMPTS,
     wait_seconds: float = 2.0,
+    throttle: Callable[[], None] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Run `Ticker(ticker).history(**request)` with retries; normalized rows and metadata.
 
@@ -230,6 +234,10 @@ def download(
     or a hiccup; but an empty answer can also be the truth (a range without trading
     days), so it shares the same bounded budget and then fails. Anything else (unknown
     ticker, HTTP 4xx, Yahoo's own error reason, a frame we cannot read) fails at once.
+
+    `throttle`, if given, is called once before every attempt (retries included) and may
+    block until the shared request budget allows one more; what it raises propagates as
+    it is (it is not a Yahoo failure, so it is neither classified nor retried).
     """
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, got {attempts}")
@@ -239,6 +247,8 @@ def download(
     def attempt() -> tuple[pl.DataFrame, dict[str, str]]:
         nonlocal tries
         tries += 1
+        if throttle is not None:
+            throttle()
         # A new Ticker per try: it caches the timezone (and any failure to get it).
         handle = yf.Ticker(ticker)
         try:
@@ -302,6 +312,7 @@ def fetch(
     attempts: int = DEFAULT_ATTEMPTS,
     wait_seconds: float = 2.0,
     today: dt.date | None = None,
+    throttle: Callable[[], None] | None = None,
 ) -> FetchResult:
     """Daily closes of one Yahoo ticker from `since` (inclusive; None = full history).
 
@@ -314,13 +325,15 @@ def fetch(
     so the UTC default also suits US-listed tickers.
 
     An empty frame here means Yahoo answered, but had no finished day since `since`;
-    an empty answer from Yahoo itself raises SourceError (see `download`).
+    an empty answer from Yahoo itself raises SourceError (see `download`). `throttle`:
+    see `download`.
     """
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
     today = today or dt.datetime.now(dt.UTC).date()
     rows, metadata = download(
-        spec.id, build_request(since, timeout=timeout), attempts=attempts, wait_seconds=wait_seconds
+        spec.id, build_request(since, timeout=timeout), attempts=attempts, wait_seconds=wait_seconds,
+        throttle=throttle,
     )
     unfinished = rows.filter(pl.col("obs_date") >= today)
     if not unfinished.is_empty():
@@ -423,14 +436,17 @@ def normalize_shares(series_id: str, shares: pd.Series | None) -> pl.DataFrame:
 
 
 def fetch_shares(spec: SeriesSpec, since: dt.date | None, *, attempts: int = DEFAULT_ATTEMPTS,
-                 wait_seconds: float = 2.0) -> FetchResult:
-    """Shares outstanding of `spec.id` through yfinance's `get_shares_full`, same retry policy."""
+                 wait_seconds: float = 2.0, throttle: Callable[[], None] | None = None) -> FetchResult:
+    """Shares outstanding of `spec.id` through yfinance's `get_shares_full`, same retry policy
+    and the same `throttle` hook (called before every attempt) as `download`."""
     _make_yfinance_raise()
     tries = 0
 
     def attempt() -> pl.DataFrame:
         nonlocal tries
         tries += 1
+        if throttle is not None:
+            throttle()
         try:
             shares = yf.Ticker(spec.id).get_shares_full(start=since or dt.date(1990, 1, 1))
         except Exception as exc:
