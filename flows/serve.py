@@ -1,10 +1,25 @@
 """`netliq serve`: keep the daily job scheduled, release-aware, with Prefect's `serve`.
 
-One deployment, `netliq-daily/netliq-daily`, with two cron schedules in New York time:
+Three deployments of the one flow (`netliq-daily`), served together:
 
-* weekdays 13:30 ET, after the overnight reverse repo figure (RRPONTSYD, out ~13:15 ET);
-* Thursdays 17:00 ET, after the H.4.1 weekly balance sheet (~16:30 ET), so the Fed's
-  total assets and the TGA are picked up the same evening.
+* `netliq-daily/netliq-daily`, with two cron schedules in New York time:
+  - weekdays 13:30 ET, after the overnight reverse repo figure (RRPONTSYD, out ~13:15 ET);
+  - Thursdays 17:00 ET, after the H.4.1 weekly balance sheet (~16:30 ET), so the Fed's
+    total assets and the TGA are picked up the same evening.
+* `netliq-daily/netliq-backfill`, no schedule: re-fetch every source's observations in a
+  date range and publish. The range is given when it is triggered:
+
+      uv run prefect deployment run netliq-daily/netliq-backfill \
+          -p backfill_start=2025-01-01 -p backfill_end=2025-03-31
+
+* `netliq-daily/netliq-as-of`, no schedule: rebuild every table as it was known at the end
+  of a New York date, into a separate file (the published file is never touched):
+
+      uv run prefect deployment run netliq-daily/netliq-as-of -p as_of=2025-06-04
+
+`offline` and `data_dir` given to `netliq serve` become defaults of all three. Before
+serving, the shared request budgets (`flows.limits`: `netliq-fred`, `netliq-yahoo`) are
+created on the Prefect API if missing, so every run and worker draws from them.
 
 `prefect.serve` registers the deployment with the Prefect API, then polls it for due runs
 and executes each one in a fresh (spawned) Python process. It needs a *real* API: the
@@ -22,6 +37,7 @@ its UI and run history from the user, and the port would be ours to manage. Star
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +46,13 @@ if TYPE_CHECKING:
 
 TIMEZONE = "America/New_York"
 DEPLOYMENT = "netliq-daily"
+BACKFILL_DEPLOYMENT = "netliq-backfill"
+AS_OF_DEPLOYMENT = "netliq-as-of"
+# the flow parameters each on-demand deployment expects at trigger time (`-p name=value`)
+TRIGGER_PARAMETERS: dict[str, tuple[str, ...]] = {
+    BACKFILL_DEPLOYMENT: ("backfill_start", "backfill_end"),
+    AS_OF_DEPLOYMENT: ("as_of",),
+}
 # (cron, why): both on the one deployment, so `netliq-daily/netliq-daily` is the only name to know
 SCHEDULES: tuple[tuple[str, str], ...] = (
     ("30 13 * * 1-5", "weekdays after the overnight reverse repo release (RRPONTSYD, ~13:15 ET)"),
@@ -57,8 +80,52 @@ class ServeError(RuntimeError):
     """Serving cannot start; the message says what to do. `netliq serve` exits 2 with it."""
 
 
+def _date(name: str, value: object) -> dt.date:
+    if isinstance(value, dt.datetime):  # a datetime is a date too; a backfill works in days
+        raise ValueError(f"{name} must be a date (YYYY-MM-DD), got the datetime {value.isoformat()}")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}")
+
+
+def check_backfill(start: dt.date | str | None, end: dt.date | str | None) -> tuple[dt.date, dt.date]:
+    """The backfill range as two dates, inclusive; ValueError naming the parameter otherwise.
+
+    Both ends are needed (a backfill with one end open would re-fetch whole histories by
+    accident), they are calendar dates (`2025-01-01`, or date objects), and
+    backfill_end is not before backfill_start. A one-day range is allowed.
+    """
+    if start is None or end is None:
+        missing = " and ".join(n for n, v in (("backfill_start", start), ("backfill_end", end)) if v is None)
+        raise ValueError(
+            f"a backfill needs both backfill_start and backfill_end; {missing} missing "
+            f"(e.g. -p backfill_start=2025-01-01 -p backfill_end=2025-03-31)"
+        )
+    first, last = _date("backfill_start", start), _date("backfill_end", end)
+    if last < first:
+        raise ValueError(f"backfill_end {last} is before backfill_start {first}")
+    return first, last
+
+
+def _trigger_command(name: str) -> str:
+    example = {"backfill_start": "2025-01-01", "backfill_end": "2025-03-31", "as_of": "2025-06-04"}
+    return f"prefect deployment run netliq-daily/{name} " + " ".join(
+        f"-p {p}={example[p]}" for p in TRIGGER_PARAMETERS[name]
+    )
+
+
 def deployments(offline: bool = False, data_dir: str | None = None) -> list["RunnerDeployment"]:
-    """The served deployments: `netliq-daily` on the release-aware schedules (New York time)."""
+    """The served deployments of the flow `netliq-daily`.
+
+    `netliq-daily` on the release-aware schedules (New York time); `netliq-backfill` and
+    `netliq-as-of` without a schedule, run on demand with their dates given at trigger
+    time (TRIGGER_PARAMETERS). All three carry `offline` and `data_dir` as defaults.
+    """
     from prefect.schedules import Cron
 
     from flows.pipeline import daily
@@ -73,14 +140,35 @@ def deployments(offline: bool = False, data_dir: str | None = None) -> list["Run
         + "; ".join(f"`{cron}` {why}" for cron, why in SCHEDULES)
         + "."
     )
+    mode = ["offline"] if offline else []
     return [
         daily.to_deployment(
             name=DEPLOYMENT,
             schedules=schedules,
-            parameters=parameters,
+            parameters=dict(parameters),
             description=description,
-            tags=["netliq", "daily", "served"] + (["offline"] if offline else []),
-        )
+            tags=["netliq", "daily", "served"] + mode,
+        ),
+        daily.to_deployment(
+            name=BACKFILL_DEPLOYMENT,
+            parameters=dict(parameters),
+            description=(
+                "On demand: re-fetch every source's observations from backfill_start to "
+                "backfill_end (inclusive dates), check, rebuild and publish. Trigger with `"
+                + _trigger_command(BACKFILL_DEPLOYMENT) + "`."
+            ),
+            tags=["netliq", "backfill", "served"] + mode,
+        ),
+        daily.to_deployment(
+            name=AS_OF_DEPLOYMENT,
+            parameters=dict(parameters),
+            description=(
+                "On demand: rebuild every table as it was known at the end of the New York date "
+                "as_of, into a separate file (never the published one). Trigger with `"
+                + _trigger_command(AS_OF_DEPLOYMENT) + "`."
+            ),
+            tags=["netliq", "as-of", "served"] + mode,
+        ),
     ]
 
 
@@ -101,11 +189,14 @@ def check_api(timeout: float = 5.0) -> str:
 
 
 def serve(offline: bool = False, data_dir: str | None = None) -> None:
-    """Register `netliq-daily/netliq-daily` and run it on schedule until interrupted (Ctrl-C).
+    """Register the three deployments, run `netliq-daily` on schedule and the other two when
+    triggered, until interrupted (Ctrl-C).
 
     Raises `ServeError` with instructions, without waiting, if no Prefect API is configured
-    or it does not answer. On Ctrl-C Prefect pauses the schedules (nothing runs while no
-    one serves them); the next `netliq serve` resumes them.
+    or it does not answer. Creates the shared rate limits (`flows.limits.ensure_limits`)
+    on that API if they are missing, leaving existing ones as the operator set them. On
+    Ctrl-C Prefect pauses the schedules (nothing runs while no one serves them); the next
+    `netliq serve` resumes them.
     """
     try:
         check_api()
@@ -116,4 +207,10 @@ def serve(offline: bool = False, data_dir: str | None = None) -> None:
         raise
     from prefect import serve as prefect_serve
 
+    from flows import limits
+
+    try:
+        limits.ensure_limits()
+    except ValueError as exc:  # an existing limit that cannot work as a rate limit
+        raise ServeError(f"netliq serve: {exc}") from exc
     prefect_serve(*deployments(offline=offline, data_dir=data_dir))
