@@ -19,6 +19,7 @@ from expectations.gate import Check, Suite, to_pandas
 from flows.registry import Registry, SeriesSpec
 from flows.sources.schema import OBSERVATIONS
 from transforms.catalog import TABLES
+from transforms.known import known_on
 
 # Floating-point slack for the identity net = assets − tga − rrp, in billions USD.
 IDENTITY_TOLERANCE_BN = 1e-6
@@ -161,10 +162,10 @@ def net_liquidity_daily_suite(registry: Registry, clock: dt.date, previous_rows:
         return _identity(frame).sort("date").with_columns(
             (pl.col("date") - pl.col("date").shift(1)).dt.total_days().alias("gap_days"),
             (pl.lit(clock) - pl.col("date")).dt.total_days().alias("age_days"),
-            # an observation used before the day it was published would be look-ahead
+            # an observation used before the evening it became public would be look-ahead
             *(
-                ((pl.col("date") - pl.col(f"{role}_obs_date")).dt.total_days()
-                 - registry.role(role).publication_lag_days).alias(f"{role}_days_after_publication")
+                (pl.col("date") - known_on(pl.col(f"{role}_known_at_utc"))).dt.total_days()
+                .alias(f"{role}_days_after_publication")
                 for role in ("fed_assets", "tga", "rrp")
             ),
         )

@@ -41,11 +41,11 @@ def revisions_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) 
 
     return Suite(
         "revisions",
-        ("series_id", "obs_date", "revised_at_utc"),
+        ("series_id", "obs_date", "known_at_utc"),
         (
             *suites.schema_checks(REVISIONS.schema, derive),
             Check("unique_key", gxe.ExpectCompoundColumnsToBeUnique(
-                column_list=["series_id", "obs_date", "revised_at_utc"])),
+                column_list=["series_id", "obs_date", "known_at_utc"])),
             Check("rows_not_shrinking", gxe.ExpectTableRowCountToBeBetween(min_value=previous_rows)),
             Check("every_row_a_change", gxe.ExpectColumnValuesToBeInSet(column="is_a_change", value_set=[True])),
         ),

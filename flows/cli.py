@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -46,11 +46,20 @@ def main(argv: list[str] | None = None) -> int:
                          description="Fetch every registered series, check, rebuild and publish to "
                          "$NETLIQ_DATA_DIR/netliq.duckdb (default ./data/netliq.duckdb; the path is printed at the end). "
                          "Live runs need FRED_API_KEY. Exit code 0: published or nothing new; "
-                         f"{EXIT_BLOCKED}: a check blocked the publish (the published file is unchanged); "
-                         f"{EXIT_ERROR}: other error.")
+                         f"{EXIT_BLOCKED}: a check blocked the publish (the published file is unchanged), or a "
+                         "late block-policy series held the tables that read it at their last good version "
+                         f"while the others published; {EXIT_ERROR}: other error.")
     source = run.add_mutually_exclusive_group()
     source.add_argument("--offline", action="store_true", help="replay the bundled real snapshot (data/snapshot)")
     source.add_argument("--from-dir", metavar="DIR", help="replay DIR/fred/<SERIES_ID>.csv and DIR/prices/<TICKER>.csv")
+    when = run.add_mutually_exclusive_group()
+    when.add_argument("--as-of", metavar="DATE", type=_date,
+                      help="after fetching, rebuild every table as it was known at the end of DATE (New York "
+                      "time) into <data dir>/as_of/netliq-as-of-DATE.duckdb; the current published file is "
+                      "not touched. Query it with `netliq sql --as-of DATE`")
+    when.add_argument("--backfill", nargs=2, metavar=("START", "END"), type=_date,
+                      help="fetch the observations dated START..END again from every source, store what "
+                      "changed, and publish")
 
     sub.add_parser("status", help="current version, freshness per series, last runs, quarantine")
     sub.add_parser("versions", help="every published version: when, from which run, row counts")
@@ -83,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                          description="Tables: net_liquidity_weekly, net_liquidity_daily, asset_prices_daily, publishes.")
     sql.add_argument("query", help='e.g. "SELECT * FROM net_liquidity_weekly ORDER BY date DESC LIMIT 10"')
     sql.add_argument("--max-rows", type=int, default=50, help="rows shown (default 50)")
+    sql.add_argument("--as-of", metavar="DATE", type=_date,
+                     help="query the as-of rebuild of DATE (made by `netliq run --as-of DATE`) instead")
 
     args = parser.parse_args(argv)
     from warehouse import db
@@ -113,10 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "describe":
             return _describe(root, args.table)
         if args.command == "sql":
-            return _sql(root, args.query, args.max_rows)
+            return _sql(root, args.query, args.max_rows, args.as_of)
     except KeyboardInterrupt:
         return 130
     return EXIT_ERROR
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _print_frame(frame, max_rows: int = 50) -> None:
@@ -134,18 +152,26 @@ def _run(args, root: Path) -> int:
     from warehouse.db import DatabaseError, WarehouseError, published_path
 
     mode = "offline snapshot" if args.offline else (f"files in {args.from_dir}" if args.from_dir else "live FRED + Yahoo")
+    if args.as_of:
+        mode += f"; rebuilding as known at the end of {args.as_of} (New York)"
+    if args.backfill:
+        mode += f"; backfill {args.backfill[0]} to {args.backfill[1]}"
     print(f"netliq run: {mode}; data dir {root}", flush=True)
+    start, end = args.backfill or (None, None)
     try:
-        summary = daily(offline=args.offline, from_dir=args.from_dir, data_dir=str(root))
+        summary = daily(offline=args.offline, from_dir=args.from_dir, data_dir=str(root), as_of=args.as_of,
+                        backfill_start=start, backfill_end=end)
     except GateBlocked as exc:
         print(f"\nBLOCKED. {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")
         return EXIT_BLOCKED
-    except (SourceError, RunInProgress, WarehouseError, DatabaseError) as exc:
+    except (SourceError, RunInProgress, WarehouseError, DatabaseError, ValueError) as exc:
         print(f"\nnetliq run failed: {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")
         return EXIT_ERROR
-    if summary.status == "unchanged":
+    if summary.status == "as-of":
+        print(f"\nRebuilt as known at the end of {summary.as_of} (New York); {summary.checks_passed} checks passed.")
+    elif summary.status == "unchanged":
         print(f"\nNothing new: the tables equal version {summary.version}; nothing published.")
     else:
         print(f"\nPublished version {summary.version} (clock {summary.clock}, {summary.checks_passed} checks passed).")
@@ -161,7 +187,17 @@ def _run(args, root: Path) -> int:
               + ", ".join(f"{k} {n} observation(s)" for k, n in summary.revised.items()))
     if summary.report:
         print(f"Report: {summary.report}")
-    print(f"\nPublished file: {summary.published_file}")
+    if summary.as_of:
+        print(f"\nAs-of file: {summary.published_file}\n  query it: netliq sql --as-of {summary.as_of} "
+              f"\"SELECT * FROM net_liquidity_daily ORDER BY date DESC LIMIT 5\"")
+    else:
+        print(f"\nPublished file: {summary.published_file}")
+    if summary.held_tables:
+        print(f"\nHELD: {', '.join(summary.held)} late or failing, registry policy block. These tables were not "
+              "rebuilt and keep their last good version:", file=sys.stderr)
+        for table, why in summary.held_tables.items():
+            print(f"  {table}: {why}", file=sys.stderr)
+        return EXIT_BLOCKED
     return 0
 
 
@@ -320,11 +356,20 @@ def _describe(root: Path, table: str | None) -> int:
     return 0
 
 
-def _sql(root: Path, query: str, max_rows: int) -> int:
+def _sql(root: Path, query: str, max_rows: int, as_of: dt.date | None = None) -> int:
     from warehouse import db
 
+    path = db.published_path(root)
+    if as_of:
+        from flows.pipeline import as_of_path
+
+        path = as_of_path(root, as_of)
+        if not path.exists():
+            print(f"netliq sql: no as-of rebuild for {as_of} at {path}: run `netliq run --offline --as-of {as_of}` "
+                  "(or without --offline, live) first", file=sys.stderr)
+            return EXIT_ERROR
     try:
-        frame = db.query_published(db.published_path(root), query)
+        frame = db.query_published(path, query)
     except db.WarehouseError as exc:
         print(f"netliq sql: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -18,7 +18,8 @@ WEBHOOK_TIMEOUT_S = 10
 def summary_markdown(*, run_id: str, status: str, clock, version, message: str, row_counts: Mapping[str, int],
                      stale: Mapping[str, str], unavailable: Mapping[str, str], late: Mapping[str, str],
                      failures: list[str], timings: Mapping[str, float],
-                     revised: Mapping[str, int] | None = None) -> str:
+                     revised: Mapping[str, int] | None = None, held: Mapping[str, str] | None = None,
+                     held_tables: Mapping[str, str] | None = None) -> str:
     lines = [f"# netliq run {status}", "", f"- run: `{run_id}`", f"- clock: {clock}",
              f"- version: {version if version is not None else '—'}", f"- {message}", ""]
     if failures:
@@ -26,8 +27,14 @@ def summary_markdown(*, run_id: str, status: str, clock, version, message: str, 
     if row_counts:
         lines += ["## Tables", "", "| table | rows | stale |", "|---|---:|---|"]
         lines += [f"| {t} | {n} | {stale.get(t, '')} |" for t, n in row_counts.items()] + [""]
-    if late or unavailable:
+    if held_tables:
+        lines += ["## Tables held at their last good version", "",
+                  "A series whose registry policy is `block` is late or failing; only the tables that read it "
+                  "were held, the others were rebuilt.", ""]
+        lines += [f"- {t}: {why}" for t, why in held_tables.items()] + [""]
+    if late or unavailable or held:
         lines += ["## Series", ""]
+        lines += [f"- held (policy block): {k}: {v}" for k, v in (held or {}).items()]
         lines += [f"- late: {k}" for k in late] + [f"- unavailable: {k} ({v})" for k, v in unavailable.items()]
         lines += [""]
     if revised:

@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, validate
-from flows import notify
+from flows import limits, notify
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
@@ -31,6 +31,7 @@ from flows.sources import fred, replay, yahoo
 from flows.sources.schema import FetchResult, SourceError
 from expectations.tables import PUBLISHED_SUITES
 from flows.tables import BUILDERS, Inputs
+from transforms import known as pit
 from transforms.catalog import TABLES, catalog_frame
 from warehouse import db
 
@@ -68,6 +69,10 @@ class RunSummary:
     timings: dict[str, float] = field(default_factory=dict)  # step → seconds
     report: Path | None = None  # the charts written after this publish
     revised: dict[str, int] = field(default_factory=dict)  # series → observations revised by this run
+    # block-policy series late or failing: series → why; their tables keep their last good version
+    held: dict[str, str] = field(default_factory=dict)
+    held_tables: dict[str, str] = field(default_factory=dict)  # table → why it was not rebuilt
+    as_of: dt.date | None = None  # an as-of rebuild: the New York date whose evening it shows
 
 
 def code_version() -> str:
@@ -107,18 +112,23 @@ class _Steps:
 
 @task(cache_policy=NO_CACHE)
 def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, api_key: fred.Secret | None,
-                 today: dt.date) -> FetchResult | SourceError:
-    """One series from its source; a source failure is returned, not raised, so the gate reports it."""
+                 today: dt.date, realtime_since: dt.date | None = None) -> FetchResult | SourceError:
+    """One series from its source; a source failure is returned, not raised, so the gate reports it.
+
+    FRED is fetched with its ALFRED vintages (realtime periods from `realtime_since`, the
+    newest stored vintage; None = the whole realtime history), so every value knows when it
+    became public."""
     try:
         if folder is not None:
             return replay.fetch(spec, folder)
         if spec.provider == "fred":
-            return fred.fetch(spec, fred.FredClient(api_key), since)
+            client = fred.FredClient(api_key, throttle=limits.fred_throttle)
+            return fred.fetch_vintages(spec, client, realtime_start=realtime_since, observation_start=since)
         if spec.provider == "yahoo_shares":
-            return yahoo.fetch_shares(spec, since)
+            return yahoo.fetch_shares(spec, since, throttle=limits.yahoo_throttle)
         if spec.provider == "file":
             return file_source.fetch(spec)
-        return yahoo.fetch(spec, since, today=today)
+        return yahoo.fetch(spec, since, today=today, throttle=limits.yahoo_throttle)
     except SourceError as exc:
         return exc
 
@@ -129,13 +139,19 @@ def audit(suite: suites.Suite, frame: pl.DataFrame) -> SuiteResult:
 
 
 @task(cache_policy=NO_CACHE)
-def build_tables(inputs: Inputs, late: dict[str, str], unavailable: dict[str, str]
-                 ) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
-    """Every table whose required inputs are available; and per table why it is stale
-    ("" when fresh): an input late against the clock, or unavailable."""
-    built, status = {}, {}
+def build_tables(inputs: Inputs, late: dict[str, str], unavailable: dict[str, str], held: dict[str, str] | None = None
+                 ) -> tuple[dict[str, pl.DataFrame], dict[str, str], dict[str, str]]:
+    """Every table whose required inputs are available and none held; per table why it is
+    stale ("" when fresh): an input late against the clock, or unavailable; and per table
+    not built because an input it reads is held (a block-policy series late or failing)."""
+    built, status, blocked = {}, {}, {}
+    held = held or {}
     for name, builder in BUILDERS.items():
         required, optional = builder.required(inputs.registry), builder.optional(inputs.registry)
+        holding = [k for k in required + optional if k in held]
+        if holding:
+            blocked[name] = "; ".join(f"{k}: {held[k]}" for k in holding)
+            continue
         missing = [k for k in required if inputs.series.get(k) is None]
         reasons = [f"{k} {unavailable.get(k, 'unavailable')}" for k in required + optional
                    if k in unavailable or (k in missing)]
@@ -143,7 +159,7 @@ def build_tables(inputs: Inputs, late: dict[str, str], unavailable: dict[str, st
         status[name] = "; ".join(dict.fromkeys(reasons))
         if not missing:
             built[name] = builder.build(inputs)
-    return built, status
+    return built, status, blocked
 
 
 # ------------------------------------------------------------------ helpers
@@ -185,14 +201,21 @@ def _block(con, root: Path, run_id: str, failures: list[CheckResult], staged: di
 
 
 @flow(name="netliq-daily", log_prints=True)
-def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | None = None) -> RunSummary:
+def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | None = None,
+          as_of: dt.date | None = None, backfill_start: dt.date | None = None,
+          backfill_end: dt.date | None = None) -> RunSummary:
     """Fetch every registered series, check it, rebuild the published tables, check them,
     and publish a new version if anything changed.
 
     offline: replay the bundled snapshot (data/snapshot) instead of FRED and Yahoo.
     from_dir: replay this folder (fred/<ID>.csv, prices/<TICKER>.csv).
     data_dir: where the warehouse and the published file live (default $NETLIQ_DATA_DIR or ./data).
+    as_of: after fetching, rebuild every table as it was known at the end of this New York
+        date into data/as_of/netliq-as-of-<DATE>.duckdb; the current published file is untouched.
+    backfill_start, backfill_end: fetch the observations dated in this range again from every
+        source (whatever is stored), store what changed, and publish as a daily run does.
     """
+    _check_parameters(as_of, backfill_start, backfill_end)
     root = Path(data_dir).resolve() if data_dir else db.data_dir()
     folder = replay.SNAPSHOT_DIR if offline else (Path(from_dir).resolve() if from_dir else None)
     registry = load_registry()
@@ -200,18 +223,31 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
     run_id = _run_id()
     started = dt.datetime.now(dt.timezone.utc)
     mode = "offline" if offline else ("replay" if folder else "live")
-    source_name = f"replay:{folder}" if folder else None
+    mode += " as-of" if as_of else (" backfill" if backfill_start else "")
     api_key = None if folder else fred.load_api_key()
+    backfill = (backfill_start, backfill_end) if backfill_start and backfill_end else None
 
     with run_lock(root), db.connect(root) as con:
         db.start_run(con, run_id, mode=mode, started_at=started)
         try:
-            return _run(con, root, registry, used, folder, source_name, api_key, run_id, started)
+            return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill)
         except GateBlocked:
             raise
         except Exception as exc:
             db.end_run(con, run_id, status="failed", message=f"{type(exc).__name__}: {exc}")
             raise
+
+
+def _check_parameters(as_of: dt.date | None, start: dt.date | None, end: dt.date | None) -> None:
+    today_ny = dt.datetime.now(NEW_YORK).date()
+    if as_of and (start or end):
+        raise ValueError("as_of and a backfill are separate runs: give one or the other")
+    if as_of and as_of > today_ny:
+        raise ValueError(f"as_of {as_of} is in the future (today is {today_ny} in New York): nothing was known then yet")
+    if (start is None) != (end is None):
+        raise ValueError("a backfill needs both backfill_start and backfill_end")
+    if start and end and start > end:
+        raise ValueError(f"backfill_start {start} is after backfill_end {end}")
 
 
 def _run_id() -> str:
@@ -220,20 +256,50 @@ def _run_id() -> str:
     return str(flow_run.id or uuid.uuid4())
 
 
-def _fetch_all(con, used, folder, api_key, started) -> dict[str, FetchResult | SourceError]:
+def _fetch_all(con, used, folder, api_key, started, backfill) -> dict[str, FetchResult | SourceError]:
     today_ny = started.astimezone(NEW_YORK).date()
+    if folder is None:
+        _ensure_rate_limits()
+
+    def since(spec: SeriesSpec) -> dt.date | None:
+        if folder:
+            return None
+        if backfill:
+            return backfill[0]
+        return fred.incremental_start(db.last_observation_date(con, spec.key), REVISION_WINDOW_DAYS)
+
     futures = {
         spec.key: fetch_series.submit(
             spec,
             folder,
-            None if folder else fred.incremental_start(db.last_observation_date(con, spec.key), REVISION_WINDOW_DAYS),
+            since(spec),
             api_key,
             # crypto closes at 00:00 UTC, markets in their own zone; today's bar is unfinished either way
             started.date() if spec.frequency == "daily" else today_ny,
+            None if folder or backfill else db.last_realtime_start(con, spec.key),
         )
         for spec in used
     }
-    return {key: future.result() for key, future in futures.items()}
+    fetched = {key: future.result() for key, future in futures.items()}
+    return {key: _in_range(got, backfill) for key, got in fetched.items()} if backfill else fetched
+
+
+def _ensure_rate_limits() -> None:
+    """FRED's and Yahoo's shared rate limits exist on the Prefect API (every worker of the
+    fan-out takes its slots from them). Without them fetches still run, unthrottled: logged."""
+    try:
+        limits.ensure_limits()
+    except Exception as exc:  # noqa: BLE001 - an API without limits must not stop the daily run
+        get_run_logger().warning(f"rate limits not set up ({type(exc).__name__}: {exc}); fetching without them")
+
+
+def _in_range(got: FetchResult | SourceError, backfill: tuple[dt.date, dt.date]) -> FetchResult | SourceError:
+    """A backfill stores only the observations dated in its range."""
+    if isinstance(got, SourceError):
+        return got
+    inside = pl.col("obs_date").is_between(*backfill)
+    vintages = got.vintages.filter(inside) if got.vintages is not None else None
+    return FetchResult(got.series_id, got.frame.filter(inside), got.metadata, vintages, got.vintages_from)
 
 
 def _prepare(spec: SeriesSpec, got: FetchResult) -> tuple[pl.DataFrame, int]:
@@ -246,42 +312,48 @@ def _prepare(spec: SeriesSpec, got: FetchResult) -> tuple[pl.DataFrame, int]:
     return frame.filter(~known_bad), int(frame.select(known_bad.sum()).item())
 
 
-def _run(con, root, registry, used, folder, source_name, api_key, run_id, started) -> RunSummary:
-    today_ny = started.astimezone(NEW_YORK).date()
-    steps = _Steps()
-    steps.start("fetch", f"[1/5] fetching {len(used)} series from {'folder ' + str(folder) if folder else 'FRED and Yahoo'}")
-    fetched = _fetch_all(con, used, folder, api_key, started)
+def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
+    """Steps 1–3: fetch, check the raw inputs, append them to raw. Returns the run's clock,
+    checks passed, warnings, series late (warn), unavailable and held, rows added, dropped."""
+    fetched = _fetch_all(con, used, folder, api_key, started, backfill)
     failures: list[CheckResult] = []
     warnings: list[CheckResult] = []
     incoming: dict[str, pl.DataFrame] = {}
     unavailable: dict[str, str] = {}
+    held: dict[str, str] = {}
     dropped: dict[str, int] = {}
     for spec in used:
         got = fetched[spec.key]
         if isinstance(got, SourceError):
-            if spec.lateness == "block":
-                failures.append(failure(suites.raw_table_name(spec), "source", str(got)))
-            else:
-                reason = "not in snapshot" if isinstance(got, replay.NotInReplay) and folder == replay.SNAPSHOT_DIR \
-                    else ("not in replay folder" if isinstance(got, replay.NotInReplay) else f"source failed: {got}")
-                unavailable[spec.key] = reason
+            reason = "not in snapshot" if isinstance(got, replay.NotInReplay) and folder == replay.SNAPSHOT_DIR \
+                else ("not in replay folder" if isinstance(got, replay.NotInReplay) else f"source failed: {got}")
+            # a block-policy series that cannot be fetched holds the tables that read it
+            (held if spec.lateness == "block" else unavailable)[spec.key] = reason
             continue
         incoming[spec.key], dropped[spec.key] = _prepare(spec, got)
         problem = fred.check_units(spec, got.metadata) if spec.provider == "fred" else None
         if problem:
             failures.append(failure(suites.raw_table_name(spec), "units_unchanged", problem))
 
+    today_ny = started.astimezone(NEW_YORK).date()
     clock = replay.replay_clock(list(incoming.values())) if folder else today_ny
-    steps.start("check inputs", f"[2/5] checking {len(incoming)} raw inputs against the run's clock {clock}"
-              + (f"; unavailable: {', '.join(f'{k} ({v})' for k, v in unavailable.items())}" if unavailable else ""))
+    # a backfill's inputs end where it ends: their freshness is judged there
+    input_clock = min(clock, backfill[1]) if backfill else clock
+    steps.start("check inputs", f"[2/5] checking {len(incoming)} raw inputs against the run's clock {input_clock}"
+                + (f"; unavailable: {', '.join(f'{k} ({v})' for k, v in unavailable.items())}" if unavailable else ""))
     passed = 0
     late: dict[str, str] = {}
     for spec in used:
         if spec.key not in incoming or any(f.table == suites.raw_table_name(spec) for f in failures):
             continue
         # what this run fetched: the whole series from a replay, the revision window when live
-        result = audit(suites.raw_input_suite(spec, clock), incoming[spec.key])
-        failures += result.blocking_failures
+        result = audit(suites.raw_input_suite(spec, input_clock), incoming[spec.key])
+        blocking = result.blocking_failures
+        if blocking and all(f.check == "freshness" for f in blocking):
+            # late beyond tolerance, policy block: only the tables that read it are held
+            held[spec.key] = "; ".join(f.message() for f in blocking)
+            blocking = []
+        failures += blocking
         warned = [r for r in result.results if not r.success and not r.blocking]
         warnings += warned
         late.update({spec.key: w.message() for w in warned if w.check == "freshness"})
@@ -291,28 +363,68 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
                      {suites.raw_table_name(s): incoming[s.key] for s in used if s.key in incoming}, clock, steps)
     for message in late.values():
         _progress(f"      late (warn): {message}")
+    for key, why in held.items():
+        _progress(f"      held (policy block): {key}: {why}")
 
     fetched_at = dt.datetime.now(dt.timezone.utc)
     rows_added = {}
     for spec in used:
         if spec.key not in incoming:
             continue
-        source = source_name or spec.provider
-        rows_added[spec.key] = db.append_observations(con, incoming[spec.key], source=source,
-                                                      fetched_at=fetched_at, run_id=run_id)
-        db.record_metadata(con, spec.key, "replay" if folder else spec.provider, fetched[spec.key].metadata,
+        source = _source_name(folder, spec)
+        got = fetched[spec.key]
+        if isinstance(got, FetchResult) and got.vintages is not None:
+            vintages = got.vintages.with_columns(pl.lit(spec.key).alias("series_id"))
+            rows_added[spec.key] = db.append_vintages(con, vintages, source=source, fetched_at=fetched_at,
+                                                      run_id=run_id)
+        else:
+            rows_added[spec.key] = db.append_observations(con, incoming[spec.key], source=source,
+                                                          fetched_at=fetched_at, run_id=run_id)
+        db.record_metadata(con, spec.key, "replay" if folder else spec.provider, got.metadata,  # type: ignore[union-attr]
                            fetched_at=fetched_at, run_id=run_id)
     known = {k: v for k, v in dropped.items() if v}
     steps.start("append raw", f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows"
-              + (f"; known bad rows dropped (registry drop_dates): {known}" if known else ""))
+                + (f"; known bad rows dropped (registry drop_dates): {known}" if known else ""))
+    return clock, passed, warnings, late, unavailable, held, rows_added
 
-    stored = {spec.key: db.latest_observations(con, spec.key) for spec in used}
-    inputs = Inputs(registry, {k: (v if v.height else None) for k, v in stored.items()}, clock)
-    built, status = build_tables(inputs, late, unavailable)
+
+def _source_name(folder: Path | None, spec: SeriesSpec) -> str:
+    return f"replay:{folder}" if folder else spec.provider
+
+
+def _known(con, registry, used) -> dict[str, pl.DataFrame]:
+    """Every stored row of every series with when its value became known (transforms.known)."""
+    return {spec.key: pit.known_rows(db.observation_history(con, spec.key), spec.release_rule()) for spec in used}
+
+
+def _revisions(known: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The `revisions` table from the point-in-time rows of every series."""
+    frames = [pit.revisions(rows).with_columns(pl.lit(key).alias("series_id")) for key, rows in known.items()]
+    spec = TABLES["revisions"]
+    if not frames:
+        return pl.DataFrame(schema=spec.schema)
+    out = pl.concat(frames).rename({"fetched_at_utc": "revised_at_utc"})
+    return out.select(spec.schema.names()).cast(dict(spec.schema)).sort("known_at_utc", "series_id", "obs_date")
+
+
+def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill) -> RunSummary:
+    steps = _Steps()
+    steps.start("fetch", f"[1/5] fetching {len(used)} series from {'folder ' + str(folder) if folder else 'FRED and Yahoo'}"
+                + (f", observations {backfill[0]} to {backfill[1]} (backfill)" if backfill else ""))
+    clock, passed, warnings, late, unavailable, held, rows_added = _ingest(
+        con, root, used, folder, api_key, run_id, started, steps, backfill)
+    known = _known(con, registry, used)
+    if as_of:
+        return _rebuild_as_of(con, root, registry, used, known, as_of, run_id, steps, rows_added, unavailable)
+
+    inputs = Inputs(registry, {k: (v if v.height else None) for k, v in
+                               ((k, pit.current(rows)) for k, rows in known.items())}, clock)
+    built, status, held_tables = build_tables(inputs, late, unavailable, held)
     db.stage(con, built)
     steps.start("build and check tables", f"[4/5] built {len(built)} tables; checking them")
     previous = db.current_publish(con)
     previous_counts = previous["row_counts"] if previous else {}
+    failures: list[CheckResult] = []
     for name, frame in built.items():
         suite = PUBLISHED_SUITES[name](registry, clock, previous_counts.get(name, 0))
         result = audit(suite, frame)
@@ -323,14 +435,18 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
         raise _block(con, root, run_id, failures, built, clock, steps)
 
     carried = db.carry_forward(con, [n for n in BUILDERS if n not in built])
+    for name, why in held_tables.items():
+        kept = f"kept version {previous['version']}" if previous and name in carried else "not published yet"
+        status[name] = f"held ({kept}): {why}"
+        _progress(f"      held: {name} ({kept}): {why}")
     names = [n for n in BUILDERS if n in built or n in carried]
-    revised = db.revisions(con)
+    revised = _revisions(known)
     db.stage(con, {"revisions": revised})
     result = audit(PUBLISHED_SUITES["revisions"](registry, clock, previous_counts.get("revisions", 0)), revised)
     if result.blocking_failures:
         raise _block(con, root, run_id, result.blocking_failures, {"revisions": revised}, clock, steps)
     this_run = revised.filter(pl.col("run_id") == run_id)
-    revised_now = dict(this_run.group_by("series_id").len().iter_rows())
+    revised_now = dict(this_run.group_by("series_id").len().sort("series_id").iter_rows())
     if revised_now:
         _progress(f"      revised since the last run: {revised_now} (see the revisions table)")
     names.append("revisions")
@@ -341,30 +457,96 @@ def _run(con, root, registry, used, folder, source_name, api_key, run_id, starte
     published = db.published_path(root)
     counts = db.row_counts(con, "staging", names)
     for name, reason in status.items():
-        if reason:
+        if reason and name not in held_tables:
             _progress(f"      stale: {name}: {reason}")
+    summary_args = dict(stale=status, unavailable=unavailable, late=late, revised=revised_now, held=held,
+                        held_tables=held_tables)
     if previous and previous["checksums"] == sums and published.exists():
         message = f"nothing new: tables identical to version {previous['version']}; nothing published"
         _progress(f"[5/5] {message}")
-        db.end_run(con, run_id, status="unchanged", message=message, clock=clock, rows_added=rows_added)
+        db.end_run(con, run_id, status="held" if held_tables else "unchanged", message=message, clock=clock,
+                   rows_added=rows_added)
         return _report(RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts,
-                                  passed, stale=status, unavailable=unavailable, late=late, revised=revised_now),
-                       message, steps)
+                                  passed, **summary_args), message, steps)
 
     if previous and previous["checksums"] == sums:
         version = previous["version"]  # the file went missing: write the same version again
     else:
         version = db.publish_version(con, names, run_id=run_id, code_version=code_version(), clock=clock,
-                                     check_summary=f"{passed} checks passed, 0 failed, {len(warnings)} warnings",
+                                     check_summary=f"{passed} checks passed, 0 failed, {len(warnings)} warnings"
+                                     + (f", {len(held_tables)} tables held" if held_tables else ""),
                                      sums=sums)
     db.write_published_file(con, root, names, _comments(names))
-    message = f"published version {version}"
+    message = f"published version {version}" + (f"; {len(held_tables)} table(s) held" if held_tables else "")
     _progress(f"[5/5] {message} to {published}")
     report = _write_report(published, root)
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
-                              stale=status, unavailable=unavailable, late=late, report=report,
-                              revised=revised_now), message, steps)
+                              report=report, **summary_args), message, steps)
+
+
+def as_of_path(root: Path, day: dt.date) -> Path:
+    return root / "as_of" / f"netliq-as-of-{day.isoformat()}.duckdb"
+
+
+def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_added, unavailable) -> RunSummary:
+    """Every table as it was known at the end of `day` (New York), into its own file."""
+    through = pit.end_of_day_utc(day)
+    views = {k: pit.known_as_of(rows, through) for k, rows in known.items()}
+    steps.start("as-of inputs", f"[4/5] rebuilding every table as known at {day} 23:59:59 New York "
+                f"({through:%Y-%m-%d %H:%M} UTC)")
+    failures: list[CheckResult] = []
+    late: dict[str, str] = {}
+    held: dict[str, str] = {}
+    passed = 0
+    for spec in used:
+        view = views[spec.key]
+        if view.height == 0:
+            continue
+        result = audit(suites.raw_input_suite(spec, day), view.select(OBSERVATION_COLUMNS))
+        for r in result.results:
+            if r.success:
+                passed += 1
+            elif r.check == "freshness":
+                (held if r.blocking else late)[spec.key] = r.message()
+            elif r.blocking:
+                failures.append(r)
+    if failures:
+        raise _block(con, root, run_id, failures, {}, day, steps)
+    inputs = Inputs(registry, {k: (v if v.height else None) for k, v in views.items()}, day)
+    built, status, held_tables = build_tables(inputs, late, unavailable, held)
+    for name, frame in built.items():
+        result = audit(PUBLISHED_SUITES[name](registry, day, 0), frame)
+        failures += result.blocking_failures
+        passed += sum(r.success for r in result.results)
+    if failures:
+        raise _block(con, root, run_id, failures, built, day, steps)
+    revised = _revisions(known).filter(pl.col("known_at_utc") <= through)
+    names = [n for n in BUILDERS if n in built] + ["revisions"]
+    status.update({n: f"held (not in this rebuild): {why}" for n, why in held_tables.items()})
+    reads = {n: list(BUILDERS[n].required(registry) + BUILDERS[n].optional(registry)) for n in names if n in BUILDERS}
+    db.stage(con, {**built, "revisions": revised, "catalog": catalog_frame(names + ["catalog"], reads, status)})
+    names.append("catalog")
+    basis = pl.DataFrame(
+        [{"series_id": spec.key, "observations": views[spec.key].height,
+          "last_obs_date": views[spec.key]["obs_date"].max() if views[spec.key].height else None,
+          "known_from": "ALFRED vintages" if known[spec.key]["realtime_start"].is_not_null().any()
+          else "release rule; revisions from when netliq fetched them"} for spec in used],
+        schema={"series_id": pl.String, "observations": pl.Int64, "last_obs_date": pl.Date, "known_from": pl.String},
+    )
+    path = as_of_path(root, day)
+    db.write_as_of_file(con, path, names, _comments(names), as_of=day, known_through_utc=through, run_id=run_id,
+                        code_version=code_version(), inputs=basis)
+    message = f"rebuilt {len(built)} tables as known at the end of {day} (New York) into {path}"
+    _progress(f"[5/5] {message}")
+    db.end_run(con, run_id, status="as-of", message=message, clock=day, rows_added=rows_added)
+    counts = {n: (built[n].height if n in built else revised.height if n == "revisions" else 0) for n in names}
+    return _report(RunSummary(run_id, "as-of", day, None, path, rows_added, counts, passed, stale=status,
+                              unavailable=unavailable, late=late, held=held, held_tables=held_tables, as_of=day),
+                   message, steps)
+
+
+OBSERVATION_COLUMNS = ("series_id", "obs_date", "value", "value_text", "open", "high", "low", "volume")
 
 
 def _write_report(published: Path, root: Path) -> Path | None:
@@ -387,8 +569,11 @@ def _report(summary: RunSummary, message: str, steps: _Steps) -> RunSummary:
     notify.publish_artifacts(notify.summary_markdown(
         run_id=summary.run_id, status=summary.status, clock=summary.clock, version=summary.version,
         message=message, row_counts=summary.row_counts, stale=summary.stale, unavailable=summary.unavailable,
-        late=summary.late, failures=[], timings=summary.timings, revised=summary.revised),
-        summary.row_counts, summary.stale)
+        late=summary.late, failures=[], timings=summary.timings, revised=summary.revised, held=summary.held,
+        held_tables=summary.held_tables), summary.row_counts, summary.stale)
+    if summary.held_tables:
+        notify.notify("held", {"run_id": summary.run_id, "clock": summary.clock, "held_series": summary.held,
+                               "held_tables": summary.held_tables})
     if summary.late:
         notify.notify("late", {"run_id": summary.run_id, "clock": summary.clock, "late": summary.late,
                                "stale_tables": {t: r for t, r in summary.stale.items() if r}})

@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from transforms.known import ReleaseRule
+
 REGISTRY_PATH = Path(__file__).with_name("series.toml")
 # fred: FRED via fredapi; yahoo: Yahoo closes via yfinance; yahoo_shares: shares outstanding
 # via yfinance get_shares_full; file: a CSV/Parquet file or URL with date and value columns
@@ -44,6 +46,17 @@ class SeriesSpec:
     snapshot_file: str | None = None
     value_column: str | None = None
     path: str | None = None  # provider "file": a CSV or Parquet path (relative to the repo) or URL
+    # when on its release day a value becomes public: "HH:MM Area/City"; "24:00" = end of day
+    release_time: str = "24:00 America/New_York"
+    # documented late releases: (observation date, the date it was really released)
+    release_exceptions: tuple[tuple[dt.date, dt.date], ...] = ()
+
+    def release_rule(self) -> ReleaseRule:
+        """When each observation becomes known (see transforms.known): scheduled FRED releases
+        falling on a weekend or US federal holiday move to the next business day."""
+        return ReleaseRule.parse(self.release_time, lag_days=self.publication_lag_days,
+                                 business_days=self.provider == "fred",
+                                 exceptions=dict(self.release_exceptions))
 
 
     def next_release(self, last_obs: dt.date) -> dt.date:
@@ -125,10 +138,30 @@ def _check_types(path: Path, key: str, entry: dict) -> None:
             isinstance(value, list) and all(isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in value)
         ):
             raise RegistryError(f"{path.name}: series {key!r}: {name} must be a list of TOML dates, got {value!r}")
+        if name == "release_exceptions":
+            if not isinstance(value, dict) or not all(
+                isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in value.values()):
+                raise RegistryError(f"{path.name}: series {key!r}: release_exceptions must map "
+                                    f"\"YYYY-MM-DD\" observation dates to TOML release dates, got {value!r}")
+            continue
         if name == "lateness" and value not in ("block", "warn"):
             raise RegistryError(f"{path.name}: series {key!r}: lateness must be block or warn, got {value!r}")
         if name not in _NUMERIC | _DATE_LISTS and name != "gap_check_from" and not isinstance(value, str):
             raise RegistryError(f"{path.name}: series {key!r}: {name} must be text, got {value!r}")
+
+
+def _release_exceptions(path: Path, key: str, table: dict) -> tuple[tuple[dt.date, dt.date], ...]:
+    out = []
+    for obs, released in table.items():
+        try:
+            day = dt.date.fromisoformat(obs)
+        except ValueError:
+            raise RegistryError(f"{path.name}: series {key!r}: release_exceptions key {obs!r} is not a date") from None
+        if released < day:
+            raise RegistryError(f"{path.name}: series {key!r}: release_exceptions says {obs} was released "
+                                f"on {released}, before the observation date")
+        out.append((day, released))
+    return tuple(sorted(out))
 
 
 def load_registry(path: Path = REGISTRY_PATH) -> Registry:
@@ -146,7 +179,13 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
         if entry["provider"] == "file" and not entry.get("path"):
             raise RegistryError(f"{path.name}: series {key!r} has provider file but no path")
         entry = {k: tuple(v) if k in _DATE_LISTS else v for k, v in entry.items()}
+        if "release_exceptions" in entry:
+            entry["release_exceptions"] = _release_exceptions(path, key, entry["release_exceptions"])
         series[key] = SeriesSpec(key=key, **entry)
+        try:
+            series[key].release_rule()
+        except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise RegistryError(f"{path.name}: series {key!r}: release_time {entry.get('release_time')!r}: {exc}") from None
     names = [spec.name for spec in series.values()]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -21,7 +21,9 @@ ROLES = ("fed_assets", "tga", "rrp")
 @dataclass(frozen=True)
 class Inputs:
     registry: Registry
-    series: dict[str, pl.DataFrame | None]  # registry key → stored observations, None when unavailable
+    # registry key → the observations as known (obs_date, value, ..., known_at_utc: when each
+    # became public; see transforms.known), None when unavailable
+    series: dict[str, pl.DataFrame | None]
     clock: dt.date
 
     def values(self, key: str) -> pl.DataFrame | None:
@@ -43,6 +45,15 @@ class Inputs:
         frame = self.values(self.registry.role(role).key)
         assert frame is not None
         return frame.rename({"value": "value_bn"})
+
+    def known(self, key: str) -> pl.DataFrame | None:
+        """`values` with `known_at_utc`, when each observation became public."""
+        frame = self.values(key)
+        if frame is None:
+            return None
+        stored = self.series[key]
+        assert stored is not None
+        return frame.join(stored.select(pl.col("obs_date").alias("date"), "known_at_utc"), on="date", how="left")
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,7 @@ def _weekly(inputs: Inputs) -> pl.DataFrame:
 def _daily(inputs: Inputs) -> pl.DataFrame:
     registry = inputs.registry
     return net_liquidity_daily(
-        {r: inputs.role(r) for r in ROLES},
-        publication_lag_days={r: registry.role(r).publication_lag_days for r in ROLES},
+        {r: inputs.known(registry.role(r).key).rename({"value": "value_bn"}) for r in ROLES},  # type: ignore[union-attr]
         max_age_days={r: registry.role(r).max_age_days for r in ROLES},
         through=inputs.clock,
     )
@@ -119,6 +129,9 @@ def _gold_daily(inputs: Inputs) -> pl.DataFrame:
         inputs.named("gld_shares_outstanding"), inputs.named("foreign_official_treasuries"),
         cpi_publication_lag_days=registry.named("cpi").publication_lag_days,
         foreign_official_treasuries_lag_days=registry.named("foreign_official_treasuries").publication_lag_days,
+        known_at={column: frame for column, name in (("cpi_index", "cpi"),
+                                                      ("foreign_official_treasuries_bn", "foreign_official_treasuries"))
+                  if (frame := inputs.known(registry.named(name).key)) is not None},
     )
 
 

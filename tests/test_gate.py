@@ -25,6 +25,7 @@ from flows.sources.replay import (
     replay_clock,
 )
 from transforms.catalog import TABLES
+from transforms.known import with_rule_known_at
 from transforms.liquidity import in_billions, net_liquidity_daily, net_liquidity_weekly
 from transforms.prices import asset_prices_daily
 
@@ -227,8 +228,7 @@ def tables(raw) -> dict[str, pl.DataFrame]:
         "net_liquidity_weekly": net_liquidity_weekly(
             comp["fed_assets"], comp["tga"], comp["rrp"], rrp_lookback_days=REGISTRY.role("rrp").max_age_days),
         "net_liquidity_daily": net_liquidity_daily(
-            comp,
-            publication_lag_days={r: REGISTRY.role(r).publication_lag_days for r in roles},
+            {r: with_rule_known_at(comp[r], REGISTRY.role(r).release_rule()) for r in roles},
             max_age_days={r: REGISTRY.role(r).max_age_days for r in roles},
             through=CLOCK,
         ),
@@ -291,14 +291,19 @@ def test_weekly_fewer_rows_than_previous_version_fails_rows_not_shrinking(tables
 
 
 def test_daily_observation_used_before_publication_fails_no_lookahead(tables):
-    # Wed 2026-03-25: WALCL of that Wednesday is published Thursday 03-26 (lag 1 day), so the
-    # 03-25 row may only carry the 03-18 observation; claim it used 03-25's.
+    # Wed 2026-03-25: WALCL of that Wednesday is published Thursday 03-26 16:30 ET
+    # (20:30 UTC), so the 03-25 row may only carry the 03-18 observation; claim it used
+    # 03-25's, known at its real release time.
     day = D("2026-03-25")
     assert day.weekday() == 2  # Wednesday
     daily = tables["net_liquidity_daily"]
     assert daily.filter(pl.col("date") == day)["fed_assets_obs_date"][0] == D("2026-03-18")
-    bad = daily.with_columns(pl.when(pl.col("date") == day).then(pl.col("date"))
-                             .otherwise(pl.col("fed_assets_obs_date")).alias("fed_assets_obs_date"))
+    bad = daily.with_columns(
+        pl.when(pl.col("date") == day).then(pl.col("date")).otherwise(pl.col("fed_assets_obs_date"))
+        .alias("fed_assets_obs_date"),
+        pl.when(pl.col("date") == day).then(pl.lit(dt.datetime(2026, 3, 26, 20, 30)))
+        .otherwise(pl.col("fed_assets_known_at_utc")).alias("fed_assets_known_at_utc"),
+    )
     fails = failed(run_table("net_liquidity_daily", bad))
     assert set(fails) == {"no_lookahead_fed_assets"}
     assert fails["no_lookahead_fed_assets"].unexpected_count == 1

@@ -26,6 +26,7 @@ from expectations.gate import validate
 from expectations.suites_markets import SUITES
 from flows.registry import load_registry
 from flows.sources.replay import SNAPSHOT_DIR, read_fred_csv, read_price_csv
+from transforms.known import with_rule_known_at
 from transforms.liquidity import in_billions, net_liquidity_daily
 from transforms.markets import (
     TABLE_SPECS,
@@ -148,8 +149,7 @@ def net_liquidity() -> pl.DataFrame:
         for r in roles
     }
     daily = net_liquidity_daily(
-        comps,
-        publication_lag_days={r: REGISTRY.role(r).publication_lag_days for r in roles},
+        {r: with_rule_known_at(comps[r], REGISTRY.role(r).release_rule()) for r in roles},
         max_age_days={r: REGISTRY.role(r).max_age_days for r in roles},
         through=CLOCK,
     )
@@ -583,20 +583,21 @@ def test_performance_named_dates(performance, asset, day, base, index_by_hand):
 
 
 def test_performance_net_liquidity_indexed_from_new_year(performance):
-    # 2026-01-01 (holiday): WALCL 2025-12-31 6,640,618 m and WTREGEN 837,306 m are published
-    # 2026-01-01 (lag 1); RRP: no 01-01 op → 2025-12-31 105.993 bn.
-    # net = 6640.618 − 837.306 − 105.993 = 5697.319 bn.
+    # 2026-01-01 is a federal holiday (Thursday): the H.4.1 of Wednesday 2025-12-31 is taken
+    # to come out the next business day, Friday 2026-01-02 16:30 ET, so New Year's Day still
+    # shows the week of 2025-12-24: WALCL 6,581,231 m, WTREGEN 837,120 m; RRP: no 01-01 op →
+    # 2025-12-31 105.993 bn. net = 6581.231 − 837.120 − 105.993 = 5638.118 bn.
     # 2026-03-26: 6657.161 − 874.077 − 0.885 = 5782.199 bn (tests/test_transforms.py).
-    # index = 100 · 5782.199 / 5697.319 = 101.48982...
-    base = net_by_hand(D("2025-12-31"), D("2025-12-31"))
-    assert base == pytest.approx(5697.319, abs=1e-9)
+    # index = 100 · 5782.199 / 5638.118
+    base = net_by_hand(D("2025-12-24"), D("2025-12-31"))
+    assert base == pytest.approx(5638.118, abs=1e-9)
     now = f(WALCL, D("2026-03-25")) / 1000 - f(WTREGEN, D("2026-03-25")) / 1000 - f(RRP, D("2026-03-26"))
     assert now == pytest.approx(5782.199, abs=1e-9)
     first = row_of(performance, D("2026-01-01"), asset="net_liquidity")
     assert (first["base_date"], first["index_100"]) == (D("2026-01-01"), 100.0)
     assert first["value_native"] == pytest.approx(base, abs=1e-9)
     row = row_of(performance, D("2026-03-26"), asset="net_liquidity")
-    assert row["index_100"] == pytest.approx(100 * 5782.199 / 5697.319, rel=1e-9)
+    assert row["index_100"] == pytest.approx(100 * 5782.199 / 5638.118, rel=1e-9)
 
 
 def test_performance_each_asset_keeps_its_calendar_and_restarts_each_year(performance, values):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -145,8 +146,6 @@ BAD_INPUTS = {
     "non_numeric_value": ("prices/^NDX.csv",
                           lambda ls: ls[:-1] + ["2026-03-31,23208.0,23789.6,23198.6,n/a"],
                           "raw.observations[^NDX]", "numeric_value"),
-    "series_stopped_updating": ("fred/WTREGEN.csv", lambda ls: [l for l in ls if l[:4] != "2026"],
-                                "raw.observations[WTREGEN]", "freshness"),
 }
 
 
@@ -170,6 +169,36 @@ def test_bad_input_blocks_publish_and_leaves_published_file_identical(case, data
     assert staged.is_dir() and any(staged.glob("*.parquet"))
     status = warehouse(data_root, "SELECT status FROM ops.runs ORDER BY started_at DESC LIMIT 1")[0][0]
     assert status == "blocked"
+
+
+def test_a_late_block_policy_series_holds_only_its_tables(data_root: Path, replay_dir: Path, capsys):
+    # WTREGEN (policy block) stops updating at 2025-12-31: 90 days old against the replay's
+    # clock 2026-03-31, beyond its 9. Every table that reads it keeps version 1; BTC gets a new
+    # last close, so the tables that do not read WTREGEN publish version 2.
+    _rewrite(replay_dir / "fred/WTREGEN.csv", lambda ls: [l for l in ls if l[:4] != "2026"])
+    _rewrite(replay_dir / "prices/BTC-USD.csv",
+             lambda ls: ls[:-1] + [",".join(ls[-1].split(",")[:-2] + ["68000.5", ls[-1].split(",")[-1]])])
+    before = published(data_root, "SELECT checksums FROM publishes WHERE version = 1")[0][0]
+
+    code = main(["--data-dir", str(data_root), "run", "--from-dir", str(replay_dir)])
+
+    assert code == EXIT_BLOCKED
+    out, err = capsys.readouterr()
+    assert "WTREGEN" in err and "freshness" in err and "observed 90" in err
+    log = published(data_root, "SELECT version, checksums FROM publishes ORDER BY version")
+    assert [v for v, _ in log] == [1, 2]
+    old, new = json.loads(before), json.loads(log[1][1])
+    reads_tga = ("net_liquidity_weekly", "net_liquidity_daily", "liquidity_regime_weekly",
+                 "liquidity_asset_correlation_weekly", "liquidity_asset_lead_lag", "performance_daily")
+    for table in reads_tga:
+        assert new[table] == old[table], table
+    assert new["asset_prices_daily"] != old["asset_prices_daily"]
+    assert published(data_root, "SELECT close FROM asset_prices_daily WHERE ticker = 'BTC-USD' "
+                                "ORDER BY date DESC LIMIT 1")[0][0] == 68000.5
+    held = dict(published(data_root, "SELECT DISTINCT table_name, stale_reason FROM catalog WHERE is_stale"))
+    assert held["net_liquidity_daily"].startswith("held (kept version 1): WTREGEN")
+    status = warehouse(data_root, "SELECT status FROM ops.runs ORDER BY started_at DESC LIMIT 1")[0][0]
+    assert status == "published"
 
 
 def test_blocked_message_names_the_offending_rows(data_root: Path, replay_dir: Path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import polars as pl
@@ -23,6 +24,7 @@ import pytest
 from flows.registry import load_registry
 from flows.sources.replay import SNAPSHOT_DIR, read_fred_csv, read_price_csv
 from flows.sources.schema import empty_observations
+from transforms.known import with_rule_known_at
 from transforms.liquidity import in_billions, net_liquidity_daily, net_liquidity_weekly
 from transforms.prices import asset_prices_daily
 
@@ -37,6 +39,8 @@ ROLES = ("fed_assets", "tga", "rrp")
 LAG = {r: REGISTRY.role(r).publication_lag_days for r in ROLES}
 MAX_AGE = {r: REGISTRY.role(r).max_age_days for r in ROLES}
 RRP_LOOKBACK = MAX_AGE["rrp"]  # the pipeline passes the RRP max_age_days as rrp_lookback_days
+
+NY = ZoneInfo("America/New_York")
 
 
 # --- independent readers: the csv module, nothing from the code under test -------------
@@ -90,9 +94,12 @@ def weekly(comps) -> pl.DataFrame:
 
 
 def daily_of(comps: dict[str, pl.DataFrame], **overrides) -> pl.DataFrame:
-    kwargs = dict(publication_lag_days=LAG, max_age_days=MAX_AGE, through=THROUGH)
+    """The daily table with each component known by its registry release rule (the snapshot
+    has no vintages)."""
+    kwargs = dict(max_age_days=MAX_AGE, through=THROUGH)
     kwargs.update(overrides)
-    return net_liquidity_daily(comps, **kwargs)
+    known = {r: with_rule_known_at(frame, REGISTRY.role(r).release_rule()) for r, frame in comps.items()}
+    return net_liquidity_daily(known, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -288,22 +295,52 @@ def test_daily_one_row_per_calendar_day_through_clock(daily):
 
 
 def test_daily_never_uses_an_unpublished_observation(daily):
-    # Whole table: obs_date + lag ≤ row date for every component.
+    # Whole table: obs_date + lag ≤ row date for every component, and the time it became
+    # known (UTC) falls before the end of the row's day in New York.
     for name in ROLES:
         late = daily.filter(
             pl.col(f"{name}_obs_date").is_not_null()
             & ((pl.col(f"{name}_obs_date") + pl.duration(days=LAG[name])) > pl.col("date"))
         )
         assert late.height == 0, f"{name}: {late.head(3)}"
+        for row in daily.filter(pl.col(f"{name}_known_at_utc").is_not_null()).iter_rows(named=True):
+            end_of_day = dt.datetime.combine(row["date"] + dt.timedelta(days=1), dt.time(), tzinfo=NY)
+            assert row[f"{name}_known_at_utc"].replace(tzinfo=dt.timezone.utc) < end_of_day, (name, row["date"])
+
+
+# The Fed's holidays (federal holidays) when an H.4.1 Thursday falls on one; the release is
+# taken to come out the next business day, Friday. Listed by hand from the OPM calendars for
+# the snapshot's years 2002–2026: Thanksgiving every year, plus Christmas and New Year's Day
+# when they fell on a Thursday, and Juneteenth/Independence Day/Veterans Day on Thursdays.
+def _thursday_holidays() -> set[dt.date]:
+    days = set()
+    for year in range(2002, 2027):
+        november = [dt.date(year, 11, d) for d in range(1, 31)]
+        days.add([d for d in november if d.weekday() == 3][3])  # Thanksgiving, 4th Thursday
+        for month, dom in ((1, 1), (7, 4), (11, 11), (12, 25)) + (((6, 19),) if year >= 2021 else ()):
+            if dt.date(year, month, dom).weekday() == 3:
+                days.add(dt.date(year, month, dom))
+    return days
+
+
+THURSDAY_HOLIDAYS = _thursday_holidays()
 
 
 def test_daily_every_row_is_the_newest_published_observation(daily):
     # Whole table, recomputed from the CSV dates with bisect: the observation a day must show
-    # is the newest one whose date + lag is on or before that day.
+    # is the newest one published on or before that day: Wednesday + 1 day (Thursday), or the
+    # Friday when that Thursday is a federal holiday.
     walcl_days, tga_days = sorted(WALCL_TXT), sorted(WTREGEN_TXT)
 
+    def published(obs: dt.date) -> dt.date:
+        day = obs + dt.timedelta(days=1)
+        return day + dt.timedelta(days=1) if day in THURSDAY_HOLIDAYS else day
+
     def newest(days: list[dt.date], on: dt.date, lag: int) -> dt.date:
-        return days[bisect.bisect_right(days, on - dt.timedelta(days=lag)) - 1]
+        candidates = days[: bisect.bisect_right(days, on - dt.timedelta(days=lag))]
+        while published(candidates[-1]) > on:
+            candidates = candidates[:-1]
+        return candidates[-1]
 
     for row in daily.iter_rows(named=True):
         day = row["date"]

@@ -13,26 +13,34 @@ def as_of(
     obs_date: str,
     lag_days: int = 0,
     tolerance_days: int | None = None,
+    extra: dict[str, str] | None = None,
 ) -> pl.DataFrame:
     """Each row of `left` (column `date`) with the newest observation of `series` (`date`,
-    `value`) available on that date: an observation becomes available `lag_days` after its
-    date. Adds `value` and `obs_date` (the observation's own date); with `tolerance_days`,
-    an observation more than that many days older than the row is not used (both null).
+    `value`) available on that date: an observation becomes available on its `_known_on`
+    date when `series` has that column (the New York date it became public), else
+    `lag_days` after its date. Adds `value` and `obs_date` (the observation's own date), and
+    each `extra` column of `series` under its new name; with `tolerance_days`, an
+    observation more than that many days older than the row is not used (all null).
     """
+    extra = extra or {}
+    on = pl.col("_known_on") if "_known_on" in series.columns else pl.col("date") + pl.duration(days=lag_days)
     available = series.select(
-        (pl.col("date") + pl.duration(days=lag_days)).alias("_available_on"),
+        on.alias("_available_on"),
         pl.col("date").alias(obs_date),
         pl.col("value").alias(value),
+        *(pl.col(src).alias(dst) for src, dst in extra.items()),
     ).sort("_available_on")
     out = left.sort("date").join_asof(available, left_on="date", right_on="_available_on", strategy="backward")
     if tolerance_days is not None:
         too_old = (pl.col("date") - pl.col(obs_date)).dt.total_days() > tolerance_days
-        out = out.with_columns(pl.when(too_old).then(None).otherwise(pl.col(c)).alias(c) for c in (value, obs_date))
+        out = out.with_columns(pl.when(too_old).then(None).otherwise(pl.col(c)).alias(c)
+                               for c in (value, obs_date, *extra.values()))
     return out.drop("_available_on")
 
 
 def outstanding_overnight(
-    days: pl.DataFrame, operations: pl.DataFrame, *, value: str, obs_date: str, lag_days: int, lookback_days: int
+    days: pl.DataFrame, operations: pl.DataFrame, *, value: str, obs_date: str, lag_days: int, lookback_days: int,
+    extra: dict[str, str] | None = None,
 ) -> pl.DataFrame:
     """The amount of an overnight facility (reverse repo, standing repo) outstanding on each
     `date` of `days`.
@@ -44,7 +52,8 @@ def outstanding_overnight(
     mistaken for zero: the gate's freshness check on the raw series blocks the publish first.
     """
     return as_of(
-        days, operations, value=value, obs_date=obs_date, lag_days=lag_days, tolerance_days=lookback_days
+        days, operations, value=value, obs_date=obs_date, lag_days=lag_days, tolerance_days=lookback_days,
+        extra=extra,
     ).with_columns(pl.col(value).fill_null(0.0))
 
 

@@ -14,6 +14,9 @@ from transforms.spec import Column, TableSpec
 
 __all__ = ["CATALOG", "TABLES", "Column", "TableSpec", "catalog_frame"]
 
+_KNOWN_AT = ("when the observation first became public, UTC (its first ALFRED vintage at the release "
+             "time, else the registry's release rule); always before the end of `date` in New York")
+
 _COMPONENT_AGE = "days from the observation to this day"
 
 _CORE_TABLES: tuple[TableSpec, ...] = (
@@ -40,9 +43,11 @@ _CORE_TABLES: tuple[TableSpec, ...] = (
             name="net_liquidity_daily",
             grain="one row per calendar day",
             description=(
-                "Net liquidity as known at the end of each calendar day, billions of USD: each component "
-                "enters on the day it was published (observation date + publication lag from the registry) "
-                "and is carried until the next release; never a value before it was published. "
+                "Net liquidity as known at the end of each calendar day (New York), billions of USD: each "
+                "component enters on the day it became public (<c>_known_at_utc: its first ALFRED vintage, "
+                "else the registry's release rule, e.g. H.4.1 Thursday 16:30 ET) and is carried until the "
+                "next release; never a value before it was public. Values are the newest vintage; "
+                "`netliq run --as-of DATE` rebuilds the table with the values known then. "
                 "is_stale flags days whose weekly components are older than the registry allows."
             ),
             key=("date",),
@@ -59,6 +64,9 @@ _CORE_TABLES: tuple[TableSpec, ...] = (
                 "tga_age_days": Column(pl.Int32(), f"tga_bn: {_COMPONENT_AGE}"),
                 "rrp_age_days": Column(pl.Int32(), f"rrp_bn: {_COMPONENT_AGE}; null when amount is 0 by rule"),
                 "is_stale": Column(pl.Boolean(), "true when a component is older than its registry max_age_days"),
+                "fed_assets_known_at_utc": Column(pl.Datetime("us"), f"fed_assets_bn: {_KNOWN_AT}"),
+                "tga_known_at_utc": Column(pl.Datetime("us"), f"tga_bn: {_KNOWN_AT}"),
+                "rrp_known_at_utc": Column(pl.Datetime("us"), f"rrp_bn: {_KNOWN_AT}; null when amount is 0 by rule"),
             },
         ),
         TableSpec(
@@ -107,12 +115,13 @@ REVISIONS = TableSpec(
     name="revisions",
     grain="one row per revision of a stored observation",
     description=(
-        "Every observation whose value changed at the source between two runs (a revised H.4.1 week, "
-        "a restated H.8 or CPI month): the old and the new value in the series' native units, and when "
-        "and by which run the new value was seen. The published tables always use the newest value; "
-        "this table says what they used to show."
+        "Every observation whose value changed at the source (a revised H.4.1 week, a restated H.8 or "
+        "CPI month), from ALFRED vintages or seen by netliq between two runs: the old and the new value "
+        "in the series' native units, when the new value became public (known_at_utc) and when and by "
+        "which run netliq stored it. The published tables always use the newest value; this table says "
+        "what they used to show, and `netliq run --as-of DATE` rebuilds them as they were."
     ),
-    key=("series_id", "obs_date", "revised_at_utc"),
+    key=("series_id", "obs_date", "known_at_utc"),
     columns={
         "series_id": Column(pl.String(), "registry key of the series"),
         "obs_date": Column(pl.Date(), "observation date that was revised"),
@@ -120,8 +129,10 @@ REVISIONS = TableSpec(
         "new_value": Column(pl.Float64(), "value after the revision, native units of the series"),
         "old_value_text": Column(pl.String(), "the source's text of the old value"),
         "new_value_text": Column(pl.String(), "the source's text of the new value"),
-        "revised_at_utc": Column(pl.Datetime("us"), "when netliq fetched the new value (UTC)"),
-        "run_id": Column(pl.String(), "the run that fetched it"),
+        "revised_at_utc": Column(pl.Datetime("us"), "when netliq stored the new value (UTC)"),
+        "run_id": Column(pl.String(), "the run that stored it"),
+        "known_at_utc": Column(pl.Datetime("us"), "when the new value became public (UTC): its ALFRED vintage "
+                               "start at the series' release time, else when netliq fetched it"),
     },
 )
 

@@ -12,6 +12,7 @@ import datetime as dt
 import polars as pl
 
 from transforms.align import as_of, outstanding_overnight
+from transforms.known import known_on
 
 COMPONENTS = ("fed_assets", "tga", "rrp")
 BN_DECIMALS = 9
@@ -58,35 +59,32 @@ def net_liquidity_weekly(
 def net_liquidity_daily(
     components: dict[str, pl.DataFrame],
     *,
-    publication_lag_days: dict[str, int],
     max_age_days: dict[str, int],
     through: dt.date,
 ) -> pl.DataFrame:
     """One row per calendar day, availability-aligned, billions of USD.
 
-    Each component enters on the day it was published (observation date + the
-    registry's publication lag) and is carried as of that day: a day never shows a
-    value that was not yet published. For each component the row carries its value
-    (`<c>_bn`), the observation it came from (`<c>_obs_date`) and its age in days
-    (`<c>_age_days`). `is_stale` is true when Fed assets or TGA is older than its
-    `max_age_days` (the value is shown, flagged, never filled from the future); RRP
-    cannot be: past its window it is 0 by rule (see `transforms.align.outstanding_overnight`).
-    RRP follows `outstanding_overnight` on the availability calendar. Rows run from the first
-    day every component is available through `through` (the run's clock) inclusive.
+    Each component (`date`, `value_bn`, `known_at_utc`: when the observation became public,
+    from its ALFRED vintage or its release rule, see transforms.known) enters on the New
+    York date it became known and is carried as of that day: a day never shows a value
+    that was not yet public by that evening. For each component the row carries its value
+    (`<c>_bn`), the observation it came from (`<c>_obs_date`), its age in days
+    (`<c>_age_days`) and when it became known (`<c>_known_at_utc`). `is_stale` is true when
+    Fed assets or TGA is older than its `max_age_days` (the value is shown, flagged, never
+    filled from the future); RRP cannot be: past its window it is 0 by rule (see
+    `transforms.align.outstanding_overnight`). Rows run from the first day every component
+    is known through `through` (the run's clock) inclusive.
     """
-    firsts = [
-        frame["date"].min() + dt.timedelta(days=publication_lag_days[name])  # type: ignore[operator]
-        for name, frame in components.items()
-    ]
-    start = max(firsts)
+    known = {name: _known(name, frame) for name, frame in components.items()}
+    start = max(frame["_known_on"].min() for frame in known.values())  # type: ignore[type-var]
     days = pl.DataFrame({"date": pl.date_range(start, through, interval="1d", eager=True)})
     out = days
     for name in ("fed_assets", "tga"):
-        out = as_of(out, components[name].rename({"value_bn": "value"}), value=f"{name}_bn",
-                    obs_date=f"{name}_obs_date", lag_days=publication_lag_days[name])
+        out = as_of(out, known[name], value=f"{name}_bn", obs_date=f"{name}_obs_date",
+                    extra={"known_at_utc": f"{name}_known_at_utc"})
     out = outstanding_overnight(
-        out, components["rrp"].rename({"value_bn": "value"}), value="rrp_bn", obs_date="rrp_obs_date",
-        lag_days=publication_lag_days["rrp"], lookback_days=max_age_days["rrp"],
+        out, known["rrp"], value="rrp_bn", obs_date="rrp_obs_date", lag_days=0,
+        lookback_days=max_age_days["rrp"], extra={"known_at_utc": "rrp_known_at_utc"},
     )
     out = out.with_columns(
         (pl.col("date") - pl.col(f"{name}_obs_date")).dt.total_days().cast(pl.Int32).alias(f"{name}_age_days")
@@ -102,4 +100,16 @@ def net_liquidity_daily(
         "fed_assets_obs_date", "tga_obs_date", "rrp_obs_date",
         "fed_assets_age_days", "tga_age_days", "rrp_age_days",
         "is_stale",
+        "fed_assets_known_at_utc", "tga_known_at_utc", "rrp_known_at_utc",
     ).sort("date")
+
+
+def _known(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """A component as `as_of` wants it: available on the New York date it became known."""
+    if "known_at_utc" not in frame.columns or frame["known_at_utc"].null_count():
+        raise ValueError(f"net_liquidity_daily: component {name} needs known_at_utc on every row "
+                         "(when each observation became public; see transforms.known)")
+    return frame.select(
+        "date", pl.col("value_bn").alias("value"), pl.col("known_at_utc").cast(pl.Datetime("us")),
+        known_on(pl.col("known_at_utc")).alias("_known_on"),
+    )

@@ -15,6 +15,7 @@ import datetime as dt
 import polars as pl
 
 from transforms.align import as_of, checked_series
+from transforms.known import known_on
 from transforms.spec import Column, TableSpec
 
 # GLD shares outstanding older than this (calendar days) are not shown on a gold day.
@@ -72,6 +73,7 @@ def gold_daily(
     *,
     cpi_publication_lag_days: int,
     foreign_official_treasuries_lag_days: int,
+    known_at: dict[str, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """One row per COMEX trading day of gold (the dates of `gold_usd_per_oz`, GC=F closes).
 
@@ -91,12 +93,17 @@ def gold_daily(
       foreign_official_treasuries_per_gold_ratio = bn USD / (USD per oz) = billions of
       troy ounces the holdings would buy.
     An optional input passed as None gives null columns (right dtype), never a filled value.
+    known_at: input name ("cpi_index", "foreign_official_treasuries_bn") → `date`,
+    `known_at_utc` (when each observation became public, transforms.known): that input then
+    enters on the New York date it became known instead of after its lag.
     """
     table = "gold_daily"
     gold = _checked(table, "gold_usd_per_oz", gold_usd_per_oz)
-    cpi = _checked_months(table, "cpi_index", cpi_index)
+    cpi = _with_known_on(_checked_months(table, "cpi_index", cpi_index), (known_at or {}).get("cpi_index"))
     shares = _optional(table, "gld_shares_outstanding", gld_shares_outstanding)
     foreign = _optional(table, "foreign_official_treasuries_bn", foreign_official_treasuries_bn)
+    if foreign is not None:
+        foreign = _with_known_on(foreign, (known_at or {}).get("foreign_official_treasuries_bn"))
 
     out = gold.select("date", pl.col("value").alias("gold_usd_per_oz"))
     out = as_of(out, cpi, value="cpi_index", obs_date="cpi_obs_month", lag_days=cpi_publication_lag_days)
@@ -124,6 +131,16 @@ def gold_daily(
             "foreign_official_treasuries_per_gold_ratio"
         ),
     ).select(GOLD_DAILY.schema.names()).sort("date")
+
+
+def _with_known_on(frame: pl.DataFrame, known: pl.DataFrame | None) -> pl.DataFrame:
+    """`frame` with `_known_on` (see transforms.align.as_of) when `known` gives its known_at_utc."""
+    if known is None:
+        return frame
+    joined = frame.join(known.select("date", "known_at_utc"), on="date", how="left")
+    if joined["known_at_utc"].null_count():
+        raise ValueError(f"gold_daily: {joined['known_at_utc'].null_count()} observation(s) without known_at_utc")
+    return joined.select("date", "value", known_on(pl.col("known_at_utc")).alias("_known_on"))
 
 
 def _checked_months(table: str, name: str, frame: pl.DataFrame | None) -> pl.DataFrame:

@@ -86,18 +86,47 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
 # ------------------------------------------------------------------ raw
 
 
+# Which stored row of an observation is the newest: the latest fetch; within one fetch of
+# vintages, the latest vintage.
+_NEWEST = "fetched_at DESC, realtime_start DESC NULLS LAST, value_text"
+
+
 def latest_observations(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFrame:
     """The newest stored value per observation date of one series (revisions applied)."""
     return _query(
         con,
-        """
+        f"""
         SELECT series_id, obs_date, value, value_text, open, high, low, volume
         FROM raw.observations WHERE series_id = ?
-        QUALIFY row_number() OVER (PARTITION BY obs_date ORDER BY fetched_at DESC, value_text) = 1
+        QUALIFY row_number() OVER (PARTITION BY obs_date ORDER BY {_NEWEST}) = 1
         ORDER BY obs_date
         """,
         [series_id],
     )
+
+
+def observation_history(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFrame:
+    """Every stored row of one series, oldest first per observation date: the values it had
+    and when each was recorded (`fetched_at_utc`) or, for ALFRED vintages, from when it was
+    valid (`realtime_start`). The point-in-time layer (transforms.known) turns this into
+    when each value became known."""
+    return _query(
+        con,
+        f"""
+        SELECT series_id, obs_date, value, value_text, open, high, low, volume, realtime_start,
+               CAST(timezone('UTC', fetched_at) AS TIMESTAMP) AS fetched_at_utc,
+               run_id
+        FROM raw.observations WHERE series_id = ?
+        ORDER BY obs_date, fetched_at, realtime_start NULLS FIRST, value_text
+        """,
+        [series_id],
+    )
+
+
+def last_realtime_start(con: duckdb.DuckDBPyConnection, series_id: str) -> dt.date | None:
+    """The newest ALFRED vintage stored for a series (None: never fetched with vintages)."""
+    return con.execute("SELECT max(realtime_start) FROM raw.observations WHERE series_id = ?",
+                       [series_id]).fetchall()[0][0]
 
 
 def last_observation_date(con: duckdb.DuckDBPyConnection, series_id: str) -> dt.date | None:
@@ -118,7 +147,7 @@ def append_observations(
         con.execute("BEGIN")
         before = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0]
         con.execute(
-            """
+            f"""
             INSERT INTO raw.observations
             SELECT ?, i.series_id, i.obs_date, i.value, i.value_text, i.open, i.high, i.low, i.volume,
                    NULL, NULL, ?, ?
@@ -126,7 +155,7 @@ def append_observations(
             LEFT JOIN (
                 SELECT series_id, obs_date, value, value_text, open, high, low, volume FROM raw.observations
                 WHERE series_id IN (SELECT DISTINCT series_id FROM incoming)
-                QUALIFY row_number() OVER (PARTITION BY series_id, obs_date ORDER BY fetched_at DESC, value_text) = 1
+                QUALIFY row_number() OVER (PARTITION BY series_id, obs_date ORDER BY {_NEWEST}) = 1
             ) cur USING (series_id, obs_date)
             -- a revision is a different number; FRED re-formatting the same number
             -- ("6748567" / "6748567.0000000000", both seen in one real response) is not
@@ -135,6 +164,58 @@ def append_observations(
                OR (i.value IS NULL AND cur.value_text IS DISTINCT FROM i.value_text)
                OR cur.open IS DISTINCT FROM i.open OR cur.high IS DISTINCT FROM i.high
                OR cur.low IS DISTINCT FROM i.low OR cur.volume IS DISTINCT FROM i.volume
+            """,
+            [source, fetched_at, run_id],
+        )
+        added = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0] - before
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("incoming")
+    return added
+
+
+def append_vintages(
+    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, source: str, fetched_at: dt.datetime, run_id: str
+) -> int:
+    """Append ALFRED vintages (VINTAGES rows) that are new; returns how many.
+
+    A vintage is stored when its value differs from the one before it: the newest stored
+    value of that observation, then the incoming vintages in realtime order. So a row that
+    only continues a stored value (FRED clips realtime periods to the request, so every
+    incremental request repeats the current values) adds nothing, and the same response
+    twice adds nothing.
+    """
+    if frame.height == 0:
+        return 0
+    con.register("incoming", frame)
+    try:
+        con.execute("BEGIN")
+        before = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0]
+        con.execute(
+            f"""
+            INSERT INTO raw.observations
+            SELECT ?, series_id, obs_date, value, value_text, NULL, NULL, NULL, NULL,
+                   realtime_start, realtime_end, ?, ?
+            FROM (
+                SELECT *, lag(value) OVER w AS prev_value, lag(value_text) OVER w AS prev_text,
+                       lag(obs_date) OVER w AS prev_date
+                FROM (
+                    SELECT series_id, obs_date, value, value_text, NULL::DATE AS realtime_start,
+                           NULL::DATE AS realtime_end, 0 AS incoming
+                    FROM raw.observations
+                    WHERE series_id IN (SELECT DISTINCT series_id FROM incoming)
+                    QUALIFY row_number() OVER (PARTITION BY series_id, obs_date ORDER BY {_NEWEST}) = 1
+                    UNION ALL
+                    SELECT series_id, obs_date, value, value_text, realtime_start, realtime_end, 1 FROM incoming
+                )
+                WINDOW w AS (PARTITION BY series_id, obs_date ORDER BY incoming, realtime_start)
+            )
+            WHERE incoming = 1
+              AND (prev_date IS NULL OR prev_value IS DISTINCT FROM value
+                   OR (value IS NULL AND prev_text IS DISTINCT FROM value_text))
             """,
             [source, fetched_at, run_id],
         )
@@ -376,21 +457,55 @@ def write_published_file(con, root: Path, names: list[str], comments: dict[str, 
     `comments`: table -> (table description, {column: description}), stored as DuckDB
     comments so BI tools show them.
     """
-    final = published_path(root)
+    def publish_log(target: str) -> None:
+        con.execute(f"CREATE TABLE {target}.main.publishes AS SELECT * FROM ops.publishes ORDER BY version")
+        con.execute(f"COMMENT ON TABLE {target}.main.publishes IS " + _sql_str(
+            "The publish log, one row per version: run id, time (UTC), code version, the run's clock, "
+            "row counts and content checksums per table, and the check summary."))
+
+    return _write_file(con, published_path(root), "marts", names, comments, publish_log)
+
+
+def write_as_of_file(con, path: Path, names: list[str], comments: dict[str, tuple[str, dict[str, str]]], *,
+                     as_of: dt.date, known_through_utc: dt.datetime, run_id: str, code_version: str,
+                     inputs: pl.DataFrame) -> Path:
+    """Write the staged tables of an as-of rebuild to `path` (never the published file), with
+    an `as_of_build` row saying what it is and `as_of_inputs`, what each series was known from."""
+    def describe(target: str) -> None:
+        con.execute(
+            f"CREATE TABLE {target}.main.as_of_build AS SELECT ?::DATE AS as_of_date, "
+            "?::TIMESTAMP AS known_through_utc, now()::TIMESTAMP AS built_at_utc, ? AS run_id, ? AS code_version",
+            [as_of, known_through_utc, run_id, code_version],
+        )
+        con.execute(f"COMMENT ON TABLE {target}.main.as_of_build IS " + _sql_str(
+            "What this file is: every table rebuilt from what was known at known_through_utc (the end of "
+            "as_of_date in New York). Not the current published file."))
+        con.register("_inputs", inputs)
+        con.execute(f"CREATE TABLE {target}.main.as_of_inputs AS SELECT * FROM _inputs ORDER BY series_id")
+        con.unregister("_inputs")
+        con.execute(f"COMMENT ON TABLE {target}.main.as_of_inputs IS " + _sql_str(
+            "Per series: observations known by then, the newest observation date, and whether when each "
+            "value became known comes from ALFRED vintages or from the registry's release rule."))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _write_file(con, path, "staging", names, comments, describe)
+
+
+def _write_file(con, final: Path, schema: str, names: list[str], comments: dict[str, tuple[str, dict[str, str]]],
+                extra) -> Path:
+    """Copy `schema`'s tables into a new DuckDB file (the old storage version BI drivers read)
+    beside `final`, then rename it over `final`: readers never see a half-written file."""
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     con.execute(f"ATTACH '{tmp}' AS pub (STORAGE_VERSION '{PUBLISHED_STORAGE_VERSION}')")
     try:
         for name in names:
-            con.execute(f'CREATE TABLE pub.main."{name}" AS SELECT * FROM marts."{name}" ORDER BY ALL')
+            con.execute(f'CREATE TABLE pub.main."{name}" AS SELECT * FROM {schema}."{name}" ORDER BY ALL')
             table_doc, column_docs = comments[name]
             con.execute(f'COMMENT ON TABLE pub.main."{name}" IS {_sql_str(table_doc)}')
             for column, doc in column_docs.items():
                 con.execute(f'COMMENT ON COLUMN pub.main."{name}"."{column}" IS {_sql_str(doc)}')
-        con.execute("CREATE TABLE pub.main.publishes AS SELECT * FROM ops.publishes ORDER BY version")
-        con.execute("COMMENT ON TABLE pub.main.publishes IS " + _sql_str(
-            "The publish log, one row per version: run id, time (UTC), code version, the run's clock, "
-            "row counts and content checksums per table, and the check summary."))
+        extra("pub")
         con.execute("CHECKPOINT pub")
     finally:
         con.execute("DETACH pub")

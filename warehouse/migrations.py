@@ -70,4 +70,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE ops.publishes ADD COLUMN rolled_back_from INTEGER;
         """,
     ),
+    (
+        # point in time: when each value became public. Versions published before this have
+        # NULL there (not recorded then); revisions are keyed by when the new value became public.
+        "0003_known_at",
+        """
+        ALTER TABLE IF EXISTS history.net_liquidity_daily ADD COLUMN IF NOT EXISTS fed_assets_known_at_utc TIMESTAMP;
+        ALTER TABLE IF EXISTS history.net_liquidity_daily ADD COLUMN IF NOT EXISTS tga_known_at_utc TIMESTAMP;
+        ALTER TABLE IF EXISTS history.net_liquidity_daily ADD COLUMN IF NOT EXISTS rrp_known_at_utc TIMESTAMP;
+        ALTER TABLE IF EXISTS history.revisions ADD COLUMN IF NOT EXISTS known_at_utc TIMESTAMP;
+        """,
+    ),
 ]
