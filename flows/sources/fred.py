@@ -676,6 +676,24 @@ def normalize_vintage_rows(series_id: str, observations: list[ET.Element]) -> pl
     return pl.DataFrame(columns, schema=VINTAGES).sort("obs_date", "realtime_start", maintain_order=True)
 
 
+def read_vintage_xml(series_id: str, payload: bytes) -> tuple[pl.DataFrame, dt.date | None]:
+    """A saved `series/observations` XML response with realtime periods (what ALFRED
+    returns, and what fredapi parses) -> (VINTAGES, the realtime_start it was asked from:
+    None when that is FRED's earliest, 1776-07-04, i.e. the whole realtime history, whose
+    starts are true first releases). A FRED error body or anything else raises SourceError."""
+    try:
+        root = ET.fromstring(payload)
+    except ET.ParseError as exc:
+        raise SourceError(f"{series_id}: the vintage file is not XML ({exc})") from None
+    if root.tag == "error":
+        raise SourceError(f"{series_id}: the vintage file is a FRED error, not data: {_fred_error_message(payload)}")
+    if root.tag != "observations":
+        raise SourceError(f"{series_id}: the vintage file is a <{root.tag}> response, not <observations>")
+    asked = _iso_date(series_id, "realtime_start of the request", root.get("realtime_start"))
+    vintages = merge_vintages([normalize_vintage_rows(series_id, list(root))])
+    return vintages, None if asked <= dt.date(1776, 7, 4) else asked
+
+
 def vintage_windows(
     vintage_dates: list[dt.date], max_per_request: int = ALFRED_MAX_VINTAGE_DATES
 ) -> list[tuple[dt.date, dt.date]]:

@@ -5,6 +5,9 @@ Layout (the layout of the bundled snapshot, data/snapshot/):
                               `observation_date,<SERIES_ID>`; FRED's `.` or an empty
                               cell means "no observation" and the row is skipped
   DIR/fred/<SERIES_ID>.json   a saved FRED API `series/observations` response (file_type=json)
+  DIR/fred/<SERIES_ID>.xml    a saved ALFRED `series/observations` response with realtime
+                              periods (realtime_start=1776-07-04 for the whole history):
+                              replayed as vintages, so every value knows when it was published
   DIR/prices/<TICKER>.csv     Yahoo columns `Date,Open,High,Low,Close[,Adj Close][,Volume]`
 
 Values are read as text first: a cell that is not a number is kept (value null,
@@ -98,7 +101,7 @@ def locate(spec: SeriesSpec, folder: Path) -> Path | None:
     if spec.snapshot_file:
         candidates = [folder / spec.snapshot_file]
     elif spec.provider == "fred":
-        candidates = [folder / "fred" / f"{spec.id}.csv", folder / "fred" / f"{spec.id}.json"]
+        candidates = [folder / "fred" / f"{spec.id}.{ext}" for ext in ("csv", "json", "xml")]
     else:
         candidates = [folder / "prices" / f"{spec.id}.csv"]
     return next((p for p in candidates if p.is_file()), None)
@@ -112,6 +115,12 @@ def fetch(spec: SeriesSpec, folder: Path) -> FetchResult:
         raise NotInReplay(f"{spec.key}: not in {folder} (looked for the {spec.provider} file of {spec.id})")
     if spec.value_column:
         frame = file_source.read_series_file(path, spec.key, date_column="date", value_column=spec.value_column)
+    elif path.suffix == ".xml":
+        from flows.sources.fred import current_observations, read_vintage_xml
+
+        vintages, asked_from = read_vintage_xml(spec.id, path.read_bytes())
+        return FetchResult(series_id=spec.id, frame=current_observations(vintages), metadata={"file": str(path)},
+                           vintages=vintages, vintages_from=asked_from)
     elif path.suffix == ".json":
         from flows.sources.fred import normalize_json_observations
 
