@@ -221,7 +221,7 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
     registry = load_registry()
     used = registry.used()
     run_id = _run_id()
-    started = dt.datetime.now(dt.timezone.utc)
+    started = _now()
     mode = "offline" if offline else ("replay" if folder else "live")
     mode += " as-of" if as_of else (" backfill" if backfill_start else "")
     api_key = None if folder else fred.load_api_key()
@@ -248,6 +248,11 @@ def _check_parameters(as_of: dt.date | None, start: dt.date | None, end: dt.date
         raise ValueError("a backfill needs both backfill_start and backfill_end")
     if start and end and start > end:
         raise ValueError(f"backfill_start {start} is after backfill_end {end}")
+
+
+def _now() -> dt.datetime:
+    """The run's start (UTC); a live run's clock is its New York date. Tests move it."""
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def _run_id() -> str:
