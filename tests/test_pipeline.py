@@ -274,3 +274,24 @@ def test_rollback_republishes_an_earlier_version_with_a_reason(data_root: Path, 
     assert main(["--data-dir", str(data_root), "rollback", "9", "--reason", "x"]) == 1
     assert "no version 9" in capsys.readouterr().err
     assert sha256(data_root / "netliq.duckdb") == before
+
+
+def test_a_revision_netliq_sees_itself_is_not_in_an_as_of_rebuild_of_before(data_root: Path, replay_dir: Path):
+    # CONSTRUCTED revision of a real value: WALCL 2026-03-18 is 6,655,939 m in the snapshot;
+    # the replay now says 6,655,000. Without vintages netliq can only say the new value was
+    # public when it fetched it (today), so the table as known on 2026-03-31 keeps 6655.939.
+    path = replay_dir / "fred/WALCL.csv"
+    path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000"))
+    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+    rebuilt = daily(from_dir=str(replay_dir), data_dir=str(data_root), as_of=dt.date(2026, 3, 31))
+
+    assert rebuilt.status == "as-of" and rebuilt.rows_added["WALCL"] == 1  # ingested first
+    assert _rows(rebuilt.published_file, "SELECT fed_assets_bn FROM net_liquidity_weekly "
+                 "WHERE date = DATE '2026-03-18'")[0][0] == pytest.approx(6655.939)
+    assert _rows(rebuilt.published_file, "SELECT count(*) FROM revisions")[0][0] == 0
+    # the warehouse holds both values; the new one recorded now
+    rows = warehouse(data_root, "SELECT value, realtime_start, fetched_at FROM raw.observations "
+                                "WHERE series_id = 'WALCL' AND obs_date = DATE '2026-03-18' ORDER BY fetched_at")
+    assert [(v, r) for v, r, _ in rows] == [(6655939.0, None), (6655000.0, None)]
+    assert rows[1][2].replace(tzinfo=None) >= started - dt.timedelta(seconds=1)

@@ -78,17 +78,18 @@ def _clock(text: str) -> tuple[int, int]:
     return hours, minutes
 
 
-@functools.lru_cache(maxsize=8)
-def _us_holidays(first_year: int, last_year: int) -> frozenset[dt.date]:
+@functools.cache
+def _us_holidays() -> frozenset[dt.date]:
+    """US federal holidays (the Federal Reserve's), 1950–2100, as pandas' calendar gives them."""
     from pandas.tseries.holiday import USFederalHolidayCalendar
 
-    days = USFederalHolidayCalendar().holidays(f"{first_year}-01-01", f"{last_year}-12-31")
+    days = USFederalHolidayCalendar().holidays("1950-01-01", "2100-12-31")
     return frozenset(d.date() for d in days)
 
 
 def next_business_day(day: dt.date) -> dt.date:
     """`day` itself if a US business day (not a weekend, not a federal holiday), else the next one."""
-    holidays = _us_holidays(day.year - 1, day.year + 1)
+    holidays = _us_holidays()
     while day.weekday() >= 5 or day in holidays:
         day += dt.timedelta(days=1)
     return day

@@ -112,7 +112,7 @@ def observation_history(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.Da
     when each value became known."""
     return _query(
         con,
-        f"""
+        """
         SELECT series_id, obs_date, value, value_text, open, high, low, volume, realtime_start,
                CAST(timezone('UTC', fetched_at) AS TIMESTAMP) AS fetched_at_utc,
                run_id
