@@ -107,6 +107,21 @@ def test_walcl_in_billions_on_one_date_fails_range_and_jump(raw):
     assert "obs_date=2026-03-11" in jump.message() and "obs_date=2026-03-18" in jump.message()
 
 
+def test_identical_data_reuses_its_result_and_changed_data_is_validated_again(raw, monkeypatch):
+    from expectations import gate
+
+    good = run_raw("WALCL", raw["WALCL"])
+    assert good.passed
+    # the same rows again: no GE run at all (the batch API would fail if it were called)
+    monkeypatch.setattr(gate, "to_pandas", lambda frame: pytest.fail("GE ran on data it had already checked"))
+    again = run_raw("WALCL", raw["WALCL"].clone())
+    assert [(r.check, r.success) for r in again.results] == [(r.check, r.success) for r in good.results]
+    monkeypatch.undo()
+    # one value changed (WALCL 2026-03-11 sent in billions): checked afresh, and it fails
+    bad = run_raw("WALCL", set_value(raw["WALCL"], D("2026-03-11"), 6646.344, "6646.344"))
+    assert set(failed(bad)) == {"value_range", "jump_pct"}
+
+
 def test_duplicated_date_fails_unique_key(raw):
     frame = raw["WALCL"]
     dup = pl.concat([frame, frame.filter(pl.col("obs_date") == D("2026-03-11"))])
