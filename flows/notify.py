@@ -19,14 +19,20 @@ def summary_markdown(*, run_id: str, status: str, clock, version, message: str, 
                      stale: Mapping[str, str], unavailable: Mapping[str, str], late: Mapping[str, str],
                      failures: list[str], timings: Mapping[str, float],
                      revised: Mapping[str, int] | None = None, held: Mapping[str, str] | None = None,
-                     held_tables: Mapping[str, str] | None = None) -> str:
+                     held_tables: Mapping[str, str] | None = None, row_changes: Mapping[str, int] | None = None,
+                     revised_rows: list[dict] | None = None, rows_added: Mapping[str, int] | None = None) -> str:
     lines = [f"# netliq run {status}", "", f"- run: `{run_id}`", f"- clock: {clock}",
              f"- version: {version if version is not None else '—'}", f"- {message}", ""]
     if failures:
         lines += ["## Blocking checks that failed", ""] + [f"```\n{f}\n```" for f in failures] + [""]
     if row_counts:
-        lines += ["## Tables", "", "| table | rows | stale |", "|---|---:|---|"]
-        lines += [f"| {t} | {n} | {stale.get(t, '')} |" for t, n in row_counts.items()] + [""]
+        changes = row_changes or {}
+        lines += ["## Tables", "", "| table | rows | rows vs previous version | stale or held |", "|---|---:|---:|---|"]
+        lines += [f"| {t} | {n} | {changes.get(t, 0):+d} | {stale.get(t, '')} |" for t, n in row_counts.items()]
+        lines += [""]
+    if rows_added and any(rows_added.values()):
+        lines += ["## Raw rows added (new or revised observations)", ""]
+        lines += [f"- {k}: {n}" for k, n in rows_added.items() if n] + [""]
     if held_tables:
         lines += ["## Tables held at their last good version", "",
                   "A series whose registry policy is `block` is late or failing; only the tables that read it "
@@ -40,6 +46,11 @@ def summary_markdown(*, run_id: str, status: str, clock, version, message: str, 
     if revised:
         lines += ["## Revised since the last run", ""] + [f"- {k}: {n} observation(s)" for k, n in revised.items()]
         lines += [""]
+    if revised_rows:
+        lines += ["| series | date | old value | new value | public since (UTC) |", "|---|---|---:|---:|---|"]
+        lines += [f"| {r['series_id']} | {r['obs_date']} | {r['old_value']} | {r['new_value']} | {r['known_at_utc']} |"
+                  for r in revised_rows]
+        lines += ["", "(every revision: the published `revisions` table)", ""]
     if timings:
         lines += ["## Time per step (s)", "", "| step | seconds |", "|---|---:|"]
         lines += [f"| {k} | {v:.2f} |" for k, v in timings.items()]

@@ -38,6 +38,8 @@ from warehouse import db
 NEW_YORK = ZoneInfo("America/New_York")
 # How far back an incremental fetch re-reads, so revised values are seen.
 REVISION_WINDOW_DAYS = 120
+# revisions listed one by one in the run summary (all are in the published `revisions` table)
+REVISIONS_SHOWN = 20
 
 
 class GateBlocked(RuntimeError):
@@ -73,6 +75,8 @@ class RunSummary:
     held: dict[str, str] = field(default_factory=dict)
     held_tables: dict[str, str] = field(default_factory=dict)  # table → why it was not rebuilt
     as_of: dt.date | None = None  # an as-of rebuild: the New York date whose evening it shows
+    row_changes: dict[str, int] = field(default_factory=dict)  # table → rows against the previous version
+    revised_rows: list[dict] = field(default_factory=list)  # this run's revisions (first REVISIONS_SHOWN)
 
 
 def code_version() -> str:
@@ -465,7 +469,10 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
         if reason and name not in held_tables:
             _progress(f"      stale: {name}: {reason}")
     summary_args = dict(stale=status, unavailable=unavailable, late=late, revised=revised_now, held=held,
-                        held_tables=held_tables)
+                        held_tables=held_tables,
+                        row_changes={n: c - previous_counts.get(n, 0) for n, c in counts.items()},
+                        revised_rows=this_run.head(REVISIONS_SHOWN).select(
+                            "series_id", "obs_date", "old_value", "new_value", "known_at_utc").to_dicts())
     if previous and previous["checksums"] == sums and published.exists():
         message = f"nothing new: tables identical to version {previous['version']}; nothing published"
         _progress(f"[5/5] {message}")
@@ -575,7 +582,8 @@ def _report(summary: RunSummary, message: str, steps: _Steps) -> RunSummary:
         run_id=summary.run_id, status=summary.status, clock=summary.clock, version=summary.version,
         message=message, row_counts=summary.row_counts, stale=summary.stale, unavailable=summary.unavailable,
         late=summary.late, failures=[], timings=summary.timings, revised=summary.revised, held=summary.held,
-        held_tables=summary.held_tables), summary.row_counts, summary.stale)
+        held_tables=summary.held_tables, row_changes=summary.row_changes, revised_rows=summary.revised_rows,
+        rows_added=summary.rows_added), summary.row_counts, summary.stale)
     if summary.held_tables:
         notify.notify("held", {"run_id": summary.run_id, "clock": summary.clock, "held_series": summary.held,
                                "held_tables": summary.held_tables})

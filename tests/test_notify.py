@@ -50,6 +50,24 @@ def test_no_webhook_configured_sends_nothing():
     assert notify.notify("late", {}, env={}) is False
 
 
+def test_summary_markdown_says_what_was_held_revised_and_changed():
+    text = notify.summary_markdown(
+        run_id="r2", status="published", clock="2026-03-31", version=2, message="published version 2; 1 table(s) held",
+        row_counts={"net_liquidity_weekly": 1215, "asset_prices_daily": 33461},
+        stale={"net_liquidity_weekly": "held (kept version 1): WTREGEN: check freshness failed"},
+        unavailable={}, late={}, failures=[], timings={},
+        held={"WTREGEN": "check freshness failed"}, held_tables={"net_liquidity_weekly": "WTREGEN: late"},
+        row_changes={"net_liquidity_weekly": 0, "asset_prices_daily": 1}, rows_added={"BTC-USD": 1, "WALCL": 0},
+        revised={"WALCL": 1},
+        revised_rows=[{"series_id": "WALCL", "obs_date": "2026-03-18", "old_value": 6655000.0,
+                       "new_value": 6655939.0, "known_at_utc": "2026-03-26 20:30:00"}])
+    for part in ("| asset_prices_daily | 33461 | +1 |", "## Tables held at their last good version",
+                 "- net_liquidity_weekly: WTREGEN: late", "held (policy block): WTREGEN", "- BTC-USD: 1",
+                 "| WALCL | 2026-03-18 | 6655000.0 | 6655939.0 | 2026-03-26 20:30:00 |"):
+        assert part in text
+    assert "- WALCL: 0" not in text  # only series that added rows
+
+
 def test_summary_markdown_names_failures_tables_and_steps():
     text = notify.summary_markdown(
         run_id="r1", status="blocked", clock="2026-03-31", version=None, message="publish blocked",
