@@ -339,6 +339,8 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
             # a block-policy series that cannot be fetched holds the tables that read it
             (held if spec.lateness == "block" else unavailable)[spec.key] = reason
             continue
+        if backfill and got.frame.height == 0:
+            continue  # nothing dated in the backfill's range: what is stored stays as it is
         incoming[spec.key], dropped[spec.key] = _prepare(spec, got)
         problem = fred.check_units(spec, got.metadata) if spec.provider == "fred" else None
         if problem:

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+from contextlib import nullcontext as _no_raise
 from pathlib import Path
 
 import duckdb
@@ -295,3 +296,36 @@ def test_a_revision_netliq_sees_itself_is_not_in_an_as_of_rebuild_of_before(data
                                 "WHERE series_id = 'WALCL' AND obs_date = DATE '2026-03-18' ORDER BY fetched_at")
     assert [(v, r) for v, r, _ in rows] == [(6655939.0, None), (6655000.0, None)]
     assert rows[1][2].replace(tzinfo=None) >= started - dt.timedelta(seconds=1)
+
+
+def test_backfill_stores_only_its_range(data_root: Path, replay_dir: Path):
+    # two CONSTRUCTED revisions of real WALCL values: 2026-03-18 (6,655,939 → 6,655,000), inside
+    # the backfill range, and 2025-01-01 (6,852,491 → 6,852,000), outside it
+    path = replay_dir / "fred/WALCL.csv"
+    path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000")
+                    .replace("2025-01-01,6852491", "2025-01-01,6852000"))
+
+    summary = daily(from_dir=str(replay_dir), data_dir=str(data_root),
+                    backfill_start=dt.date(2026, 3, 1), backfill_end=dt.date(2026, 3, 31))
+
+    assert summary.status == "published" and summary.rows_added["WALCL"] == 1
+    revised = published(data_root, "SELECT series_id, obs_date, old_value, new_value FROM revisions")
+    assert revised == [("WALCL", dt.date(2026, 3, 18), 6655939.0, 6655000.0)]
+    assert published(data_root, "SELECT fed_assets_bn FROM net_liquidity_weekly WHERE date = DATE '2025-01-01'"
+                     )[0][0] == pytest.approx(6852.491)  # outside the range: untouched
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--backfill", "2026-03-31", "2026-03-01"], "backfill_start 2026-03-31 is after backfill_end 2026-03-01"),
+     (["--backfill", "2026-03-01", "yesterday"], "not a date"),
+     (["--as-of", "2026-03-01", "--backfill", "2026-03-01", "2026-03-02"], "not allowed with argument")],
+)
+def test_bad_backfill_or_as_of_arguments_are_refused(data_root: Path, args, message, capsys):
+    before = sha256(data_root / "netliq.duckdb")
+    with pytest.raises(SystemExit) if "--as-of" in args or "yesterday" in args else _no_raise():
+        code = main(["--data-dir", str(data_root), "run", "--offline", *args])
+        assert code == 1
+    out = capsys.readouterr()
+    assert message in out.err
+    assert sha256(data_root / "netliq.duckdb") == before

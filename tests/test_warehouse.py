@@ -406,3 +406,58 @@ def test_bad_sql_in_query_published_is_a_warehouse_error(tmp_path: Path, weekly)
         db.query_published(path, "SELECT * FROM no_such_table")
     # the file is still fine afterwards
     assert db.query_published(path, f"SELECT count(*) AS n FROM {WEEKLY}")["n"][0] == 3
+
+
+def test_known_at_migration_adds_the_columns_to_a_warehouse_published_before_it(tmp_path: Path):
+    # a warehouse as the previous release left it: migrations 0001-0002 and a published
+    # net_liquidity_daily and revisions without the point-in-time columns
+    path = tmp_path / db.WAREHOUSE_FILE
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA ops")
+    con.execute("CREATE TABLE ops.migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    for name, sql in MIGRATIONS[:2]:
+        con.execute(sql)
+        con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
+    con.execute("CREATE TABLE history.net_liquidity_daily (version INTEGER, date DATE, is_stale BOOLEAN)")
+    con.execute("INSERT INTO history.net_liquidity_daily VALUES (1, DATE '2026-03-31', false)")
+    con.execute("CREATE TABLE history.revisions (version INTEGER, series_id VARCHAR, run_id VARCHAR)")
+    con.close()
+
+    with db.connect(tmp_path) as con:
+        daily = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'history' "
+            "AND table_name = 'net_liquidity_daily' ORDER BY ordinal_position").fetchall()]
+        assert daily == ["version", "date", "is_stale", "fed_assets_known_at_utc", "tga_known_at_utc",
+                         "rrp_known_at_utc"]
+        # version 1 did not record when its values became known: NULL, not a guess
+        assert con.execute("SELECT fed_assets_known_at_utc FROM history.net_liquidity_daily").fetchall() == [(None,)]
+        revisions = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'history' "
+            "AND table_name = 'revisions' ORDER BY ordinal_position").fetchall()]
+        assert revisions[-1] == "known_at_utc"
+    # a fresh warehouse (no history yet) takes the same migration without error
+    with db.connect(tmp_path / "fresh") as con:
+        assert ("0003_known_at",) in con.execute("SELECT name FROM ops.migrations").fetchall()
+
+
+def test_vintages_are_appended_once_and_a_clipped_repeat_adds_nothing(tmp_path: Path):
+    # WALCL 2025-01-01 = 6,852,491 m (snapshot, real); a CONSTRUCTED second vintage 6,852,000
+    D = dt.date.fromisoformat
+    schema = {"series_id": pl.String, "obs_date": pl.Date, "value": pl.Float64, "value_text": pl.String,
+              "realtime_start": pl.Date, "realtime_end": pl.Date}
+    first = pl.DataFrame([("WALCL", D("2025-01-01"), 6852491.0, "6852491", D("2025-01-02"), D("9999-12-31"))],
+                         schema=schema, orient="row")
+    at = dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc)
+    with db.connect(tmp_path) as con:
+        assert db.append_vintages(con, first, source="fred", fetched_at=at, run_id="r1") == 1
+        assert db.append_vintages(con, first, source="fred", fetched_at=at, run_id="r2") == 0
+        # an incremental request from 2025-06-01 repeats the value, clipped, then a revision
+        later = pl.DataFrame([
+            ("WALCL", D("2025-01-01"), 6852491.0, "6852491.0000000000", D("2025-06-01"), D("2025-06-04")),
+            ("WALCL", D("2025-01-01"), 6852000.0, "6852000", D("2025-06-05"), D("9999-12-31")),
+        ], schema=schema, orient="row")
+        assert db.append_vintages(con, later, source="fred", fetched_at=at, run_id="r3") == 1
+        rows = con.execute("SELECT value, realtime_start FROM raw.observations ORDER BY realtime_start").fetchall()
+        assert rows == [(6852491.0, D("2025-01-02")), (6852000.0, D("2025-06-05"))]
+        assert db.latest_observations(con, "WALCL")["value"].to_list() == [6852000.0]
+        assert db.last_realtime_start(con, "WALCL") == D("2025-06-05")
