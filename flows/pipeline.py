@@ -554,7 +554,7 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
     message = f"rebuilt {len(built)} tables as known at the end of {day} (New York) into {path}"
     _progress(f"[5/5] {message}")
     db.end_run(con, run_id, status="as-of", message=message, clock=day, rows_added=rows_added)
-    counts = {n: (built[n].height if n in built else revised.height if n == "revisions" else 0) for n in names}
+    counts = db.row_counts(con, "staging", names)
     return _report(RunSummary(run_id, "as-of", day, None, path, rows_added, counts, passed, stale=status,
                               unavailable=unavailable, late=late, held=held, held_tables=held_tables, as_of=day),
                    message, steps)
