@@ -142,12 +142,9 @@ def append_observations(
     A row differs when its number (or, for text that is not a number, its text) or its
     open/high/low/volume differs: a new format of the same number is not a revision.
     """
-    con.register("incoming", frame)
-    try:
-        con.execute("BEGIN")
-        before = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0]
-        con.execute(
-            f"""
+    return _insert_counted(
+        con, frame,
+        f"""
             INSERT INTO raw.observations
             SELECT ?, i.series_id, i.obs_date, i.value, i.value_text, i.open, i.high, i.low, i.volume,
                    NULL, NULL, ?, ?
@@ -165,16 +162,8 @@ def append_observations(
                OR cur.open IS DISTINCT FROM i.open OR cur.high IS DISTINCT FROM i.high
                OR cur.low IS DISTINCT FROM i.low OR cur.volume IS DISTINCT FROM i.volume
             """,
-            [source, fetched_at, run_id],
-        )
-        added = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0] - before
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("incoming")
-    return added
+        [source, fetched_at, run_id],
+    )
 
 
 def append_vintages(
@@ -190,12 +179,9 @@ def append_vintages(
     """
     if frame.height == 0:
         return 0
-    con.register("incoming", frame)
-    try:
-        con.execute("BEGIN")
-        before = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0]
-        con.execute(
-            f"""
+    return _insert_counted(
+        con, frame,
+        f"""
             INSERT INTO raw.observations
             SELECT ?, series_id, obs_date, value, value_text, NULL, NULL, NULL, NULL,
                    realtime_start, realtime_end, ?, ?
@@ -217,8 +203,18 @@ def append_vintages(
               AND (prev_date IS NULL OR prev_value IS DISTINCT FROM value
                    OR (value IS NULL AND prev_text IS DISTINCT FROM value_text))
             """,
-            [source, fetched_at, run_id],
-        )
+        [source, fetched_at, run_id],
+    )
+
+
+def _insert_counted(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sql: str, params: list) -> int:
+    """Run one INSERT into raw.observations reading `frame` as the view `incoming`, in its
+    own transaction; returns the rows it added."""
+    con.register("incoming", frame)
+    try:
+        con.execute("BEGIN")
+        before = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0]
+        con.execute(sql, params)
         added = con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0] - before
         con.execute("COMMIT")
     except Exception:
@@ -227,27 +223,6 @@ def append_vintages(
     finally:
         con.unregister("incoming")
     return added
-
-
-def revisions(con) -> pl.DataFrame:
-    """Every revision stored in raw: one row per observation whose value changed between
-    fetches, with the old and the new value, when and by which run it was seen."""
-    return _query(
-        con,
-        """
-        SELECT series_id, obs_date, old_value, new_value, old_value_text, new_value_text,
-               CAST(fetched_at AS TIMESTAMP) AS revised_at_utc, run_id
-        FROM (
-            SELECT series_id, obs_date, value AS new_value, value_text AS new_value_text, fetched_at, run_id,
-                   lag(value) OVER w AS old_value, lag(value_text) OVER w AS old_value_text,
-                   row_number() OVER w AS n
-            FROM raw.observations
-            WINDOW w AS (PARTITION BY series_id, obs_date ORDER BY fetched_at)
-        )
-        WHERE n > 1
-        ORDER BY revised_at_utc, series_id, obs_date
-        """,
-    )
 
 
 def record_metadata(con, series_id: str, source: str, metadata: dict, *, fetched_at: dt.datetime, run_id: str) -> None:
