@@ -223,7 +223,9 @@ def _status(root: Path) -> int:
     else:
         print("current version: none published yet")
     registry = load_registry()
-    clock = runs["clock"].drop_nulls()[0] if runs["clock"].drop_nulls().len() else dt.date.today()
+    # an as-of rebuild's clock is a past date: freshness is judged against the last daily run's
+    daily_clocks = runs.filter(pl.col("status") != "as-of")["clock"].drop_nulls()
+    clock = daily_clocks[0] if daily_clocks.len() else dt.date.today()
     specs = registry.series
     known = fresh.filter(pl.col("series_id").is_in(list(specs)))
     fresh = known.with_columns(

@@ -157,3 +157,10 @@ def test_as_of_in_the_future_is_refused(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path / "d"), "run", "--offline", "--as-of", future]) == EXIT_ERROR
     assert "in the future" in capsys.readouterr().err
     assert not (tmp_path / "d" / "netliq.duckdb").exists()
+
+
+def test_status_judges_freshness_by_the_daily_run_not_an_as_of_rebuild(vintage_run, capsys):
+    # the last runs were as-of rebuilds (clock 2026-03-20); the daily run's clock is 2026-03-31
+    assert main(["--data-dir", str(vintage_run["root"]), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "against the last run's clock 2026-03-31" in out
