@@ -28,7 +28,7 @@ from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
 from flows.sources import fred, replay, yahoo
-from flows.sources.schema import FetchResult, SourceError
+from flows.sources.schema import OBSERVATIONS, FetchResult, SourceError
 from expectations.tables import PUBLISHED_SUITES
 from flows.tables import BUILDERS, Inputs
 from transforms import known as pit
@@ -243,15 +243,15 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
 
 
 def _check_parameters(as_of: dt.date | None, start: dt.date | None, end: dt.date | None) -> None:
+    from flows.serve import check_backfill
+
     today_ny = dt.datetime.now(NEW_YORK).date()
     if as_of and (start or end):
         raise ValueError("as_of and a backfill are separate runs: give one or the other")
     if as_of and as_of > today_ny:
         raise ValueError(f"as_of {as_of} is in the future (today is {today_ny} in New York): nothing was known then yet")
-    if (start is None) != (end is None):
-        raise ValueError("a backfill needs both backfill_start and backfill_end")
-    if start and end and start > end:
-        raise ValueError(f"backfill_start {start} is after backfill_end {end}")
+    if start is not None or end is not None:
+        check_backfill(start, end)
 
 
 def _now() -> dt.datetime:
@@ -323,7 +323,7 @@ def _prepare(spec: SeriesSpec, got: FetchResult) -> tuple[pl.DataFrame, int]:
 
 def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
     """Steps 1–3: fetch, check the raw inputs, append them to raw. Returns the run's clock,
-    checks passed, warnings, series late (warn), unavailable and held, rows added, dropped."""
+    checks passed, warnings, series late (warn), unavailable and held, rows added."""
     fetched = _fetch_all(con, used, folder, api_key, started, backfill)
     failures: list[CheckResult] = []
     warnings: list[CheckResult] = []
@@ -385,7 +385,9 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
         source = _source_name(folder, spec)
         got = fetched[spec.key]
         if isinstance(got, FetchResult) and got.vintages is not None:
-            vintages = got.vintages.with_columns(pl.lit(spec.key).alias("series_id"))
+            # the vintages of the observations that passed (registry drop_dates applied)
+            vintages = got.vintages.filter(pl.col("obs_date").is_in(incoming[spec.key]["obs_date"].implode())
+                                           ).with_columns(pl.lit(spec.key).alias("series_id"))
             rows_added[spec.key] = db.append_vintages(con, vintages, source=source, fetched_at=fetched_at,
                                                       run_id=run_id)
         else:
@@ -408,6 +410,16 @@ def _known(con, registry, used) -> dict[str, pl.DataFrame]:
     return {spec.key: pit.known_rows(db.observation_history(con, spec.key), spec.release_rule()) for spec in used}
 
 
+def _inputs(registry, views: dict[str, pl.DataFrame], clock: dt.date) -> Inputs:
+    """The transforms' inputs: per series the observations as known, None when there are none."""
+    return Inputs(registry, {k: (v if v.height else None) for k, v in views.items()}, clock)
+
+
+def _reads(registry, names: list[str]) -> dict[str, list[str]]:
+    """Per published table, the series it reads (for the catalog)."""
+    return {n: list(BUILDERS[n].required(registry) + BUILDERS[n].optional(registry)) for n in names if n in BUILDERS}
+
+
 def _revisions(known: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """The `revisions` table from the point-in-time rows of every series."""
     frames = [pit.revisions(rows).with_columns(pl.lit(key).alias("series_id")) for key, rows in known.items()]
@@ -428,8 +440,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     if as_of:
         return _rebuild_as_of(con, root, registry, used, known, as_of, run_id, steps, rows_added, unavailable)
 
-    inputs = Inputs(registry, {k: (v if v.height else None) for k, v in
-                               ((k, pit.current(rows)) for k, rows in known.items())}, clock)
+    inputs = _inputs(registry, {k: pit.current(rows) for k, rows in known.items()}, clock)
     built, status, held_tables = build_tables(inputs, late, unavailable, held)
     db.stage(con, built)
     steps.start("build and check tables", f"[4/5] built {len(built)} tables; checking them")
@@ -461,9 +472,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     if revised_now:
         _progress(f"      revised since the last run: {revised_now} (see the revisions table)")
     names.append("revisions")
-    reads = {n: list(BUILDERS[n].required(registry) + BUILDERS[n].optional(registry)) for n in names if n in BUILDERS}
     names.append("catalog")
-    db.stage(con, {"catalog": catalog_frame(names, reads, status)})
+    db.stage(con, {"catalog": catalog_frame(names, _reads(registry, names), status)})
     sums = db.checksums(con, "staging", names)
     published = db.published_path(root)
     counts = db.row_counts(con, "staging", names)
@@ -478,8 +488,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     if previous and previous["checksums"] == sums and published.exists():
         message = f"nothing new: tables identical to version {previous['version']}; nothing published"
         _progress(f"[5/5] {message}")
-        db.end_run(con, run_id, status="held" if held_tables else "unchanged", message=message, clock=clock,
-                   rows_added=rows_added)
+        db.end_run(con, run_id, status="unchanged", message=message, clock=clock, rows_added=rows_added)
         return _report(RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts,
                                   passed, **summary_args), message, steps)
 
@@ -517,7 +526,7 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
         view = views[spec.key]
         if view.height == 0:
             continue
-        result = audit(suites.raw_input_suite(spec, day), view.select(OBSERVATION_COLUMNS))
+        result = audit(suites.raw_input_suite(spec, day), view.select(OBSERVATIONS.names()))
         for r in result.results:
             if r.success:
                 passed += 1
@@ -527,7 +536,7 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
                 failures.append(r)
     if failures:
         raise _block(con, root, run_id, failures, {}, day, steps)
-    inputs = Inputs(registry, {k: (v if v.height else None) for k, v in views.items()}, day)
+    inputs = _inputs(registry, views, day)
     built, status, held_tables = build_tables(inputs, late, unavailable, held)
     for name, frame in built.items():
         result = audit(PUBLISHED_SUITES[name](registry, day, 0), frame)
@@ -538,8 +547,8 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
     revised = _revisions(known).filter(pl.col("known_at_utc") <= through)
     names = [n for n in BUILDERS if n in built] + ["revisions"]
     status.update({n: f"held (not in this rebuild): {why}" for n, why in held_tables.items()})
-    reads = {n: list(BUILDERS[n].required(registry) + BUILDERS[n].optional(registry)) for n in names if n in BUILDERS}
-    db.stage(con, {**built, "revisions": revised, "catalog": catalog_frame(names + ["catalog"], reads, status)})
+    db.stage(con, {**built, "revisions": revised,
+                   "catalog": catalog_frame(names + ["catalog"], _reads(registry, names), status)})
     names.append("catalog")
     basis = pl.DataFrame(
         [{"series_id": spec.key, "observations": views[spec.key].height,
@@ -558,9 +567,6 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
     return _report(RunSummary(run_id, "as-of", day, None, path, rows_added, counts, passed, stale=status,
                               unavailable=unavailable, late=late, held=held, held_tables=held_tables, as_of=day),
                    message, steps)
-
-
-OBSERVATION_COLUMNS = ("series_id", "obs_date", "value", "value_text", "open", "high", "low", "volume")
 
 
 def _write_report(published: Path, root: Path) -> Path | None:

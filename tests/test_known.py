@@ -140,7 +140,7 @@ def test_registry_refuses_a_bad_release_time_and_a_release_before_its_observatio
 def test_daily_table_refuses_a_component_without_known_at():
     frame = pl.DataFrame({"date": [D("2026-03-18")], "value_bn": [6655.939]})
     components = {"fed_assets": frame, "tga": frame, "rrp": frame}
-    with pytest.raises(ValueError, match="component fed_assets needs known_at_utc"):
+    with pytest.raises(ValueError, match="net_liquidity_daily: input fed_assets needs known_at_utc"):
         net_liquidity_daily(components, max_age_days={"fed_assets": 9, "tga": 9, "rrp": 4}, through=D("2026-03-20"))
 
 

@@ -317,7 +317,7 @@ def test_backfill_stores_only_its_range(data_root: Path, replay_dir: Path):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--backfill", "2026-03-31", "2026-03-01"], "backfill_start 2026-03-31 is after backfill_end 2026-03-01"),
+    [(["--backfill", "2026-03-31", "2026-03-01"], "backfill_end 2026-03-01 is before backfill_start 2026-03-31"),
      (["--backfill", "2026-03-01", "yesterday"], "not a date"),
      (["--as-of", "2026-03-01", "--backfill", "2026-03-01", "2026-03-02"], "not allowed with argument")],
 )

@@ -24,6 +24,7 @@ from flows.registry import load_registry
 from flows.sources.replay import SNAPSHOT_DIR, read_fred_csv
 from transforms.catalog import TABLES
 from transforms.liquidity import in_billions, net_liquidity_weekly
+from transforms import known as pit
 from warehouse import db
 from warehouse.migrations import MIGRATIONS
 
@@ -124,7 +125,7 @@ def test_revised_value_adds_one_row_latest_is_revised_raw_keeps_both(tmp_path: P
     with db.connect(tmp_path) as con:
         append(con, frame, at=T0, run_id="r1")
         assert append(con, revise(frame, day, revised), at=T0 + dt.timedelta(days=1), run_id="r2") == 1
-        latest = db.latest_observations(con, "WALCL")
+        latest = pit.current(db.observation_history(con, "WALCL"))
         assert latest.height == 12  # still one row per date (12 Wednesdays of 2026)
         row = latest.filter(pl.col("obs_date") == day).row(0, named=True)
         assert (row["value"], row["value_text"]) == (float(revised), revised)
@@ -459,5 +460,5 @@ def test_vintages_are_appended_once_and_a_clipped_repeat_adds_nothing(tmp_path: 
         assert db.append_vintages(con, later, source="fred", fetched_at=at, run_id="r3") == 1
         rows = con.execute("SELECT value, realtime_start FROM raw.observations ORDER BY realtime_start").fetchall()
         assert rows == [(6852491.0, D("2025-01-02")), (6852000.0, D("2025-06-05"))]
-        assert db.latest_observations(con, "WALCL")["value"].to_list() == [6852000.0]
+        assert pit.current(db.observation_history(con, "WALCL"))["value"].to_list() == [6852000.0]
         assert db.last_realtime_start(con, "WALCL") == D("2025-06-05")

@@ -172,6 +172,17 @@ def known_on(known_at_utc: pl.Expr, tz: str = NEW_YORK) -> pl.Expr:
     return known_at_utc.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.date()
 
 
+def with_known_on(table: str, name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """An input series (`date`, `value`, `known_at_utc`) with `_known_on`, the New York date
+    it became known, which `transforms.align.as_of` joins on; a ValueError naming the table
+    and the input when a row does not say when it became known."""
+    if "known_at_utc" not in frame.columns or frame["known_at_utc"].null_count():
+        missing = frame.height if "known_at_utc" not in frame.columns else frame["known_at_utc"].null_count()
+        raise ValueError(f"{table}: input {name} needs known_at_utc on every row (when each observation became "
+                         f"public; see transforms.known); {missing} row(s) lack it")
+    return frame.with_columns(pl.col("known_at_utc").cast(UTC_TIME), known_on(pl.col("known_at_utc")).alias("_known_on"))
+
+
 def revisions(known: pl.DataFrame) -> pl.DataFrame:
     """Every revision of one series: the rows after an observation's first, each with the
     value it replaced. Columns: obs_date, old_value, new_value, old_value_text,

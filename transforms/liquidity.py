@@ -12,7 +12,7 @@ import datetime as dt
 import polars as pl
 
 from transforms.align import as_of, outstanding_overnight
-from transforms.known import known_on
+from transforms.known import with_known_on
 
 COMPONENTS = ("fed_assets", "tga", "rrp")
 BN_DECIMALS = 9
@@ -75,7 +75,8 @@ def net_liquidity_daily(
     `transforms.align.outstanding_overnight`). Rows run from the first day every component
     is known through `through` (the run's clock) inclusive.
     """
-    known = {name: _known(name, frame) for name, frame in components.items()}
+    known = {name: with_known_on("net_liquidity_daily", name, frame.rename({"value_bn": "value"}))
+             for name, frame in components.items()}
     start = max(frame["_known_on"].min() for frame in known.values())  # type: ignore[type-var]
     days = pl.DataFrame({"date": pl.date_range(start, through, interval="1d", eager=True)})
     out = days
@@ -102,14 +103,3 @@ def net_liquidity_daily(
         "is_stale",
         "fed_assets_known_at_utc", "tga_known_at_utc", "rrp_known_at_utc",
     ).sort("date")
-
-
-def _known(name: str, frame: pl.DataFrame) -> pl.DataFrame:
-    """A component as `as_of` wants it: available on the New York date it became known."""
-    if "known_at_utc" not in frame.columns or frame["known_at_utc"].null_count():
-        raise ValueError(f"net_liquidity_daily: component {name} needs known_at_utc on every row "
-                         "(when each observation became public; see transforms.known)")
-    return frame.select(
-        "date", pl.col("value_bn").alias("value"), pl.col("known_at_utc").cast(pl.Datetime("us")),
-        known_on(pl.col("known_at_utc")).alias("_known_on"),
-    )

@@ -15,7 +15,7 @@ import datetime as dt
 import polars as pl
 
 from transforms.align import as_of, checked_series
-from transforms.known import known_on
+from transforms.known import with_known_on
 from transforms.spec import Column, TableSpec
 
 # GLD shares outstanding older than this (calendar days) are not shown on a gold day.
@@ -99,11 +99,11 @@ def gold_daily(
     """
     table = "gold_daily"
     gold = _checked(table, "gold_usd_per_oz", gold_usd_per_oz)
-    cpi = _with_known_on(_checked_months(table, "cpi_index", cpi_index), (known_at or {}).get("cpi_index"))
+    cpi = _with_known_on("cpi_index", _checked_months(table, "cpi_index", cpi_index), known_at)
     shares = _optional(table, "gld_shares_outstanding", gld_shares_outstanding)
     foreign = _optional(table, "foreign_official_treasuries_bn", foreign_official_treasuries_bn)
     if foreign is not None:
-        foreign = _with_known_on(foreign, (known_at or {}).get("foreign_official_treasuries_bn"))
+        foreign = _with_known_on("foreign_official_treasuries_bn", foreign, known_at)
 
     out = gold.select("date", pl.col("value").alias("gold_usd_per_oz"))
     out = as_of(out, cpi, value="cpi_index", obs_date="cpi_obs_month", lag_days=cpi_publication_lag_days)
@@ -133,14 +133,12 @@ def gold_daily(
     ).select(GOLD_DAILY.schema.names()).sort("date")
 
 
-def _with_known_on(frame: pl.DataFrame, known: pl.DataFrame | None) -> pl.DataFrame:
-    """`frame` with `_known_on` (see transforms.align.as_of) when `known` gives its known_at_utc."""
-    if known is None:
+def _with_known_on(name: str, frame: pl.DataFrame, known_at: dict[str, pl.DataFrame] | None) -> pl.DataFrame:
+    """`frame` entering on the day it became known, when `known_at` says when (see gold_daily)."""
+    if not known_at or name not in known_at:
         return frame
-    joined = frame.join(known.select("date", "known_at_utc"), on="date", how="left")
-    if joined["known_at_utc"].null_count():
-        raise ValueError(f"gold_daily: {joined['known_at_utc'].null_count()} observation(s) without known_at_utc")
-    return joined.select("date", "value", known_on(pl.col("known_at_utc")).alias("_known_on"))
+    joined = frame.join(known_at[name].select("date", "known_at_utc"), on="date", how="left")
+    return with_known_on("gold_daily", name, joined).select("date", "value", "_known_on")
 
 
 def _checked_months(table: str, name: str, frame: pl.DataFrame | None) -> pl.DataFrame:

@@ -91,20 +91,6 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
 _NEWEST = "fetched_at DESC, realtime_start DESC NULLS LAST, value_text"
 
 
-def latest_observations(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFrame:
-    """The newest stored value per observation date of one series (revisions applied)."""
-    return _query(
-        con,
-        f"""
-        SELECT series_id, obs_date, value, value_text, open, high, low, volume
-        FROM raw.observations WHERE series_id = ?
-        QUALIFY row_number() OVER (PARTITION BY obs_date ORDER BY {_NEWEST}) = 1
-        ORDER BY obs_date
-        """,
-        [series_id],
-    )
-
-
 def observation_history(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFrame:
     """Every stored row of one series, oldest first per observation date: the values it had
     and when each was recorded (`fetched_at_utc`) or, for ALFRED vintages, from when it was
@@ -117,7 +103,7 @@ def observation_history(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.Da
                CAST(timezone('UTC', fetched_at) AS TIMESTAMP) AS fetched_at_utc,
                run_id
         FROM raw.observations WHERE series_id = ?
-        ORDER BY obs_date, fetched_at, realtime_start NULLS FIRST, value_text
+        ORDER BY obs_date, fetched_at, realtime_start NULLS FIRST, value_text DESC  -- the reverse of _NEWEST
         """,
         [series_id],
     )
