@@ -400,3 +400,22 @@ def test_bad_vintage_responses_name_the_series_never_the_key(caplog, transport):
 def test_fetch_vintages_refuses_other_providers(walcl_spec):
     with pytest.raises(SourceError, match="not fred"):
         fetch_vintages(replace(walcl_spec, provider="yahoo"), client(FakeAlfred(2000)), realtime_start=None, observation_start=None)
+
+
+def test_a_series_alfred_keeps_no_vintages_of_is_fetched_as_current_values(walcl_spec):
+    # vintagedates answers with no dates; the observations come as the recorded SP500 response
+    asked = []
+
+    def transport(url: str, timeout: float) -> bytes:
+        asked.append(urllib.parse.urlsplit(url).path)
+        if "/series/vintagedates?" in url:
+            return vintagedates_xml([])
+        return SP500_OBS_XML if "/series/observations?" in url else SERIES_XML
+
+    result = fetch_vintages(walcl_spec, client(transport), realtime_start=None, observation_start=None)
+
+    assert result.vintages is None and result.vintages_from is None
+    # the four SP500 rows of the recording (2014-09-02..05), values as written there
+    assert result.frame.select("obs_date", "value_text").rows() == [
+        (D(2014, 9, 2), "2002.28"), (D(2014, 9, 3), "2000.72"), (D(2014, 9, 4), "1997.65"), (D(2014, 9, 5), "2007.71")]
+    assert asked.count("/fred/series/vintagedates") == 1 and "/fred/series/observations" in asked

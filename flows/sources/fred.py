@@ -488,12 +488,18 @@ def fetch_vintages(
     realtime_start None fetches the whole realtime history; a date fetches the periods
     from that date on (an incremental fetch: rows valid before it come clipped to it).
     Either way the realtime span is cut at the series' vintage dates into requests of at
-    most `max_per_request` vintage dates, merged. `vintages` is VINTAGES; `frame` is
+    most `max_per_request` vintage dates, merged. A series with no vintage dates at all is
+    fetched as `fetch` does (current values, `vintages` None). `vintages` is VINTAGES; `frame` is
     OBSERVATIONS holding, per observation date, the value of its latest vintage; units
     are left to check_units as in fetch().
     """
     metadata = _fred_metadata(spec, client)
     dates = client.get_vintage_dates(spec.id, realtime_start=realtime_start)
+    if not dates and realtime_start is None:
+        # a series ALFRED keeps no vintages of: its current values (fredapi get_series), whose
+        # times then come from the registry's release rule
+        log.info("%s: ALFRED has no vintage dates for %s; fetching current values", spec.key, spec.id)
+        return fetch(spec, client, observation_start)
     windows = vintage_windows(dates, max_per_request)
     if realtime_start is not None:
         # the first request starts at the asked date, so periods begun earlier come too
