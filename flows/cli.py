@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -28,15 +29,29 @@ exit codes of `netliq run`: 0 published or nothing new; 3 a check blocked the pu
 (the published file is unchanged); 2 a usage error; 1 any other error.
 """
 
-# 2 is argparse's usage error; a blocked publish must not look like a typo
+# 2 is a usage error (argparse's code); a blocked publish must not look like a typo
+EXIT_USAGE = 2
 EXIT_BLOCKED = 3
 EXIT_ERROR = 1
+# Prefect gives its temporary server 20 s to start. A first run on a busy 2-core machine (a
+# fresh venv, a new Prefect database) was seen to need more than that, so unless the user set
+# a value of their own, a netliq run waits up to this long.
+SERVER_STARTUP_TIMEOUT_S = 300
+
+
+class UsageError(ValueError):
+    """A bad argument, found before anything heavy starts: one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints the whole usage block; one line says more
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     # Prefect's local server would try to send usage telemetry; there is no network for it
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    parser = argparse.ArgumentParser(prog="netliq", description=DESCRIPTION,
+    parser = _Parser(prog="netliq", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", help="folder of the warehouse and the published file "
                         "(default: $NETLIQ_DATA_DIR or ./data)")
@@ -89,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                               "staleness); before the first publish, the dictionary shipped with the code.")
     describe.add_argument("table", nargs="?", help="one table (default: list them all)")
     sql = sub.add_parser("sql", help="read-only SQL on the published file, printed as a table",
-                         description="Tables: net_liquidity_weekly, net_liquidity_daily, asset_prices_daily, publishes.")
+                         description="One read-only statement on the published file; DuckDB refuses anything that "
+                         "writes (COPY TO, ATTACH, EXPORT, INSTALL, CREATE, …). Tables: " + _table_names() + ".")
     sql.add_argument("query", help='e.g. "SELECT * FROM net_liquidity_weekly ORDER BY date DESC LIMIT 10"')
     sql.add_argument("--max-rows", type=int, default=50, help="rows shown (default 50)")
     sql.add_argument("--as-of", metavar="DATE", type=_date,
@@ -100,34 +116,123 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(args.data_dir).resolve() if args.data_dir else db.data_dir()
     try:
-        if args.command == "run":
-            return _run(args, root)
-        if args.command == "status":
-            return _status(root)
-        if args.command == "versions":
-            return _versions(root)
-        if args.command == "serve":
-            from flows.serve import ServeError, serve
-
-            try:
-                serve(offline=args.offline, data_dir=str(root))
-            except ServeError as exc:
-                print(exc, file=sys.stderr)
-                return EXIT_ERROR
-            return 0
-        if args.command == "report":
-            return _report(root, args.out, args.year)
-        if args.command == "rollback":
-            return _rollback(root, args.version, args.reason)
-        if args.command == "performance":
-            return _performance(root, args.base, args.date)
-        if args.command == "describe":
-            return _describe(root, args.table)
-        if args.command == "sql":
-            return _sql(root, args.query, args.max_rows, args.as_of)
+        _check_usage(args, root)
+        return _dispatch(args, root)
+    except UsageError as exc:
+        print(f"netliq {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    return EXIT_ERROR
+
+
+def _dispatch(args, root: Path) -> int:
+    if args.command == "run":
+        return _run(args, root)
+    if args.command == "status":
+        return _status(root)
+    if args.command == "versions":
+        return _versions(root)
+    if args.command == "serve":
+        from flows.serve import ServeError, serve
+
+        try:
+            serve(offline=args.offline, data_dir=str(root))
+        except ServeError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_ERROR
+        return 0
+    if args.command == "report":
+        return _report(root, args.out, args.year)
+    if args.command == "rollback":
+        return _rollback(root, args.version, args.reason)
+    if args.command == "performance":
+        return _performance(root, args.base, args.date)
+    if args.command == "describe":
+        return _describe(root, args.table)
+    return _sql(root, args.query, args.max_rows, args.as_of)
+
+
+def _table_names() -> str:
+    from transforms.catalog import TABLES
+
+    return ", ".join(TABLES)
+
+
+# ------------------------------------------------------------------ usage, checked before anything starts
+
+
+def _check_usage(args, root: Path) -> None:
+    """Every argument that can be checked without Prefect, the sources or the warehouse's
+    writer: a bad one is a UsageError naming it and the fix."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"the data dir {root} is a file, not a folder: give a folder with --data-dir "
+                         "or NETLIQ_DATA_DIR (it is created if missing)")
+    command = args.command
+    if command in ("run", "rollback", "serve"):
+        _writable(root, "the data dir")
+    if command == "run":
+        _check_run(args)
+    elif command == "rollback":
+        if args.version < 1:
+            raise UsageError(f"no version {args.version}: versions count from 1 (see `netliq versions`)")
+        if not args.reason.strip():
+            raise UsageError('a rollback needs a reason, recorded with the new version: --reason "why"')
+    elif command == "report":
+        _writable(Path(args.out).resolve() if args.out else root / "report", "the report folder")
+        if args.year is not None and not 1900 <= args.year <= dt.date.today().year:
+            raise UsageError(f"--year {args.year}: give a year from 1900 to {dt.date.today().year}")
+    elif command == "performance":
+        today = dt.date.today()
+        if args.base > today:
+            raise UsageError(f"--base {args.base} is in the future (today is {today}): give a past day")
+        if args.date is not None and args.date < args.base:
+            raise UsageError(f"--date {args.date} is before --base {args.base}: the index starts at the base")
+    elif command == "sql":
+        if args.max_rows < 1:
+            raise UsageError(f"--max-rows {args.max_rows}: give 1 or more")
+
+
+def _check_run(args) -> None:
+    from zoneinfo import ZoneInfo
+
+    if args.from_dir:
+        folder = Path(args.from_dir).resolve()
+        if not folder.is_dir():
+            raise UsageError(f"--from-dir {args.from_dir}: no such folder; give a folder holding "
+                             "fred/<SERIES_ID>.csv and/or prices/<TICKER>.csv")
+        if not any((folder / sub).is_dir() for sub in ("fred", "prices")):
+            raise UsageError(f"--from-dir {folder} has neither fred/ nor prices/: put the files in "
+                             "fred/<SERIES_ID>.csv and prices/<TICKER>.csv")
+    today_ny = dt.datetime.now(ZoneInfo("America/New_York")).date()
+    if args.as_of and args.as_of > today_ny:
+        raise UsageError(f"--as-of {args.as_of} is in the future (today is {today_ny} in New York): "
+                         "nothing was known then yet")
+    if args.backfill:
+        from flows.serve import check_backfill
+
+        try:
+            check_backfill(*args.backfill)
+        except ValueError as exc:
+            raise UsageError(f"--backfill: {exc}") from None
+
+
+def _writable(folder: Path, what: str) -> None:
+    """Writing into `folder` (or the nearest folder above it that exists, where it would be
+    created) works: tried with a real file, since permission bits say nothing for root or a
+    read-only mount."""
+    import tempfile
+
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {folder}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{what} {existing} is not writable ({exc.strerror}): give a writable folder "
+                         "with --data-dir (or --out for the report)") from None
 
 
 def _date(text: str) -> dt.date:
@@ -138,34 +243,57 @@ def _date(text: str) -> dt.date:
 
 
 def _print_frame(frame, max_rows: int = 50) -> None:
-    import polars as pl
+    from flows.display import render
 
-    with pl.Config(tbl_rows=max_rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80,
-                   tbl_hide_dataframe_shape=True, float_precision=None):
-        print(frame)
+    print(render(frame, max_rows=max_rows))
+
+
+@contextmanager
+def _prefect_settings():
+    """Prefect as a netliq run needs it: unless the user set a start-up timeout of their own,
+    give the temporary server time to start on a busy machine."""
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as startup
+    from prefect.settings import temporary_settings
+
+    if startup.value() != startup.default():
+        yield
+        return
+    with temporary_settings(updates={startup: SERVER_STARTUP_TIMEOUT_S}):
+        yield
 
 
 def _run(args, root: Path) -> int:
-    from flows.lock import RunInProgress
-    from flows.pipeline import GateBlocked, daily
-    from flows.sources.schema import SourceError
-    from warehouse.db import DatabaseError, WarehouseError, published_path
+    from flows.lock import RunInProgress, run_lock
 
     mode = "offline snapshot" if args.offline else (f"files in {args.from_dir}" if args.from_dir else "live FRED + Yahoo")
     if args.as_of:
         mode += f"; rebuilding as known at the end of {args.as_of} (New York)"
     if args.backfill:
         mode += f"; backfill {args.backfill[0]} to {args.backfill[1]}"
-    print(f"netliq run: {mode}; data dir {root}", flush=True)
+    try:
+        with run_lock(root):  # a second run is refused here, before Prefect starts
+            print(f"netliq run: {mode}; data dir {root}", flush=True)
+            return _run_flow(args, root)
+    except RunInProgress as exc:
+        print(f"netliq run: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run_flow(args, root: Path) -> int:
+    from flows.pipeline import GateBlocked, daily
+    from flows.sources.schema import SourceError
+    from warehouse.db import DatabaseError, WarehouseError, published_path
+
     start, end = args.backfill or (None, None)
     try:
-        summary = daily(offline=args.offline, from_dir=args.from_dir, data_dir=str(root), as_of=args.as_of,
-                        backfill_start=start, backfill_end=end)
+        with _prefect_settings():
+            summary = daily(offline=args.offline, from_dir=args.from_dir, data_dir=str(root), as_of=args.as_of,
+                            backfill_start=start, backfill_end=end)
     except GateBlocked as exc:
         print(f"\nBLOCKED. {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")
         return EXIT_BLOCKED
-    except (SourceError, RunInProgress, WarehouseError, DatabaseError, ValueError) as exc:
+    except (SourceError, WarehouseError, DatabaseError, ValueError) as exc:
         print(f"\nnetliq run failed: {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")
         return EXIT_ERROR
@@ -201,23 +329,36 @@ def _run(args, root: Path) -> int:
     return 0
 
 
+def _read_status(root: Path):
+    """The status frames; while a run holds the warehouse, those its connection last saved,
+    with a line saying so. None (after printing why) when there is nothing to read."""
+    from flows.lock import holder
+    from warehouse import db
+
+    try:
+        frames, saved = db.read_status(root)
+    except db.WarehouseError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    if saved:
+        print(f"a netliq run (pid {holder(root) or 'unknown'}) is in progress: showing the state saved at "
+              f"{saved:%Y-%m-%d %H:%M:%S} UTC\n")
+    return frames
+
+
 def _status(root: Path) -> int:
     import polars as pl
 
     from flows.registry import load_registry
     from warehouse import db
 
-    try:
-        with db.connect(root, read_only=True) as con:
-            current = db.current_publish(con)
-            fresh = db.series_freshness(con)
-            runs = db.last_runs(con)
-            quarantine = db.quarantined(con)
-    except db.WarehouseError as exc:
-        print(exc, file=sys.stderr)
+    frames = _read_status(root)
+    if frames is None:
         return EXIT_ERROR
+    publishes, runs = frames["publishes"], frames["runs"]
     print(f"published file: {db.published_path(root)}")
-    if current:
+    if publishes.height:
+        current = publishes.row(-1, named=True)
         print(f"current version: {current['version']} published {current['published_at']:%Y-%m-%d %H:%M %Z} "
               f"by run {current['run_id']} (clock {current['clock']}, code {current['code_version']})")
     else:
@@ -226,41 +367,41 @@ def _status(root: Path) -> int:
     # an as-of rebuild's clock is a past date: freshness is judged against the last daily run's
     daily_clocks = runs.filter(pl.col("status") != "as-of")["clock"].drop_nulls()
     clock = daily_clocks[0] if daily_clocks.len() else dt.date.today()
-    specs = registry.series
-    known = fresh.filter(pl.col("series_id").is_in(list(specs)))
-    fresh = known.with_columns(
-        (pl.lit(clock) - pl.col("last_obs_date")).dt.total_days().alias("age_days"),
-        pl.Series("max_age_days", [specs[i].max_age_days for i in known["series_id"]], dtype=pl.Int64),
-        pl.Series("next_release_due", [specs[i].next_release(d) for i, d in known.select("series_id", "last_obs_date").iter_rows()],
-                  dtype=pl.Date),
-        pl.Series("lateness", [specs[i].lateness for i in known["series_id"]]),
-    ).with_columns((pl.col("age_days") > pl.col("max_age_days")).alias("is_late"))
+    stored = {row["series_id"]: row for row in frames["freshness"].iter_rows(named=True)}
+    rows = []
+    for spec in registry.used():  # every series the model reads, also those never stored
+        row = stored.get(spec.key)
+        last = row["last_obs_date"] if row else None
+        age = (clock - last).days if last else None
+        rows.append({"series_id": spec.key, "last_obs_date": last,
+                     "next_release_due": spec.next_release(last) if last else None,
+                     "age_days": age, "max_age_days": spec.max_age_days,
+                     "is_late": age > spec.max_age_days if last else None, "lateness": spec.lateness,
+                     "observations": row["observations"] if row else 0,
+                     "note": "" if row else "never stored (not in the snapshot or replay, or not fetched yet)"})
     print(f"\nfreshness per series (against the last run's clock {clock}):")
-    _print_frame(fresh.select("series_id", "last_obs_date", "next_release_due", "age_days", "max_age_days",
-                              "is_late", "lateness", "observations"))
+    _print_frame(pl.DataFrame(rows).sort("series_id"), max_rows=1000)
     print("\nlast runs:")
-    _print_frame(runs.with_columns(pl.col("message").str.slice(0, 90)))
+    _print_frame(runs.select("started_at", "status", "mode", "clock", "run_id", "message"))
     print("\nquarantine (staged data that failed its checks):")
+    quarantine = frames["quarantine"]
     if quarantine.height:
-        _print_frame(quarantine.with_columns(pl.col("message").str.slice(0, 120)))
+        _print_frame(quarantine.select("created_at", "table_name", "check_name", "run_id", "staged_path", "message"))
     else:
         print("  empty")
     return 0
 
 
 def _versions(root: Path) -> int:
-    from warehouse import db
-
-    try:
-        with db.connect(root, read_only=True) as con:
-            frame = db.publishes(con)
-    except db.WarehouseError as exc:
-        print(exc, file=sys.stderr)
+    frames = _read_status(root)
+    if frames is None:
         return EXIT_ERROR
+    frame = frames["publishes"]
     if frame.height == 0:
         print("no version published yet")
     else:
-        _print_frame(frame, max_rows=1000)
+        _print_frame(frame.select("version", "published_at", "clock", "reason", "rolled_back_from", "check_summary",
+                                  "run_id", "code_version", "row_counts"), max_rows=1000)
     return 0
 
 
@@ -281,13 +422,22 @@ def _report(root: Path, out: str | None, year: int | None) -> int:
 
 
 def _rollback(root: Path, version: int, reason: str) -> int:
-    from flows.lock import RunInProgress
-    from flows.pipeline import rollback
-    from warehouse.db import WarehouseError
+    from flows.lock import RunInProgress, run_lock
+    from warehouse import db
 
     try:
-        summary = rollback(version, reason, data_dir=str(root))
-    except (WarehouseError, RunInProgress, ValueError) as exc:
+        with run_lock(root):  # before anything heavy: a run in progress refuses at once
+            frames, _ = db.read_status(root)
+            known = frames["publishes"]["version"].to_list()
+            if version not in known:
+                raise UsageError(f"no version {version}; published versions: "
+                                 f"{', '.join(map(str, known)) or 'none'} (see `netliq versions`)")
+            from flows.pipeline import rollback
+
+            summary = rollback(version, reason, data_dir=str(root))
+    except (db.WarehouseError, RunInProgress, ValueError) as exc:
+        if isinstance(exc, UsageError):
+            raise
         print(f"netliq rollback: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"Published version {summary.version}: the tables of version {version} ({reason}).")
@@ -308,6 +458,9 @@ def _performance(root: Path, base: dt.date, day: dt.date | None) -> int:
     except db.WarehouseError as exc:
         print(f"netliq performance: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    last_day = max(prices["date"].max() or base, net["date"].max() or base)
+    if base > last_day:
+        raise UsageError(f"--base {base} is after the published data, which ends {last_day}: give an earlier base")
     values = {a: prices.filter(pl.col("asset") == a).select("date", "value").sort("date")
               for a in PERFORMANCE_ASSETS if a != "net_liquidity"}
     values = {a: v for a, v in values.items() if v.height}
@@ -315,8 +468,9 @@ def _performance(root: Path, base: dt.date, day: dt.date | None) -> int:
     table = performance_from(values, base)
     shown = table.filter(pl.col("date") <= day) if day else table
     last = shown.sort("date").group_by("asset", maintain_order=True).last().sort("index_100", descending=True)
-    print(f"indexed to 100 at each series' first observation on or after {base}:")
-    _print_frame(last.select("asset", "base_date", "date", "value_native", "units", "index_100"))
+    print(f"indexed to 100 at each series' first observation on or after {base}"
+          + (f", on {day} or the last day before:" if day else ", on each series' last day:"))
+    _print_frame(last.select("asset", "index_100", "base_date", "date", "value_native", "units"))
     return 0
 
 
@@ -328,22 +482,28 @@ def _describe(root: Path, table: str | None) -> int:
 
     path = db.published_path(root)
     if path.exists():
-        catalog = db.query_published(path, "SELECT * FROM catalog ORDER BY table_name, column_position")
+        try:
+            catalog = db.query_published(path, "SELECT * FROM catalog ORDER BY table_name, column_position")
+        except db.WarehouseError as exc:
+            print(f"netliq describe: {exc}", file=sys.stderr)
+            return EXIT_ERROR
         source = f"catalog of {path}"
     else:
         catalog = catalog_frame(list(TABLES), {}, {})
         source = "the code's data dictionary (nothing published yet)"
+    if "publishes" not in catalog["table_name"]:  # a file published before the catalog described it
+        catalog = pl.concat([catalog, catalog_frame(["publishes"], {}, {})])
     names = list(dict.fromkeys(catalog["table_name"].to_list()))
     if table is None:
         print(f"published tables ({source}); `netliq describe TABLE` for the columns:\n")
+        width = max(map(len, names))
         for name in names:
             row = catalog.filter(pl.col("table_name") == name).row(0, named=True)
             stale = f"  [STALE: {row['stale_reason']}]" if row["is_stale"] else ""
-            print(f"{name:34} {row['grain']}{stale}")
+            print(f"{name:{width}}  {row['grain']}{stale}")
         return 0
     if table not in names:
-        print(f"netliq describe: no table {table!r}; tables: {', '.join(names)}", file=sys.stderr)
-        return EXIT_ERROR
+        raise UsageError(f"no table {table!r}; tables: {', '.join(names)}")
     rows = catalog.filter(pl.col("table_name") == table)
     first = rows.row(0, named=True)
     print(f"{table}\n  grain: {first['grain']}\n  {first['table_description']}")
@@ -354,7 +514,7 @@ def _describe(root: Path, table: str | None) -> int:
     print()
     width = max(len(c) for c in rows["column_name"].to_list())
     for row in rows.iter_rows(named=True):
-        print(f"  {row['column_name']:{width}}  {row['data_type']:8}  {row['column_description']}")
+        print(f"  {row['column_name']:{width}}  {row['data_type']:9}  {row['column_description']}")
     return 0
 
 
@@ -363,9 +523,7 @@ def _sql(root: Path, query: str, max_rows: int, as_of: dt.date | None = None) ->
 
     path = db.published_path(root)
     if as_of:
-        from flows.pipeline import as_of_path
-
-        path = as_of_path(root, as_of)
+        path = db.as_of_path(root, as_of)
         if not path.exists():
             print(f"netliq sql: no as-of rebuild for {as_of} at {path}: run `netliq run --offline --as-of {as_of}` "
                   "(or without --offline, live) first", file=sys.stderr)

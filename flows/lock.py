@@ -1,4 +1,10 @@
-"""One netliq run at a time per data directory: a second run refuses at once, clearly."""
+"""One netliq run at a time per data directory: a second run refuses at once, clearly.
+
+The CLI takes the lock before anything heavy starts (Prefect, the sources), so a second run
+is refused in milliseconds; the flow takes it again for runs that do not come through the
+CLI (a served deployment). Within one process the lock is re-entrant: flock locks belong to
+an open file, so a second open() in the same process would refuse its own run.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+LOCK_FILE = ".netliq.lock"
+
+_held: dict[Path, int] = {}  # data dir -> how many nested run_lock() of this process hold it
+
 
 class RunInProgress(RuntimeError):
     pass
@@ -15,20 +25,39 @@ class RunInProgress(RuntimeError):
 
 @contextmanager
 def run_lock(root: Path) -> Iterator[None]:
+    root = root.resolve()
+    if root in _held:
+        _held[root] += 1
+        try:
+            yield
+        finally:
+            _held[root] -= 1
+        return
     root.mkdir(parents=True, exist_ok=True)
-    path = root / ".netliq.lock"
+    path = root / LOCK_FILE
     handle = open(path, "a+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunInProgress(f"another netliq run holds {path} (pid {holder}); not starting a second one") from None
+            raise RunInProgress(f"another netliq run (pid {holder(root) or 'unknown'}) is using {root}; "
+                                "not starting a second one: wait for it, or see `netliq status`") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        yield
+        _held[root] = 1
+        try:
+            yield
+        finally:
+            del _held[root]
     finally:
         handle.close()
+
+
+def holder(root: Path) -> str | None:
+    """The pid written by the run that holds (or last held) the lock; reading never locks."""
+    try:
+        return (root / LOCK_FILE).read_text().strip() or None
+    except OSError:
+        return None

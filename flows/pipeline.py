@@ -473,7 +473,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
         _progress(f"      revised since the last run: {revised_now} (see the revisions table)")
     names.append("revisions")
     names.append("catalog")
-    db.stage(con, {"catalog": catalog_frame(names, _reads(registry, names), status)})
+    # the catalog describes every table of the published file, the publish log too
+    db.stage(con, {"catalog": catalog_frame([*names, "publishes"], _reads(registry, names), status)})
     sums = db.checksums(con, "staging", names)
     published = db.published_path(root)
     counts = db.row_counts(con, "staging", names)
@@ -499,17 +500,13 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                                      check_summary=f"{passed} checks passed, 0 failed, {len(warnings)} warnings"
                                      + (f", {len(held_tables)} tables held" if held_tables else ""),
                                      sums=sums)
-    db.write_published_file(con, root, names, _comments(names))
+    db.write_published_file(con, root, names, _comments([*names, "publishes"]))
     message = f"published version {version}" + (f"; {len(held_tables)} table(s) held" if held_tables else "")
     _progress(f"[5/5] {message} to {published}")
     report = _write_report(published, root)
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
                               report=report, **summary_args), message, steps)
-
-
-def as_of_path(root: Path, day: dt.date) -> Path:
-    return root / "as_of" / f"netliq-as-of-{day.isoformat()}.duckdb"
 
 
 def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_added, unavailable) -> RunSummary:
@@ -557,7 +554,7 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
           else "release rule; revisions from when netliq fetched them"} for spec in used],
         schema={"series_id": pl.String, "observations": pl.Int64, "last_obs_date": pl.Date, "known_from": pl.String},
     )
-    path = as_of_path(root, day)
+    path = db.as_of_path(root, day)
     db.write_as_of_file(con, path, names, _comments(names), as_of=day, known_through_utc=through, run_id=run_id,
                         code_version=code_version(), inputs=basis)
     message = f"rebuilt {len(built)} tables as known at the end of {day} (New York) into {path}"
@@ -619,6 +616,6 @@ def rollback(version: int, reason: str, data_dir: str | None = None) -> RunSumma
             check_summary=f"rollback: tables of version {version}, unchanged (they passed their checks then)",
             sums=sums, reason=reason, rolled_back_from=version,
         )
-        path = db.write_published_file(con, root, names, _comments(names))
+        path = db.write_published_file(con, root, names, _comments([*names, "publishes"]))
         counts = db.row_counts(con, "staging", names)
     return RunSummary(run_id, "published", restored["clock"], new, path, row_counts=counts)

@@ -7,12 +7,12 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-from contextlib import nullcontext as _no_raise
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from flows.lock import RunInProgress
 from flows.cli import EXIT_BLOCKED, main
 from flows.pipeline import GateBlocked, daily
 from flows.tables import BUILDERS
@@ -228,12 +228,28 @@ def test_reader_holding_the_published_file_does_not_block_a_run(data_root: Path,
     assert published(data_root, "SELECT max(version) FROM publishes")[0][0] == before + 1
 
 
-def test_second_concurrent_run_refuses(data_root: Path):
-    from flows.lock import RunInProgress, run_lock
+def test_second_concurrent_run_refuses(data_root: Path, capsys, monkeypatch):
+    # another process holds the run lock (as a run in progress does); a second run, by the
+    # CLI or the flow itself, refuses at once: the CLI before the flow (and Prefect) starts
+    import subprocess
+    import sys
 
-    with run_lock(data_root):
-        with pytest.raises(RunInProgress, match="another netliq run"):
+    import flows.pipeline
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from flows.lock import run_lock\n"
+         "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(120)", str(data_root)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunInProgress, match=f"another netliq run \\(pid {holder.pid}\\)"):
             daily(offline=True, data_dir=str(data_root))
+        monkeypatch.setattr(flows.pipeline, "daily", lambda **_: pytest.fail("the flow started"))
+        assert main(["--data-dir", str(data_root), "run", "--offline"]) == 1
+        assert f"another netliq run (pid {holder.pid}) is using {data_root}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_performance_from_any_base_date(baseline: Path, capsys):
@@ -272,8 +288,8 @@ def test_rollback_republishes_an_earlier_version_with_a_reason(data_root: Path, 
     assert "bad WALCL revision" in capsys.readouterr().out
     # bad input: an unknown version changes nothing
     before = sha256(data_root / "netliq.duckdb")
-    assert main(["--data-dir", str(data_root), "rollback", "9", "--reason", "x"]) == 1
-    assert "no version 9" in capsys.readouterr().err
+    assert main(["--data-dir", str(data_root), "rollback", "9", "--reason", "x"]) == 2
+    assert "no version 9; published versions: 1, 2, 3" in capsys.readouterr().err
     assert sha256(data_root / "netliq.duckdb") == before
 
 
@@ -323,9 +339,11 @@ def test_backfill_stores_only_its_range(data_root: Path, replay_dir: Path):
 )
 def test_bad_backfill_or_as_of_arguments_are_refused(data_root: Path, args, message, capsys):
     before = sha256(data_root / "netliq.duckdb")
-    with pytest.raises(SystemExit) if "--as-of" in args or "yesterday" in args else _no_raise():
+    try:
         code = main(["--data-dir", str(data_root), "run", "--offline", *args])
-        assert code == 1
-    out = capsys.readouterr()
-    assert message in out.err
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    assert code == 2  # a usage error, in one line
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
     assert sha256(data_root / "netliq.duckdb") == before

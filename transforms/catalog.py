@@ -12,7 +12,7 @@ import polars as pl
 from transforms import balance_sheet, correlation, markets
 from transforms.spec import Column, TableSpec
 
-__all__ = ["CATALOG", "TABLES", "Column", "TableSpec", "catalog_frame"]
+__all__ = ["CATALOG", "PUBLISHES", "TABLES", "Column", "TableSpec", "catalog_frame"]
 
 _KNOWN_AT = ("when the observation first became public, UTC (its first ALFRED vintage at the release "
              "time, else the registry's release rule); always before the end of `date` in New York")
@@ -44,7 +44,7 @@ _CORE_TABLES: tuple[TableSpec, ...] = (
             grain="one row per calendar day",
             description=(
                 "Net liquidity as known at the end of each calendar day (New York), billions of USD: each "
-                "component enters on the day it became public (<c>_known_at_utc: its first ALFRED vintage, "
+                "component enters on the day it became public (fed_assets_known_at_utc, tga_known_at_utc, rrp_known_at_utc: its first ALFRED vintage, "
                 "else the registry's release rule, e.g. H.4.1 Thursday 16:30 ET) and is carried until the "
                 "next release; never a value before it was public. Values are the newest vintage; "
                 "`netliq run --as-of DATE` rebuilds the table with the values known then. "
@@ -136,6 +136,29 @@ REVISIONS = TableSpec(
     },
 )
 
+PUBLISHES = TableSpec(
+    name="publishes",
+    grain="one row per published version",
+    description=(
+        "The publish log: every version ever published, with the run that made it, when, from which "
+        "code, the run's clock, row counts and content checksums per table, the check summary, and for "
+        "a rollback the version it restored and why. The file's tables are the newest version's."
+    ),
+    key=("version",),
+    columns={
+        "version": Column(pl.Int32(), "version number, from 1; never reused"),
+        "run_id": Column(pl.String(), "the run (or rollback) that published it"),
+        "published_at": Column(pl.Datetime("us", "UTC"), "when it was published (UTC)"),
+        "code_version": Column(pl.String(), "netliq version and git commit that published it"),
+        "clock": Column(pl.Date(), "the run's clock: the day whose data it holds (the newest replayed observation offline)"),
+        "row_counts": Column(pl.String(), "JSON: rows per table in this version"),
+        "checksums": Column(pl.String(), "JSON: md5 of each table's sorted rows, per table"),
+        "check_summary": Column(pl.String(), "checks passed and failed, warnings, tables held"),
+        "reason": Column(pl.String(), "why, for a rollback; null otherwise"),
+        "rolled_back_from": Column(pl.Int32(), "for a rollback, the version whose tables it republished; null otherwise"),
+    },
+)
+
 _DUCKDB_TYPES = {pl.Datetime: "TIMESTAMP", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Int32: "INTEGER", pl.Int64: "BIGINT",
                  pl.String: "VARCHAR", pl.Boolean: "BOOLEAN"}
 
@@ -159,5 +182,5 @@ def catalog_frame(tables: list[str], inputs: dict[str, list[str]], stale: dict[s
 # the model's tables are described beside the transforms that compute them
 TABLES: dict[str, TableSpec] = {
     t.name: t
-    for t in (*_CORE_TABLES, *balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS, REVISIONS, CATALOG)
+    for t in (*_CORE_TABLES, *balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS, REVISIONS, CATALOG, PUBLISHES)
 }

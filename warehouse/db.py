@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,9 @@ from warehouse.migrations import MIGRATIONS
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 PUBLISHED_FILE = "netliq.duckdb"
+# What `netliq status` and `netliq versions` read while a run holds the warehouse: the ops
+# tables as the pipeline's last connection left them, rewritten (and swapped in) at every close.
+STATUS_FILE = "status.duckdb"
 # The published file is written in a storage format older DuckDB clients (BI drivers
 # lag the Python package) can read.
 PUBLISHED_STORAGE_VERSION = "v1.0.0"
@@ -32,6 +36,10 @@ PUBLISHED_STORAGE_VERSION = "v1.0.0"
 
 class WarehouseError(RuntimeError):
     pass
+
+
+class WarehouseBusy(WarehouseError):
+    """A run holds the warehouse (DuckDB lets one process write, and nobody else read)."""
 
 
 # What DuckDB raises, for callers that must not import duckdb themselves.
@@ -46,24 +54,50 @@ def published_path(root: Path) -> Path:
     return root / PUBLISHED_FILE
 
 
+def as_of_path(root: Path, day: dt.date) -> Path:
+    """Where `netliq run --as-of DAY` writes its rebuild."""
+    return root / "as_of" / f"netliq-as-of-{day.isoformat()}.duckdb"
+
+
 @contextmanager
 def connect(root: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The working warehouse, migrated."""
+    """The working warehouse, migrated. A write connection saves the status file (what
+    `netliq status` shows while a run holds the warehouse) when it closes."""
     path = root / WAREHOUSE_FILE
     if not read_only:
         root.mkdir(parents=True, exist_ok=True)
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `netliq run` first")
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        raise WarehouseError(f"{path} is in use by another netliq run ({exc})") from None
+    con = _open(path, read_only)
     try:
         if not read_only:
             _migrate(con)
         yield con
     finally:
-        con.close()
+        try:
+            if not read_only:
+                save_status(con, root)
+        finally:
+            con.close()
+
+
+# A reader (`netliq status`) holds the warehouse for milliseconds; the run lock already keeps
+# a second writer out, so a writer that meets a lock waits for the reader rather than failing.
+_WRITER_WAITS_S = 15.0
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + (0 if read_only else _WRITER_WAITS_S)
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            if "lock" not in first.lower():
+                raise WarehouseError(f"cannot open the warehouse {path}: {first}") from None
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(f"{path} is in use by a netliq run ({first})") from None
+        time.sleep(0.2)
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
@@ -279,6 +313,57 @@ def quarantined(con, limit: int = 20) -> pl.DataFrame:
     )
 
 
+# ------------------------------------------------------------------ status (readable during a run)
+
+
+def _status_readers() -> dict:
+    return {"publishes": publishes, "freshness": series_freshness, "runs": last_runs, "quarantine": quarantined}
+
+
+def status_frames(con) -> dict[str, pl.DataFrame]:
+    """What `netliq status` and `netliq versions` show: publishes, series freshness, last runs, quarantine."""
+    return {name: read(con) for name, read in _status_readers().items()}
+
+
+def save_status(con, root: Path) -> None:
+    """Copy the status frames into the status file (a new file renamed over the old one).
+    Best effort: a status file that could not be written must not fail the run itself."""
+    tmp = root / f".{STATUS_FILE}.{os.getpid()}.tmp"
+    try:
+        frames = status_frames(con)
+        tmp.unlink(missing_ok=True)
+        out = duckdb.connect(str(tmp))
+        try:
+            for name, frame in frames.items():
+                out.register("_frame", frame)
+                out.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
+                out.unregister("_frame")
+        finally:
+            out.close()
+        os.replace(tmp, root / STATUS_FILE)
+    except (duckdb.Error, OSError):
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+
+
+def read_status(root: Path) -> tuple[dict[str, pl.DataFrame], dt.datetime | None]:
+    """The status frames from the warehouse, and None; while a run holds the warehouse, from
+    the status file its connection last saved, and when that was (UTC)."""
+    try:
+        with connect(root, read_only=True) as con:
+            return status_frames(con), None
+    except WarehouseBusy:
+        path = root / STATUS_FILE
+        if not path.exists():
+            raise
+    saved = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {name: _query(con, f'SELECT * FROM "{name}"') for name in _status_readers()}, saved
+    finally:
+        con.close()
+
+
 # ------------------------------------------------------------------ staging, history, publish
 
 
@@ -416,13 +501,12 @@ def write_published_file(con, root: Path, names: list[str], comments: dict[str, 
     """Write the marts and the publish log to a new file and swap it in atomically.
 
     `comments`: table -> (table description, {column: description}), stored as DuckDB
-    comments so BI tools show them.
+    comments so BI tools show them; "publishes" describes the publish log.
     """
     def publish_log(target: str) -> None:
         con.execute(f"CREATE TABLE {target}.main.publishes AS SELECT * FROM ops.publishes ORDER BY version")
-        con.execute(f"COMMENT ON TABLE {target}.main.publishes IS " + _sql_str(
-            "The publish log, one row per version: run id, time (UTC), code version, the run's clock, "
-            "row counts and content checksums per table, and the check summary."))
+        if "publishes" in comments:
+            _comment(con, target, "publishes", comments["publishes"])
 
     return _write_file(con, published_path(root), "marts", names, comments, publish_log)
 
@@ -452,6 +536,13 @@ def write_as_of_file(con, path: Path, names: list[str], comments: dict[str, tupl
     return _write_file(con, path, "staging", names, comments, describe)
 
 
+def _comment(con, target: str, name: str, comment: tuple[str, dict[str, str]]) -> None:
+    table_doc, column_docs = comment
+    con.execute(f'COMMENT ON TABLE {target}.main."{name}" IS {_sql_str(table_doc)}')
+    for column, doc in column_docs.items():
+        con.execute(f'COMMENT ON COLUMN {target}.main."{name}"."{column}" IS {_sql_str(doc)}')
+
+
 def _write_file(con, final: Path, schema: str, names: list[str], comments: dict[str, tuple[str, dict[str, str]]],
                 extra) -> Path:
     """Copy `schema`'s tables into a new DuckDB file (the old storage version BI drivers read)
@@ -462,10 +553,7 @@ def _write_file(con, final: Path, schema: str, names: list[str], comments: dict[
     try:
         for name in names:
             con.execute(f'CREATE TABLE pub.main."{name}" AS SELECT * FROM {schema}."{name}" ORDER BY ALL')
-            table_doc, column_docs = comments[name]
-            con.execute(f'COMMENT ON TABLE pub.main."{name}" IS {_sql_str(table_doc)}')
-            for column, doc in column_docs.items():
-                con.execute(f'COMMENT ON COLUMN pub.main."{name}"."{column}" IS {_sql_str(doc)}')
+            _comment(con, "pub", name, comments[name])
         extra("pub")
         con.execute("CHECKPOINT pub")
     finally:
@@ -491,17 +579,35 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# A connection that cannot change anything: the file opened read-only, no file system access
+# outside it (no COPY TO, ATTACH, EXPORT, INSTALL, read_csv of other files), no extension
+# loading, and the configuration locked so a query cannot switch any of that back on.
+_READ_ONLY_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,
+}
+
+
 def query_published(path: Path, sql: str) -> pl.DataFrame:
-    """Run one read-only query against the published file."""
+    """Run one read-only statement against a published (or as-of) file.
+
+    DuckDB itself enforces that nothing is written (see _READ_ONLY_CONFIG); one statement
+    per call, so a harmless first statement cannot carry a second one."""
     if not path.exists():
         raise WarehouseError(f"no published file at {path}: run `netliq run --offline` (or `netliq run`) first")
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True, config=_READ_ONLY_CONFIG)
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open the published file {path}: {exc}") from None
+        raise WarehouseError(f"cannot open the published file {path}: {str(exc).splitlines()[0]}") from None
     try:
-        return _query(con, sql)
-    except duckdb.Error as exc:  # a bad query, or a write refused on the read-only file
+        statements = con.extract_statements(sql)
+        if len(statements) != 1:
+            raise WarehouseError(f"one SQL statement per query, got {len(statements)}")
+        return _query(con, statements[0].query)
+    except duckdb.Error as exc:  # a bad query, or a write DuckDB refused
         raise WarehouseError(str(exc)) from None
     finally:
         con.close()
