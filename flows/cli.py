@@ -481,16 +481,18 @@ def _describe(root: Path, table: str | None) -> int:
     from warehouse import db
 
     path = db.published_path(root)
-    if path.exists():
-        try:
+    try:
+        has_catalog = path.exists() and db.query_published(
+            path, "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'catalog'")["n"][0] > 0
+        if has_catalog:
             catalog = db.query_published(path, "SELECT * FROM catalog ORDER BY table_name, column_position")
-        except db.WarehouseError as exc:
-            print(f"netliq describe: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-        source = f"catalog of {path}"
-    else:
+            source = f"catalog of {path}"
+    except db.WarehouseError as exc:
+        print(f"netliq describe: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if not has_catalog:
         catalog = catalog_frame(list(TABLES), {}, {})
-        source = "the code's data dictionary (nothing published yet)"
+        source = "the code's data dictionary (nothing published yet, or a file without a catalog)"
     if "publishes" not in catalog["table_name"]:  # a file published before the catalog described it
         catalog = pl.concat([catalog, catalog_frame(["publishes"], {}, {})])
     names = list(dict.fromkeys(catalog["table_name"].to_list()))

@@ -259,6 +259,9 @@ def test_performance_from_any_base_date(baseline: Path, capsys):
     assert code == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if "bitcoin" in l)
     assert f"{100 * 87508.828125 / 94419.7578125:.6f}"[:8] in line
+    # a base after the published data (the snapshot ends 2026-03-31) is a usage error, not an empty table
+    assert main(["--data-dir", str(baseline), "performance", "--base", "2026-11-02"]) == 2
+    assert "after the published data, which ends 2026-03-31" in capsys.readouterr().err
 
 
 def test_describe_lists_every_table_with_its_grain(baseline: Path, capsys):
