@@ -33,7 +33,7 @@ from expectations.tables import PUBLISHED_SUITES
 from flows.tables import BUILDERS, Inputs
 from transforms import known as pit
 from transforms.catalog import TABLES, catalog_frame
-from warehouse import db
+from warehouse import db, faults
 
 NEW_YORK = ZoneInfo("America/New_York")
 # How far back an incremental fetch re-reads, so revised values are seen.
@@ -98,11 +98,14 @@ def _progress(message: str) -> None:
 class _Steps:
     """Logs each step of a run and remembers how long each took (for the run summary)."""
 
-    def __init__(self) -> None:
+    def __init__(self, record=None) -> None:
         self._marks: list[tuple[str, float]] = []
+        self._record = record  # called with each step's name (ops.runs: where a crashed run stopped)
 
     def start(self, name: str, message: str) -> None:
         self._marks.append((name, time.perf_counter()))
+        if self._record:
+            self._record(name)
         _progress(message)
 
     def durations(self) -> dict[str, float]:
@@ -232,6 +235,7 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
     backfill = (backfill_start, backfill_end) if backfill_start and backfill_end else None
 
     with run_lock(root), db.connect(root) as con:
+        _recover(con, root)
         db.start_run(con, run_id, mode=mode, started_at=started)
         try:
             return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill)
@@ -240,6 +244,24 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
         except Exception as exc:
             db.end_run(con, run_id, status="failed", message=f"{type(exc).__name__}: {exc}")
             raise
+
+
+def _recover(con, root: Path) -> None:
+    """What a run that died left behind, set right before this one starts (under the run lock,
+    so nothing else is running): runs still `running` become `crashed`, half-written files go,
+    and a published file that is not the warehouse's current version (a kill between the
+    history commit and the rename, a full disk, a damaged or deleted file) is written again."""
+    for run_id in db.mark_crashed(con):
+        get_run_logger().warning(f"run {run_id} had died without ending: marked crashed")
+    for path in db.remove_stray_files(root):
+        _progress(f"removed a half-written file a killed run left: {path.name}")
+    current = db.current_publish(con)
+    why = db.published_mismatch(con, root, current)
+    if why:
+        names = list(current["row_counts"])
+        db.write_published_file(con, root, names, _comments([*names, "publishes"]))
+        get_run_logger().warning(f"the published file was not version {current['version']} ({why}): "
+                                 f"written again from the warehouse")
 
 
 def _check_parameters(as_of: dt.date | None, start: dt.date | None, end: dt.date | None) -> None:
@@ -398,6 +420,7 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
     known = {k: v for k, v in dropped.items() if v}
     steps.start("append raw", f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows"
                 + (f"; known bad rows dropped (registry drop_dates): {known}" if known else ""))
+    faults.point("after-raw-append")
     return clock, passed, warnings, late, unavailable, held, rows_added
 
 
@@ -431,7 +454,7 @@ def _revisions(known: dict[str, pl.DataFrame]) -> pl.DataFrame:
 
 
 def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill) -> RunSummary:
-    steps = _Steps()
+    steps = _Steps(lambda name: db.run_step(con, run_id, name))
     steps.start("fetch", f"[1/5] fetching {len(used)} series from {'folder ' + str(folder) if folder else 'FRED and Yahoo'}"
                 + (f", observations {backfill[0]} to {backfill[1]} (backfill)" if backfill else ""))
     clock, passed, warnings, late, unavailable, held, rows_added = _ingest(
@@ -493,6 +516,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
         return _report(RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts,
                                   passed, **summary_args), message, steps)
 
+    db.run_step(con, run_id, "publish")
     if previous and previous["checksums"] == sums:
         version = previous["version"]  # the file went missing: write the same version again
     else:
@@ -500,6 +524,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                                      check_summary=f"{passed} checks passed, 0 failed, {len(warnings)} warnings"
                                      + (f", {len(held_tables)} tables held" if held_tables else ""),
                                      sums=sums)
+    faults.point("after-history-commit")
     db.write_published_file(con, root, names, _comments([*names, "publishes"]))
     message = f"published version {version}" + (f"; {len(held_tables)} table(s) held" if held_tables else "")
     _progress(f"[5/5] {message} to {published}")

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from warehouse import faults
 from warehouse.migrations import MIGRATIONS
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -280,6 +281,21 @@ def start_run(con, run_id: str, *, mode: str, started_at: dt.datetime) -> None:
                 [run_id, started_at, mode])
 
 
+def run_step(con, run_id: str, step: str) -> None:
+    """Where the run is now (what a crashed run is remembered by)."""
+    con.execute("UPDATE ops.runs SET step = ?, step_at = now() WHERE run_id = ?", [step, run_id])
+
+
+def mark_crashed(con) -> list[str]:
+    """Runs still `running`: called under the run lock, so their process is gone. Each becomes
+    `crashed`, ended when it was last heard of, with the step it stopped in; returns their ids."""
+    rows = con.execute(
+        "UPDATE ops.runs SET status = 'crashed', ended_at = coalesce(step_at, started_at), "
+        "message = 'the process stopped during ' || coalesce('step ' || step, 'its start') || "
+        "'; found by the next run' WHERE status = 'running' RETURNING run_id").fetchall()
+    return [r[0] for r in rows]
+
+
 def end_run(con, run_id: str, *, status: str, message: str, clock: dt.date | None = None,
             rows_added: dict | None = None) -> None:
     con.execute(
@@ -292,7 +308,7 @@ def end_run(con, run_id: str, *, status: str, message: str, clock: dt.date | Non
 def last_runs(con, limit: int = 5) -> pl.DataFrame:
     return _query(
         con,
-        "SELECT run_id, started_at, ended_at, mode, clock, status, message FROM ops.runs "
+        "SELECT run_id, started_at, ended_at, mode, clock, status, step, message FROM ops.runs "
         "ORDER BY started_at DESC LIMIT ?", [limit]
     )
 
@@ -497,6 +513,46 @@ def _same_schema(con, name: str) -> None:
         )
 
 
+def published_mismatch(con, root: Path, current: dict | None) -> str | None:
+    """Why the published file is not the warehouse's current version (missing, unreadable, an
+    older version, a table whose content differs from the version's checksums); None when it is."""
+    path = published_path(root)
+    if current is None:
+        return None
+    if not path.exists():
+        return "it is missing"
+    try:
+        con.execute(f"ATTACH {_sql_str(str(path))} AS _published (READ_ONLY)")
+    except duckdb.Error as exc:
+        return f"it does not open ({str(exc).splitlines()[0]})"
+    try:
+        version = con.execute("SELECT max(version) FROM _published.main.publishes").fetchall()[0][0]
+        if version != current["version"]:
+            return f"it holds version {version}, the warehouse version {current['version']}"
+        sums = checksums(con, "_published.main", list(current["checksums"]))
+        differ = [name for name, sum_ in sums.items() if sum_ != current["checksums"][name]]
+        if differ:
+            return f"its {', '.join(differ)} differ from version {version}"
+        return None
+    except duckdb.Error as exc:
+        return f"it cannot be read ({str(exc).splitlines()[0]})"
+    finally:
+        try:
+            con.execute("DETACH _published")
+        except duckdb.Error:
+            pass
+
+
+def remove_stray_files(root: Path) -> list[Path]:
+    """Half-written files a killed run left beside the files it writes (called under the run
+    lock, so no live run is writing them); returns what was removed."""
+    stray = [p for folder in (root, root / "as_of") if folder.is_dir()
+             for p in folder.glob(".*.tmp*") if p.is_file()]
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return stray
+
+
 def write_published_file(con, root: Path, names: list[str], comments: dict[str, tuple[str, dict[str, str]]]) -> Path:
     """Write the marts and the publish log to a new file and swap it in atomically.
 
@@ -560,6 +616,7 @@ def _write_file(con, final: Path, schema: str, names: list[str], comments: dict[
         con.execute("DETACH pub")
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
+    faults.point("before-rename")
     os.replace(tmp, final)
     dir_fd = os.open(final.parent, os.O_RDONLY)
     try:

@@ -81,4 +81,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE IF EXISTS history.revisions ADD COLUMN IF NOT EXISTS known_at_utc TIMESTAMP;
         """,
     ),
+    (
+        # where a run was last heard of: a run that died (kill -9, power) is marked crashed by
+        # the next one, with the step it stopped in and when
+        "0004_run_step",
+        """
+        ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS step VARCHAR;
+        ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS step_at TIMESTAMPTZ;
+        """,
+    ),
 ]

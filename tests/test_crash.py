@@ -1,0 +1,130 @@
+"""Crashes around the publish: a run killed with SIGKILL at each kill point (warehouse/faults.py),
+and published files that are damaged, stale or gone. After each, the published file is a
+complete version, and the next normal run brings it to the warehouse's current version by
+itself, removes what the killed run half-wrote, and marks the killed run crashed.
+
+Killed runs are real processes (`python -m flows.cli run`) against the test harness's Prefect
+server. The new version they publish comes from a CONSTRUCTED revision of a real value: WALCL
+2026-03-18 is 6,655,939 millions in the snapshot; the replay says 6,655,000.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.pipeline import daily
+from warehouse import db
+from warehouse.faults import POINTS
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, prefect_harness) -> Path:
+    root = tmp_path_factory.mktemp("crash-baseline")
+    assert daily(offline=True, data_dir=str(root)).version == 1
+    return root
+
+
+@pytest.fixture
+def root(baseline: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(baseline, copy)
+    return copy
+
+
+@pytest.fixture
+def revised(replay_dir: Path) -> Path:
+    path = replay_dir / "fred/WALCL.csv"
+    path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000"))
+    return replay_dir
+
+
+def run_process(root: Path, *args: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if k != "NETLIQ_KILL_AT"}
+    env.update(PREFECT_API_URL=PREFECT_API_URL.value(), NETLIQ_REPORT="0")
+    if kill_at:
+        env["NETLIQ_KILL_AT"] = kill_at
+    return subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(root), "run", *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def file_version(path: Path) -> int:
+    """The version a published file holds, after checking it is complete: every table's
+    content equals the checksums its own publish log records for that version."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        version, = con.execute("SELECT max(version) FROM publishes").fetchone()
+        sums = db.checksums(con, "main", list(_recorded(con, version)))
+        assert sums == _recorded(con, version), f"{path} is not a complete version {version}"
+        return version
+    finally:
+        con.close()
+
+
+def _recorded(con, version: int) -> dict:
+    import json
+
+    return json.loads(con.execute("SELECT checksums FROM publishes WHERE version = ?", [version]).fetchone()[0])
+
+
+def warehouse_version(root: Path) -> int:
+    with db.connect(root, read_only=True) as con:
+        return db.current_version(con)
+
+
+def stray(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(".") and ".tmp" in p.name)
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_run_killed_at_any_point_leaves_a_complete_file_and_the_next_run_repairs(root: Path, revised: Path, point):
+    killed = run_process(root, "--from-dir", str(revised), kill_at=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # users still read a complete version: the old one
+    assert file_version(root / "netliq.duckdb") == 1
+    committed = warehouse_version(root)
+    assert committed == (1 if point == "after-raw-append" else 2)
+
+    again = run_process(root, "--from-dir", str(revised))
+    assert again.returncode == 0, again.stderr[-2000:]
+    # nothing committed was lost, and the file is the warehouse's current version again
+    assert warehouse_version(root) == 2
+    assert file_version(root / "netliq.duckdb") == 2
+    assert stray(root) == []
+    with db.connect(root, read_only=True) as con:
+        runs = con.execute("SELECT status, step, message FROM ops.runs ORDER BY started_at").fetchall()
+    crashed = [r for r in runs if r[0] == "crashed"]
+    assert len(crashed) == 1 and "found by the next run" in crashed[0][2]
+    assert crashed[0][1] == ("append raw" if point == "after-raw-append" else "publish")  # where it stopped
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "deleted", "an older version"])
+def test_a_damaged_stale_or_missing_published_file_is_written_again(root: Path, revised: Path, damage):
+    path = root / "netliq.duckdb"
+    if damage == "an older version":
+        old = path.read_bytes()
+        assert daily(from_dir=str(revised), data_dir=str(root)).version == 2
+        path.write_bytes(old)  # a crash between the history commit and the rename leaves this
+    elif damage == "garbage":
+        path.write_bytes(os.urandom(path.stat().st_size))
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.unlink()
+    current = warehouse_version(root)
+
+    summary = daily(from_dir=str(revised) if damage == "an older version" else None, offline=damage != "an older version",
+                    data_dir=str(root))
+    assert summary.status == "unchanged" and summary.version == current
+    assert file_version(path) == current
