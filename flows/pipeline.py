@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
 from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, validate
@@ -239,8 +240,11 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
         db.start_run(con, run_id, mode=mode, started_at=started)
         try:
             return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill)
-        except GateBlocked:
-            raise
+        except GateBlocked as blocked:
+            # an expected outcome, not a crash: the flow run fails with the clean message (a
+            # caller of daily() gets the GateBlocked back); the traceback only at debug level
+            get_run_logger().debug("publish blocked", exc_info=blocked)
+            return Failed(message=str(blocked), data=blocked)
         except Exception as exc:
             db.end_run(con, run_id, status="failed", message=f"{type(exc).__name__}: {exc}")
             raise

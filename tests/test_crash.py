@@ -128,3 +128,18 @@ def test_a_damaged_stale_or_missing_published_file_is_written_again(root: Path, 
                     data_dir=str(root))
     assert summary.status == "unchanged" and summary.version == current
     assert file_version(path) == current
+
+
+def test_a_blocked_run_prints_only_the_clean_message(root: Path, replay_dir: Path):
+    # a negative reverse repo amount (bad value, blocks): an expected outcome, not a crash
+    path = replay_dir / "fred/RRPONTSYD.csv"
+    lines = path.read_text().splitlines()
+    date = lines[-1].split(",")[0]
+    path.write_text("\n".join([*lines[:-1], f"{date},-15.782"]) + "\n")
+    before = (root / "netliq.duckdb").read_bytes()
+    blocked = run_process(root, "--from-dir", str(replay_dir))
+    assert blocked.returncode == 3
+    assert "BLOCKED. Publish blocked by 1 failed check(s)" in blocked.stderr
+    assert "Traceback" not in blocked.stderr + blocked.stdout
+    assert "Encountered exception" not in blocked.stderr + blocked.stdout
+    assert (root / "netliq.duckdb").read_bytes() == before
