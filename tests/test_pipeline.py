@@ -119,8 +119,10 @@ def test_revised_value_is_a_new_raw_row_and_a_new_version(data_root: Path, repla
     assert published(data_root, "SELECT fed_assets_bn FROM net_liquidity_weekly WHERE date = DATE '2026-03-18'")[0][0] \
         == pytest.approx(6655.0)
     # history keeps version 1 unchanged and queryable
-    old = warehouse(data_root, "SELECT fed_assets_bn FROM history.net_liquidity_weekly "
-                               "WHERE version = 1 AND date = DATE '2026-03-18'")
+    from warehouse.db import version_rows
+
+    old = warehouse(data_root, f"SELECT fed_assets_bn FROM ({version_rows('net_liquidity_weekly', 1)}) "
+                               "WHERE date = DATE '2026-03-18'")
     assert old[0][0] == pytest.approx(6655.939)
     assert [r[0] for r in published(data_root, "SELECT version FROM publishes ORDER BY version")] == [1, 2]
 

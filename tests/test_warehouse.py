@@ -224,8 +224,10 @@ def test_publish_two_versions_history_keeps_both_marts_point_at_newest(tmp_path:
     with db.connect(tmp_path) as con:
         assert publish(con, tmp_path, v1_frame, "run-1") == 1
         assert publish(con, tmp_path, weekly, "run-2") == 2
-        by_version = con.execute(f"SELECT version, count(*) FROM history.{WEEKLY} GROUP BY 1 ORDER BY 1").fetchall()
-        assert by_version == [(1, WEEKLY_ROWS - 1), (2, WEEKLY_ROWS)]
+        by_version = [count(con, f"SELECT count(*) FROM ({db.version_rows(WEEKLY, v)})") for v in (1, 2)]
+        assert by_version == [WEEKLY_ROWS - 1, WEEKLY_ROWS]
+        # version 2 added one Wednesday: history stores that row, not a second copy of the table
+        assert count(con, f"SELECT count(*) FROM history.{WEEKLY}") == WEEKLY_ROWS
         assert count(con, f"SELECT count(*) FROM marts.{WEEKLY}") == WEEKLY_ROWS
         # the newest Wednesday, only in version 2: WALCL 6657161 − WTREGEN 874077 (millions) − RRP 0.777 bn
         net = con.execute(f"SELECT net_liquidity_bn FROM marts.{WEEKLY} WHERE date = DATE '2026-03-25'").fetchall()
@@ -428,8 +430,9 @@ def test_known_at_migration_adds_the_columns_to_a_warehouse_published_before_it(
         daily = [r[0] for r in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'history' "
             "AND table_name = 'net_liquidity_daily' ORDER BY ordinal_position").fetchall()]
-        assert daily == ["version", "date", "is_stale", "fed_assets_known_at_utc", "tga_known_at_utc",
-                         "rrp_known_at_utc"]
+        # (0005 then turned the per-version copies into row ranges)
+        assert daily == ["valid_from", "valid_to", "row_md5", "date", "is_stale", "fed_assets_known_at_utc",
+                         "tga_known_at_utc", "rrp_known_at_utc"]
         # version 1 did not record when its values became known: NULL, not a guess
         assert con.execute("SELECT fed_assets_known_at_utc FROM history.net_liquidity_daily").fetchall() == [(None,)]
         revisions = [r[0] for r in con.execute(
@@ -462,3 +465,41 @@ def test_vintages_are_appended_once_and_a_clipped_repeat_adds_nothing(tmp_path: 
         assert rows == [(6852491.0, D("2025-01-02")), (6852000.0, D("2025-06-05"))]
         assert pit.current(db.observation_history(con, "WALCL"))["value"].to_list() == [6852000.0]
         assert db.last_realtime_start(con, "WALCL") == D("2025-06-05")
+
+
+def test_history_migration_keeps_every_version_of_a_warehouse_that_stored_full_copies(tmp_path: Path, weekly):
+    # a warehouse as releases before 0005 left it: each version a whole copy with a `version`
+    # column. v1 lacks the last Wednesday, v2 has it, v3 is a rollback to v1 (the row goes again).
+    path = tmp_path / db.WAREHOUSE_FILE
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA ops")
+    con.execute("CREATE TABLE ops.migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    for name, sql in MIGRATIONS[:4]:
+        con.execute(sql)
+        con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
+    v1 = weekly.filter(pl.col("date") < D("2026-03-25"))
+    con.register("v1", v1)
+    con.register("v2", weekly)
+    con.execute(f"CREATE TABLE history.{WEEKLY} AS SELECT 1 AS version, * FROM v1 UNION ALL "
+                f"SELECT 2, * FROM v2 UNION ALL SELECT 3, * FROM v1")
+    expected = {v: con.execute(f"SELECT md5(string_agg(CAST(t AS VARCHAR), ',' ORDER BY CAST(t AS VARCHAR))) "
+                               f"FROM (SELECT * EXCLUDE (version) FROM history.{WEEKLY} WHERE version = {v}) t"
+                               ).fetchall()[0][0] for v in (1, 2, 3)}
+    con.close()
+
+    with db.connect(tmp_path) as con:
+        got = {v: con.execute(f"SELECT md5(string_agg(CAST(t AS VARCHAR), ',' ORDER BY CAST(t AS VARCHAR))) "
+                              f"FROM ({db.version_rows(WEEKLY, v)}) t").fetchall()[0][0] for v in (1, 2, 3)}
+        assert got == expected
+        # one row per distinct row and stretch of versions: v1's rows, plus the last Wednesday for v2 only
+        assert count(con, f"SELECT count(*) FROM history.{WEEKLY}") == WEEKLY_ROWS
+        assert con.execute(f"SELECT valid_from, valid_to FROM history.{WEEKLY} WHERE date = DATE '2026-03-25'"
+                           ).fetchall() == [(2, 3)]
+        assert count(con, f"SELECT count(*) FROM marts.{WEEKLY}") == WEEKLY_ROWS - 1  # the newest, v3
+
+
+def test_a_table_with_two_equal_rows_is_refused(tmp_path: Path, weekly):
+    with db.connect(tmp_path) as con:
+        with pytest.raises(db.WarehouseError, match=f"{WEEKLY}: 1 row\\(s\\) appear twice"):
+            stage_and_publish_version(con, pl.concat([weekly, weekly.head(1)]))
+        assert db.current_version(con) is None

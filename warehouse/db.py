@@ -110,7 +110,10 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
             continue
         con.execute("BEGIN")
         try:
-            con.execute(sql)
+            if callable(sql):
+                sql(con)
+            else:
+                con.execute(sql)
             con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
             con.execute("COMMIT")
         except Exception:
@@ -443,6 +446,21 @@ def publishes(con) -> pl.DataFrame:
     )
 
 
+# history keeps each distinct row once, with the versions it belongs to: from valid_from up to,
+# not including, valid_to (NULL: still in the newest version of its table). A daily publish that
+# changes a few rows stores those rows, not another copy of every table.
+_BOOKKEEPING = ("valid_from", "valid_to", "row_md5")
+
+
+def _in_version(version: int) -> str:
+    return f"valid_from <= {int(version)} AND (valid_to IS NULL OR valid_to > {int(version)})"
+
+
+def version_rows(name: str, version: int) -> str:
+    """SQL for table `name` exactly as version `version` published it."""
+    return f'SELECT * EXCLUDE ({", ".join(_BOOKKEEPING)}) FROM history."{name}" WHERE {_in_version(version)}'
+
+
 def stage_version(con, version: int) -> tuple[list[str], dict]:
     """Stage every table of an earlier version exactly as it was published; returns the
     table names and that version's publish row."""
@@ -452,8 +470,7 @@ def stage_version(con, version: int) -> tuple[list[str], dict]:
         raise WarehouseError(f"no version {version} (published versions: {known or 'none'})")
     names = list(json.loads(rows[0][0]))
     for name in names:
-        con.execute(f'CREATE OR REPLACE TABLE staging."{name}" AS '
-                    f'SELECT * EXCLUDE (version) FROM history."{name}" WHERE version = ?', [version])
+        con.execute(f'CREATE OR REPLACE TABLE staging."{name}" AS {version_rows(name, version)}')
     return names, {"clock": rows[0][1]}
 
 
@@ -467,18 +484,7 @@ def publish_version(
     con.execute("BEGIN")
     try:
         version = (current_version(con) or 0) + 1
-        counts = {}
-        for name in names:
-            con.execute(
-                f'CREATE TABLE IF NOT EXISTS history."{name}" AS '
-                f'SELECT CAST(NULL AS INTEGER) AS version, * FROM staging."{name}" WITH NO DATA'
-            )
-            con.execute(f'INSERT INTO history."{name}" BY NAME SELECT ? AS version, * FROM staging."{name}"', [version])
-            counts[name] = con.execute(f'SELECT count(*) FROM staging."{name}"').fetchall()[0][0]
-            con.execute(
-                f'CREATE OR REPLACE VIEW marts."{name}" AS '
-                f'SELECT * EXCLUDE (version) FROM history."{name}" WHERE version = {version}'
-            )
+        counts = {name: add_version(con, name, version, f'staging."{name}"') for name in names}
         con.execute(
             "INSERT INTO ops.publishes VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
             [version, run_id, code_version, clock, json.dumps(counts), json.dumps(sums), check_summary,
@@ -491,10 +497,36 @@ def publish_version(
     return version
 
 
+def create_history_table(con, name: str, source: str) -> None:
+    """history.`name` with the columns of `source` after the bookkeeping ones, if it does not exist."""
+    con.execute(f'CREATE TABLE IF NOT EXISTS history."{name}" AS SELECT CAST(NULL AS INTEGER) AS valid_from, '
+                f'CAST(NULL AS INTEGER) AS valid_to, CAST(NULL AS UHUGEINT) AS row_md5, * FROM {source} WITH NO DATA')
+
+
+def add_version(con, name: str, version: int, source: str) -> int:
+    """Make the rows of `source` (a table or view) version `version` of history.`name`: rows
+    the table's newest version had and this one has not end here, rows not there yet start
+    here, every other row carries on. Moves marts.`name` to it; returns its row count."""
+    create_history_table(con, name, source)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT md5_number(CAST(s AS VARCHAR)) AS row_md5, * "
+                f"FROM {source} AS s")
+    rows, distinct = con.execute("SELECT count(*), count(DISTINCT row_md5) FROM _incoming").fetchall()[0]
+    if rows != distinct:  # the identity of a row is its content: two equal rows would be one
+        raise WarehouseError(f"{name}: {rows - distinct} row(s) appear twice; a published table has unique rows")
+    con.execute(f'UPDATE history."{name}" SET valid_to = {int(version)} WHERE valid_to IS NULL '
+                "AND row_md5 NOT IN (SELECT row_md5 FROM _incoming)")
+    con.execute(f'INSERT INTO history."{name}" BY NAME SELECT {int(version)} AS valid_from, NULL AS valid_to, * '
+                f'FROM _incoming WHERE row_md5 NOT IN (SELECT row_md5 FROM history."{name}" WHERE valid_to IS NULL)')
+    con.execute("DROP TABLE _incoming")
+    con.execute(f'CREATE OR REPLACE VIEW marts."{name}" AS {version_rows(name, version)}')
+    return rows
+
+
 def _columns(con, schema: str, name: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? AND column_name <> 'version' ORDER BY ordinal_position",
+        "WHERE table_schema = ? AND table_name = ? AND column_name NOT IN ('version', 'valid_from', 'valid_to', "
+        "'row_md5') ORDER BY ordinal_position",
         [schema, name]).fetchall()]
 
 

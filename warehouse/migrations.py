@@ -1,9 +1,35 @@
 """Named schema migrations of the working warehouse, applied in order, each in the same
-transaction as the row that records it (sqlite-utils style)."""
+transaction as the row that records it (sqlite-utils style). A migration is SQL, or a
+function of the connection where SQL alone cannot say it."""
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[str, str]] = [
+from collections.abc import Callable
+
+
+def _history_row_ranges(con) -> None:
+    """history kept a whole copy of every table per version (a `version` column). Replay those
+    versions, oldest first, into one row per distinct row with the versions it belongs to
+    (warehouse.db.add_version, the same code a publish uses), so every version reads back the same."""
+    from warehouse.db import add_version, create_history_table
+
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = 'history' "
+        "AND column_name = 'version' ORDER BY table_name").fetchall()]
+    for name in tables:
+        copies = f"{name}__full_copies"
+        con.execute(f'DROP VIEW IF EXISTS marts."{name}"')
+        con.execute(f'ALTER TABLE history."{name}" RENAME TO "{copies}"')
+        create_history_table(con, name, f'(SELECT * EXCLUDE (version) FROM history."{copies}")')
+        for (version,) in con.execute(f'SELECT DISTINCT version FROM history."{copies}" ORDER BY 1').fetchall():
+            con.execute(f'CREATE OR REPLACE TEMP VIEW _copy AS SELECT * EXCLUDE (version) FROM history."{copies}" '
+                        f"WHERE version = {int(version)}")
+            add_version(con, name, version, "_copy")
+        con.execute("DROP VIEW IF EXISTS _copy")
+        con.execute(f'DROP TABLE history."{copies}"')
+
+
+MIGRATIONS: list[tuple[str, str | Callable]] = [
     (
         "0001_layers",
         """
@@ -90,4 +116,6 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS step_at TIMESTAMPTZ;
         """,
     ),
+    # a daily publish stores the rows that changed, not another copy of every table
+    ("0005_history_row_ranges", _history_row_ranges),
 ]
