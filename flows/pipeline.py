@@ -246,7 +246,14 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
             get_run_logger().debug("publish blocked", exc_info=blocked)
             return Failed(message=str(blocked), data=blocked)
         except Exception as exc:
-            db.end_run(con, run_id, status="failed", message=f"{type(exc).__name__}: {exc}")
+            try:
+                db.end_run(con, run_id, status="failed", message=f"{type(exc).__name__}: {exc}")
+            except db.DatabaseError:
+                pass  # the warehouse refuses writes after a failed one (a full disk): the next run marks it crashed
+            if db.is_disk_full(exc):  # expected on a small disk: one clean message, no traceback
+                full = db.DiskFull(root)
+                get_run_logger().debug("no space left", exc_info=exc)
+                return Failed(message=str(full), data=full)
             raise
 
 

@@ -143,3 +143,47 @@ def test_a_blocked_run_prints_only_the_clean_message(root: Path, replay_dir: Pat
     assert "Traceback" not in blocked.stderr + blocked.stdout
     assert "Encountered exception" not in blocked.stderr + blocked.stdout
     assert (root / "netliq.duckdb").read_bytes() == before
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A tmpfs to fill: `resize(mb)` sets its size (root only: we mount it)."""
+    if os.geteuid() != 0:
+        pytest.skip("a full disk is simulated with a small tmpfs, which needs root to mount")
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+
+    def resize(mb: float) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={int(mb * 1024)}k", str(folder)], check=True)
+
+    try:
+        yield folder, resize
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_fails_in_one_line_and_the_next_run_after_freeing_space_publishes(
+        baseline: Path, revised: Path, small_disk):
+    disk, resize = small_disk
+    root = disk / "data"
+    shutil.copytree(baseline, root)
+    before = (root / "netliq.duckdb").read_bytes()
+    used = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2**20
+    resize(used + 1)  # 1 MB to spare: less than a new copy of the published file
+
+    full = run_process(root, "--from-dir", str(revised))
+    assert full.returncode == 1, full.stderr[-3000:]
+    err = full.stderr.strip().splitlines()
+    assert err[-1].startswith(f"netliq run failed: no space left on {root} (need about "), err[-5:]
+    assert "Traceback" not in full.stderr and "invalidated" not in full.stderr
+    assert (root / "netliq.duckdb").read_bytes() == before  # the published file untouched
+    assert file_version(root / "netliq.duckdb") == 1
+
+    resize(256)  # space freed
+    again = run_process(root, "--from-dir", str(revised))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert file_version(root / "netliq.duckdb") == warehouse_version(root) == 2
+    assert stray(root) == []

@@ -39,6 +39,25 @@ class WarehouseError(RuntimeError):
     pass
 
 
+class DiskFull(WarehouseError):
+    """A write found no space left: what was committed before stays, the published file keeps
+    its complete version, and the next run after space is freed carries on."""
+
+    def __init__(self, root: Path):
+        published = published_path(root)
+        # a publish writes a new copy of the published file beside it, and history grows a little
+        need_mb = (published.stat().st_size if published.exists() else 0) / 2**20 + 16
+        super().__init__(f"no space left on {root} (need about {need_mb:.0f} MB free): free some space and run "
+                         "again; the published file is unchanged, and the next run carries on")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (an OSError, or DuckDB's error after a failed write or checkpoint) is a full disk."""
+    import errno
+
+    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
+
+
 class WarehouseBusy(WarehouseError):
     """A run holds the warehouse (DuckDB lets one process write, and nobody else read)."""
 
@@ -637,17 +656,22 @@ def _write_file(con, final: Path, schema: str, names: list[str], comments: dict[
     beside `final`, then rename it over `final`: readers never see a half-written file."""
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
-    con.execute(f"ATTACH '{tmp}' AS pub (STORAGE_VERSION '{PUBLISHED_STORAGE_VERSION}')")
     try:
-        for name in names:
-            con.execute(f'CREATE TABLE pub.main."{name}" AS SELECT * FROM {schema}."{name}" ORDER BY ALL')
-            _comment(con, "pub", name, comments[name])
-        extra("pub")
-        con.execute("CHECKPOINT pub")
-    finally:
-        con.execute("DETACH pub")
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
+        con.execute(f"ATTACH '{tmp}' AS pub (STORAGE_VERSION '{PUBLISHED_STORAGE_VERSION}')")
+        try:
+            for name in names:
+                con.execute(f'CREATE TABLE pub.main."{name}" AS SELECT * FROM {schema}."{name}" ORDER BY ALL')
+                _comment(con, "pub", name, comments[name])
+            extra("pub")
+            con.execute("CHECKPOINT pub")
+        finally:
+            con.execute("DETACH pub")
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+    except BaseException:
+        for half in (tmp, Path(f"{tmp}.wal")):
+            half.unlink(missing_ok=True)
+        raise
     faults.point("before-rename")
     os.replace(tmp, final)
     dir_fd = os.open(final.parent, os.O_RDONLY)
