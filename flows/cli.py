@@ -281,12 +281,14 @@ def _run(args, root: Path) -> int:
 
 def _run_flow(args, root: Path) -> int:
     from flows.pipeline import GateBlocked, daily
+    from flows.prefect_server import owned_server
     from flows.sources.schema import SourceError
     from warehouse.db import DatabaseError, WarehouseError, published_path
 
     start, end = args.backfill or (None, None)
     try:
-        with _prefect_settings():
+        # the temporary Prefect server dies with this process, however it dies (kill -9 too)
+        with _prefect_settings(), owned_server():
             summary = daily(offline=args.offline, from_dir=args.from_dir, data_dir=str(root), as_of=args.as_of,
                             backfill_start=start, backfill_end=end)
     except GateBlocked as exc:

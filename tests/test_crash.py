@@ -187,3 +187,39 @@ def test_a_full_disk_fails_in_one_line_and_the_next_run_after_freeing_space_publ
     assert again.returncode == 0, again.stderr[-3000:]
     assert file_version(root / "netliq.duckdb") == warehouse_version(root) == 2
     assert stray(root) == []
+
+
+def _children(pid: int) -> dict[int, str]:
+    """pid -> command line of the processes whose parent is `pid`."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def test_a_killed_run_leaves_no_prefect_server_behind(root: Path, revised: Path, tmp_path: Path):
+    # no PREFECT_API_URL: the run starts its own temporary Prefect server (flows/prefect_server.py)
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(NETLIQ_KILL_AT="after-raw-append", NETLIQ_REPORT="0", PREFECT_HOME=str(tmp_path / "prefect-home"))
+    run = subprocess.Popen([sys.executable, "-m", "flows.cli", "--data-dir", str(root), "run", "--from-dir",
+                            str(revised)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers: set[int] = set()
+    while run.poll() is None:
+        servers |= {pid for pid, cmd in _children(run.pid).items() if "uvicorn" in cmd}
+        time.sleep(0.1)
+    assert run.returncode == -signal.SIGKILL
+    assert servers, "the run never started its temporary server"
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() for pid in servers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in servers if Path(f"/proc/{pid}").exists()]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "the temporary Prefect server outlived the killed run"
