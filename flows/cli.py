@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
                               "VERSION and records why; `netliq versions` shows it.")
     rollback.add_argument("version", type=int)
     rollback.add_argument("--reason", required=True, help="why (recorded with the new version)")
+    sub.add_parser("rebuild", help="restore a damaged or deleted warehouse from the raw/ and history/ files beside it",
+                   description="Builds a new warehouse.duckdb from <data dir>/raw (every fetched row, one file per "
+                   "run) and <data dir>/history (every published version): the same tables and the same version "
+                   "numbers. The damaged file is kept aside as warehouse.duckdb.damaged-<time>, never deleted.")
     perf = sub.add_parser("performance", help="every asset and net liquidity indexed to 100 from a base date",
                           description="Reads asset_prices_daily and net_liquidity_daily from the published file; "
                           "each series is indexed to 100 on its first observation on or after --base.")
@@ -147,6 +151,8 @@ def _dispatch(args, root: Path) -> int:
         return _rollback(root, args.version, args.reason)
     if args.command == "performance":
         return _performance(root, args.base, args.date)
+    if args.command == "rebuild":
+        return _rebuild(root)
     if args.command == "describe":
         return _describe(root, args.table)
     return _sql(root, args.query, args.max_rows, args.as_of)
@@ -168,7 +174,7 @@ def _check_usage(args, root: Path) -> None:
         raise UsageError(f"the data dir {root} is a file, not a folder: give a folder with --data-dir "
                          "or NETLIQ_DATA_DIR (it is created if missing)")
     command = args.command
-    if command in ("run", "rollback", "serve"):
+    if command in ("run", "rollback", "serve", "rebuild"):
         _writable(root, "the data dir")
     if command == "run":
         _check_run(args)
@@ -264,6 +270,7 @@ def _prefect_settings():
 
 def _run(args, root: Path) -> int:
     from flows.lock import RunInProgress, run_lock
+    from warehouse import db
 
     mode = "offline snapshot" if args.offline else (f"files in {args.from_dir}" if args.from_dir else "live FRED + Yahoo")
     if args.as_of:
@@ -272,9 +279,10 @@ def _run(args, root: Path) -> int:
         mode += f"; backfill {args.backfill[0]} to {args.backfill[1]}"
     try:
         with run_lock(root):  # a second run is refused here, before Prefect starts
+            db.check_usable(root)  # a damaged or lost warehouse too
             print(f"netliq run: {mode}; data dir {root}", flush=True)
             return _run_flow(args, root)
-    except RunInProgress as exc:
+    except (RunInProgress, db.WarehouseError) as exc:
         print(f"netliq run: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -444,6 +452,22 @@ def _rollback(root: Path, version: int, reason: str) -> int:
         return EXIT_ERROR
     print(f"Published version {summary.version}: the tables of version {version} ({reason}).")
     print(f"\nPublished file: {summary.published_file}")
+    return 0
+
+
+def _rebuild(root: Path) -> int:
+    from flows.lock import RunInProgress, run_lock
+    from warehouse import db
+
+    try:
+        with run_lock(root):
+            restored = db.rebuild(root)
+    except (db.WarehouseError, RunInProgress, db.DatabaseError, OSError) as exc:
+        print(f"netliq rebuild: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    kept = f"; the old file is kept as {restored['kept'].name}" if restored["kept"] else ""
+    print(f"rebuilt {root / db.WAREHOUSE_FILE}: {restored['raw_rows']} raw rows, {restored['versions']} version(s), "
+          f"current version {restored['current']}{kept}")
     return 0
 
 

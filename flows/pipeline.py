@@ -235,26 +235,33 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
     api_key = None if folder else fred.load_api_key()
     backfill = (backfill_start, backfill_end) if backfill_start and backfill_end else None
 
-    with run_lock(root), db.connect(root) as con:
-        _recover(con, root)
-        db.start_run(con, run_id, mode=mode, started_at=started)
+    with run_lock(root):
+        db.check_not_lost(root)
+        with db.connect(root) as con:
+            return _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as_of, backfill)
+
+
+def _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as_of, backfill) -> RunSummary:
+    """The run inside its lock and warehouse connection: recover, run, and say how it ended."""
+    _recover(con, root)
+    db.start_run(con, run_id, mode=mode, started_at=started)
+    try:
+        return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill)
+    except GateBlocked as blocked:
+        # an expected outcome, not a crash: the flow run fails with the clean message (a
+        # caller of daily() gets the GateBlocked back); the traceback only at debug level
+        get_run_logger().debug("publish blocked", exc_info=blocked)
+        return Failed(message=str(blocked), data=blocked)
+    except Exception as exc:
         try:
-            return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill)
-        except GateBlocked as blocked:
-            # an expected outcome, not a crash: the flow run fails with the clean message (a
-            # caller of daily() gets the GateBlocked back); the traceback only at debug level
-            get_run_logger().debug("publish blocked", exc_info=blocked)
-            return Failed(message=str(blocked), data=blocked)
-        except Exception as exc:
-            try:
-                db.end_run(con, run_id, status="failed", message=f"{type(exc).__name__}: {exc}")
-            except db.DatabaseError:
-                pass  # the warehouse refuses writes after a failed one (a full disk): the next run marks it crashed
-            if db.is_disk_full(exc):  # expected on a small disk: one clean message, no traceback
-                full = db.DiskFull(root)
-                get_run_logger().debug("no space left", exc_info=exc)
-                return Failed(message=str(full), data=full)
-            raise
+            db.end_run(con, run_id, status="failed", message=f"{type(exc).__name__}: {exc}")
+        except db.DatabaseError:
+            pass  # the warehouse refuses writes after a failed one (a full disk): the next run marks it crashed
+        if db.is_disk_full(exc):  # expected on a small disk: one clean message, no traceback
+            full = db.DiskFull(root)
+            get_run_logger().debug("no space left", exc_info=exc)
+            return Failed(message=str(full), data=full)
+        raise
 
 
 def _recover(con, root: Path) -> None:
@@ -266,6 +273,9 @@ def _recover(con, root: Path) -> None:
         get_run_logger().warning(f"run {run_id} had died without ending: marked crashed")
     for path in db.remove_stray_files(root):
         _progress(f"removed a half-written file a killed run left: {path.name}")
+    runs, versions = db.ensure_exported(con, root)
+    if runs or versions:
+        _progress(f"wrote the rebuild files of {runs} run(s) and {versions} version(s) that had none")
     current = db.current_publish(con)
     why = db.published_mismatch(con, root, current)
     if why:
@@ -432,6 +442,7 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
     steps.start("append raw", f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows"
                 + (f"; known bad rows dropped (registry drop_dates): {known}" if known else ""))
     faults.point("after-raw-append")
+    db.export_raw(con, root, run_id)
     return clock, passed, warnings, late, unavailable, held, rows_added
 
 
@@ -536,6 +547,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                                      + (f", {len(held_tables)} tables held" if held_tables else ""),
                                      sums=sums)
     faults.point("after-history-commit")
+    db.export_version(con, root, version)
     db.write_published_file(con, root, names, _comments([*names, "publishes"]))
     message = f"published version {version}" + (f"; {len(held_tables)} table(s) held" if held_tables else "")
     _progress(f"[5/5] {message} to {published}")
@@ -652,6 +664,7 @@ def rollback(version: int, reason: str, data_dir: str | None = None) -> RunSumma
             check_summary=f"rollback: tables of version {version}, unchanged (they passed their checks then)",
             sums=sums, reason=reason, rolled_back_from=version,
         )
+        db.export_version(con, root, new)
         path = db.write_published_file(con, root, names, _comments([*names, "publishes"]))
         counts = db.row_counts(con, "staging", names)
     return RunSummary(run_id, "published", restored["clock"], new, path, row_counts=counts)

@@ -223,3 +223,56 @@ def test_a_killed_run_leaves_no_prefect_server_behind(root: Path, revised: Path,
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == [], "the temporary Prefect server outlived the killed run"
+
+
+# ------------------------------------------------------------------ a damaged or lost warehouse
+
+
+def _everything(root: Path) -> dict:
+    """What the warehouse holds that a rebuild must restore: raw, the publish log, every version."""
+    with db.connect(root, read_only=True) as con:
+        raw = con.execute("SELECT md5(string_agg(CAST(o AS VARCHAR), ',' ORDER BY CAST(o AS VARCHAR))), count(*) "
+                          "FROM raw.observations o").fetchall()[0]
+        log = con.execute("SELECT version, run_id, checksums, reason, rolled_back_from FROM ops.publishes "
+                          "ORDER BY version").fetchall()
+        tables = {}
+        for version, *_ in log:
+            names = list(db.current_publish(con)["row_counts"])
+            for name in names:
+                tables[(version, name)] = con.execute(
+                    f"SELECT md5(string_agg(CAST(t AS VARCHAR), ',' ORDER BY CAST(t AS VARCHAR))) "
+                    f"FROM ({db.version_rows(name, version)}) t").fetchall()[0][0]
+    return {"raw": raw, "log": log, "tables": tables}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_damaged_or_deleted_warehouse_is_refused_then_rebuilt_with_its_versions(
+        root: Path, revised: Path, capsys, damage):
+    from flows.cli import main
+
+    assert daily(from_dir=str(revised), data_dir=str(root)).version == 2  # two versions to keep
+    before = _everything(root)
+    published_before = (root / "netliq.duckdb").read_bytes()
+    warehouse = root / db.WAREHOUSE_FILE
+    if damage == "truncated":
+        warehouse.write_bytes(warehouse.read_bytes()[: warehouse.stat().st_size // 2])
+    else:
+        warehouse.unlink()
+
+    # a run refuses, saying what to do; it never starts again at version 1
+    assert main(["--data-dir", str(root), "run", "--offline"]) == 1
+    assert "netliq rebuild" in capsys.readouterr().err
+    assert (root / "netliq.duckdb").read_bytes() == published_before
+    assert main(["--data-dir", str(root), "status"]) == 1  # a message, not a traceback
+    assert "netliq rebuild" in capsys.readouterr().err
+
+    assert main(["--data-dir", str(root), "rebuild"]) == 0
+    out = capsys.readouterr().out
+    assert "2 version(s), current version 2" in out
+    assert _everything(root) == before
+    if damage == "truncated":
+        assert any(p.name.startswith("warehouse.duckdb.damaged-") for p in root.iterdir())
+    # and the next run carries on from version 2: same data, nothing new
+    assert daily(from_dir=str(revised), data_dir=str(root)).status == "unchanged"
+    assert main(["--data-dir", str(root), "rollback", "1", "--reason", "after the rebuild"]) == 0
+    assert file_version(root / "netliq.duckdb") == 3

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -87,6 +88,7 @@ def connect(root: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     if not read_only:
         root.mkdir(parents=True, exist_ok=True)
     if read_only and not path.exists():
+        check_not_lost(root)
         raise WarehouseError(f"no warehouse at {path}: run `netliq run` first")
     con = _open(path, read_only)
     try:
@@ -99,6 +101,26 @@ def connect(root: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
                 save_status(con, root)
         finally:
             con.close()
+
+
+def check_not_lost(root: Path) -> None:
+    """A published file without its warehouse: starting again would publish version 1 over it."""
+    published = published_path(root)
+    if published.exists() and not (root / WAREHOUSE_FILE).exists():
+        raise WarehouseError(f"{root / WAREHOUSE_FILE} is missing but {published} exists: run `netliq rebuild` "
+                             "to restore it (with the same version numbers) from the raw/ and history/ files "
+                             "beside it; not starting again at version 1")
+
+
+def check_usable(root: Path) -> None:
+    """Before a run starts anything: the warehouse opens (or is new), else a WarehouseError saying
+    what to do. A lock held by a reader for a moment is not a problem: the run waits it out."""
+    check_not_lost(root)
+    if (root / WAREHOUSE_FILE).exists():
+        try:
+            _open(root / WAREHOUSE_FILE, read_only=True).close()
+        except WarehouseBusy:
+            pass
 
 
 # A reader (`netliq status`) holds the warehouse for milliseconds; the run lock already keeps
@@ -114,7 +136,8 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             if "lock" not in first.lower():
-                raise WarehouseError(f"cannot open the warehouse {path}: {first}") from None
+                raise WarehouseError(f"cannot open the warehouse {path} ({first}): if it is damaged, "
+                                     "`netliq rebuild` restores it from the raw/ and history/ files beside it") from None
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(f"{path} is in use by a netliq run ({first})") from None
         time.sleep(0.2)
@@ -293,6 +316,126 @@ def series_freshness(con) -> pl.DataFrame:
         FROM raw.observations GROUP BY series_id ORDER BY series_id
         """
     )
+
+
+# ------------------------------------------------------------------ the copy outside the warehouse
+#
+# Everything committed is also written, once, into immutable Parquet files beside the
+# warehouse, so a damaged or deleted warehouse.duckdb can be rebuilt (`netliq rebuild`):
+#   raw/<run_id>.parquet, raw/<run_id>.metadata.parquet  the rows one run appended to raw
+#   history/<version>/publish.parquet                   the version's ops.publishes row
+#   history/<version>/<table>.added.parquet             rows that start at that version
+#   history/<version>/<table>.ended.parquet             row_md5 of rows that end there
+# Each file (each version folder) is written beside its final name and renamed into place.
+
+RAW_DIR = "raw"
+HISTORY_DIR = "history"
+
+
+def _copy_to(con, sql: str, path: Path, params: list | None = None) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    con.execute(f"COPY ({sql}) TO {_sql_str(str(tmp))} (FORMAT parquet)", params or [])
+    os.replace(tmp, path)
+
+
+def export_raw(con, root: Path, run_id: str) -> None:
+    """The raw rows and series metadata a run appended, as its two immutable files."""
+    folder = root / RAW_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    name = run_id.replace("/", "_")
+    _copy_to(con, "SELECT * FROM raw.series_metadata WHERE run_id = ?", folder / f"{name}.metadata.parquet", [run_id])
+    _copy_to(con, "SELECT * FROM raw.observations WHERE run_id = ?", folder / f"{name}.parquet", [run_id])
+
+
+def export_version(con, root: Path, version: int) -> None:
+    """One published version's change to history, as an immutable folder."""
+    final = root / HISTORY_DIR / f"{version:06d}"
+    if final.is_dir():
+        return  # written already: the files are immutable
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    con.execute(f"COPY (SELECT * FROM ops.publishes WHERE version = ?) TO {_sql_str(str(tmp / 'publish.parquet'))} "
+                "(FORMAT parquet)", [version])
+    row_counts = con.execute("SELECT row_counts FROM ops.publishes WHERE version = ?", [version]).fetchall()[0][0]
+    for name in json.loads(row_counts):
+        con.execute(f'COPY (SELECT * EXCLUDE (valid_from, valid_to) FROM history."{name}" WHERE valid_from = ?) '
+                    f"TO {_sql_str(str(tmp / f'{name}.added.parquet'))} (FORMAT parquet)", [version])
+        con.execute(f'COPY (SELECT row_md5 FROM history."{name}" WHERE valid_to = ?) '
+                    f"TO {_sql_str(str(tmp / f'{name}.ended.parquet'))} (FORMAT parquet)", [version])
+    os.replace(tmp, final)
+
+
+def ensure_exported(con, root: Path) -> tuple[int, int]:
+    """Write the files of every run and version that has none yet (a run killed before it wrote
+    them, or a warehouse from before they existed); returns (runs, versions) written."""
+    have = {p.name.removesuffix(".parquet") for p in (root / RAW_DIR).glob("*.parquet")} \
+        if (root / RAW_DIR).is_dir() else set()
+    runs = [r[0] for r in con.execute("SELECT DISTINCT run_id FROM raw.observations").fetchall()
+            if r[0].replace("/", "_") not in have]
+    for run_id in runs:
+        export_raw(con, root, run_id)
+    versions = [v for (v,) in con.execute("SELECT version FROM ops.publishes ORDER BY version").fetchall()
+                if not (root / HISTORY_DIR / f"{v:06d}").is_dir()]
+    for version in versions:
+        export_version(con, root, version)
+    return len(runs), len(versions)
+
+
+def rebuild(root: Path) -> dict:
+    """A new warehouse from the files beside it: every raw row, every published version with
+    its number, the marts at the newest. The old file, if any, is kept aside, never deleted."""
+    path = root / WAREHOUSE_FILE
+    kept = None
+    if path.exists():
+        kept = path.with_name(f"{WAREHOUSE_FILE}.damaged-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}")
+        os.replace(path, kept)
+        if Path(f"{path}.wal").exists():
+            os.replace(f"{path}.wal", f"{kept}.wal")
+    raw = sorted((root / RAW_DIR).glob("*.parquet")) if (root / RAW_DIR).is_dir() else []
+    versions = sorted(p for p in (root / HISTORY_DIR).glob("[0-9]*") if p.is_dir()) \
+        if (root / HISTORY_DIR).is_dir() else []
+    try:
+        restored = _rebuild_into(root, raw, versions)
+    except BaseException:
+        for built in (path, Path(f"{path}.wal")):
+            built.unlink(missing_ok=True)
+        if kept:
+            os.replace(kept, path)
+            if Path(f"{kept}.wal").exists():
+                os.replace(f"{kept}.wal", f"{path}.wal")
+        raise
+    return {**restored, "kept": kept}
+
+
+def _rebuild_into(root: Path, raw: list[Path], versions: list[Path]) -> dict:
+    with connect(root) as con:
+        con.execute("BEGIN")
+        for file in raw:
+            table = "raw.series_metadata" if file.name.endswith(".metadata.parquet") else "raw.observations"
+            con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet({_sql_str(str(file))})")
+        for folder in versions:
+            publish = _sql_str(str(folder / "publish.parquet"))
+            version, row_counts = con.execute(f"SELECT version, row_counts FROM read_parquet({publish})").fetchall()[0]
+            for name in json.loads(row_counts):
+                added = _sql_str(str(folder / f"{name}.added.parquet"))
+                create_history_table(con, name, f"read_parquet({added})", has_md5=True)
+                con.execute(f'UPDATE history."{name}" SET valid_to = ? WHERE row_md5 IN (SELECT row_md5 FROM '
+                            f"read_parquet({_sql_str(str(folder / f'{name}.ended.parquet'))}))", [version])
+                con.execute(f'INSERT INTO history."{name}" BY NAME SELECT ? AS valid_from, NULL AS valid_to, * '
+                            f"FROM read_parquet({added})", [version])
+                con.execute(f'CREATE OR REPLACE VIEW marts."{name}" AS {version_rows(name, version)}')
+            con.execute(f"INSERT INTO ops.publishes BY NAME SELECT * FROM read_parquet({publish})")
+        con.execute("COMMIT")
+        current = current_publish(con)
+        restored = {"raw_rows": con.execute("SELECT count(*) FROM raw.observations").fetchall()[0][0],
+                    "versions": len(versions), "current": current["version"] if current else None}
+        if current:  # the rebuilt tables must be exactly what the version published
+            differ = [n for n, s in checksums(con, "marts", list(current["checksums"])).items()
+                      if s != current["checksums"][n]]
+            if differ:
+                raise WarehouseError(f"rebuilt version {current['version']} differs in {', '.join(differ)}")
+    return restored
 
 
 # ------------------------------------------------------------------ runs and quarantine
@@ -516,10 +659,12 @@ def publish_version(
     return version
 
 
-def create_history_table(con, name: str, source: str) -> None:
-    """history.`name` with the columns of `source` after the bookkeeping ones, if it does not exist."""
+def create_history_table(con, name: str, source: str, *, has_md5: bool = False) -> None:
+    """history.`name` with the columns of `source` after the bookkeeping ones, if it does not
+    exist (`has_md5`: `source` starts with its row_md5 already, as an exported version does)."""
+    md5 = "" if has_md5 else "CAST(NULL AS UHUGEINT) AS row_md5, "
     con.execute(f'CREATE TABLE IF NOT EXISTS history."{name}" AS SELECT CAST(NULL AS INTEGER) AS valid_from, '
-                f'CAST(NULL AS INTEGER) AS valid_to, CAST(NULL AS UHUGEINT) AS row_md5, * FROM {source} WITH NO DATA')
+                f"CAST(NULL AS INTEGER) AS valid_to, {md5}* FROM {source} WITH NO DATA")
 
 
 def add_version(con, name: str, version: int, source: str) -> int:
@@ -597,10 +742,13 @@ def published_mismatch(con, root: Path, current: dict | None) -> str | None:
 def remove_stray_files(root: Path) -> list[Path]:
     """Half-written files a killed run left beside the files it writes (called under the run
     lock, so no live run is writing them); returns what was removed."""
-    stray = [p for folder in (root, root / "as_of") if folder.is_dir()
-             for p in folder.glob(".*.tmp*") if p.is_file()]
+    stray = [p for folder in (root, root / "as_of", root / RAW_DIR, root / HISTORY_DIR) if folder.is_dir()
+             for p in folder.glob(".*.tmp*")]
     for path in stray:
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     return stray
 
 
