@@ -16,6 +16,13 @@ A Prefect rate limit is a token bucket kept by the server: `limit` slots, of whi
   existing one: an operator's own settings (`prefect gcl update netliq-fred ...`) win.
 * `fred_throttle()` / `yahoo_throttle()` take one slot; pass them as `throttle=` to
   `FredClient` and to the Yahoo fetches.
+
+The limit is politeness towards a provider, not a condition for correct data, so a
+Prefect API that fails (HTTP 5xx or 429, a dropped connection) must not fail a fetch:
+taking the slot is tried again a few times, then this process falls back to a
+`LocalBucket` with the same burst and rate for a while (warned once), and asks the API
+again afterwards. A limit that answers "no slot" (the budget is spent) is not a
+failure: the throttle waits, as it always does.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,6 +46,13 @@ log = logging.getLogger(__name__)
 # to something unusable (limit 0, a decay of one slot an hour), which should fail the
 # fetch with a message rather than hang the run.
 DEFAULT_WAIT_TIMEOUT_S = 600.0
+
+# Waits between tries when the Prefect API fails to hand out a slot. Short: Prefect's
+# client has already retried 429/502/503 itself (with backoff) before we see one.
+API_RETRY_WAITS_S: tuple[float, ...] = (0.5, 2.0)
+# How long the local bucket stands in once the API has failed, before the API is asked
+# again: during an outage every request would otherwise pay the retries above.
+LOCAL_FALLBACK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -159,36 +174,132 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-def _warn_missing_once(name: str) -> None:
+def _warn_once(key: str, message: str) -> None:
+    """Log `message` once per process per `key`: to the run's logger in a run (it shows in
+    the Prefect UI), to this module's otherwise."""
     with _warned_lock:
-        if name in _warned:
+        if key in _warned:
             return
-        _warned.add(name)
-    message = (
-        f"Prefect rate limit {name!r} does not exist (or is inactive) on this Prefect API: "
-        f"requests go out unthrottled. Create it with netliq's flows.limits.ensure_limits() "
-        f"(`netliq serve` does) or `prefect gcl create {name} --limit N --slot-decay-per-second R`."
-    )
+        _warned.add(key)
     from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
 
     try:
-        get_run_logger().warning(message)  # in a run: shows in the Prefect UI
+        get_run_logger().warning(message)
     except MissingContextError:
         log.warning(message)
 
 
-def take_slot(name: str, *, timeout_seconds: float | None = DEFAULT_WAIT_TIMEOUT_S) -> None:
-    """Wait for and take one slot of the Prefect rate limit `name` (no release: it decays).
+def _warn_missing_once(name: str) -> None:
+    _warn_once(name, (
+        f"Prefect rate limit {name!r} does not exist (or is inactive) on this Prefect API: "
+        f"requests go out unthrottled. Create it with netliq's flows.limits.ensure_limits() "
+        f"(`netliq serve` does) or `prefect gcl create {name} --limit N --slot-decay-per-second R`."
+    ))
+
+
+class LocalBucket:
+    """An in-process token bucket with a RateLimit's burst and rate: the stand-in for the
+    Prefect limit while its API fails.
+
+    It counts this process's requests only (other workers are not in it) and starts full,
+    so while it stands in the worst minute may exceed the budget by about one burst per
+    process. `clock` and `sleep` are time.monotonic and time.sleep; tests pass fakes.
+    """
+
+    def __init__(
+        self, spec: RateLimit, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.spec = spec
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(spec.burst)
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def take(self, timeout_seconds: float | None = DEFAULT_WAIT_TIMEOUT_S) -> None:
+        """Take one slot, waiting for it as the Prefect limit would; ThrottleError, without
+        waiting, when the wait would be longer than `timeout_seconds`."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.spec.burst), self._tokens + (now - self._at) * self.spec.per_second)
+            self._at = now
+            wait = max(0.0, (1.0 - self._tokens) / self.spec.per_second)
+            if timeout_seconds is not None and wait > timeout_seconds:
+                raise ThrottleError(
+                    f"a slot of the local stand-in for the Prefect rate limit {self.spec.name!r} is {wait:.1f}s "
+                    f"away, longer than the {timeout_seconds:g}s allowed"
+                )
+            # Taken now and paid for by the wait below, outside the lock: callers arriving
+            # meanwhile see the debt and queue behind this one.
+            self._tokens -= 1.0
+        if wait > 0:
+            self._sleep(wait)
+
+
+class _ApiFailure(Exception):
+    """The Prefect API failed to answer a slot request (not: answered that there is none)."""
+
+
+_local_buckets: dict[str, LocalBucket] = {}
+_local_until: dict[str, float] = {}  # limit name -> monotonic time the local bucket stands in until
+_local_lock = threading.Lock()
+
+
+def _spec_of(limit: RateLimit | str) -> RateLimit | None:
+    """The RateLimit itself, or the one of LIMITS with that name (None: no rate known)."""
+    if isinstance(limit, RateLimit):
+        return limit
+    return next((spec for spec in LIMITS if spec.name == limit), None)
+
+
+def _local_bucket(spec: RateLimit) -> LocalBucket:
+    with _local_lock:
+        bucket = _local_buckets.get(spec.name)
+        if bucket is None or bucket.spec != spec:
+            bucket = _local_buckets[spec.name] = LocalBucket(spec)
+        return bucket
+
+
+def _standing_in(name: str) -> bool:
+    with _local_lock:
+        return time.monotonic() < _local_until.get(name, -math.inf)
+
+
+def _fall_back(spec: RateLimit, failure: _ApiFailure) -> LocalBucket:
+    """Let the local bucket stand in for `spec` for LOCAL_FALLBACK_S, saying so once."""
+    with _local_lock:
+        _local_until[spec.name] = time.monotonic() + LOCAL_FALLBACK_S
+    _warn_once(f"fallback:{spec.name}", (
+        f"the Prefect API failed {len(API_RETRY_WAITS_S) + 1} times to hand out a slot of the rate limit "
+        f"{spec.name!r} ({failure}); this process now keeps that limit itself ({spec.burst} at once, "
+        f"{spec.per_second:g} a second), not shared with other processes, and asks the API again every "
+        f"{LOCAL_FALLBACK_S:g}s"
+    ))
+    return _local_bucket(spec)
+
+
+def _api_failed(exc: BaseException) -> bool:
+    """Whether `exc` (the cause of a ConcurrencySlotAcquisitionError) is the API failing to
+    answer: HTTP 5xx, 429 or 408, or no connection. A 4xx (a limit without decay, a bad
+    name) is an answer, and asking again gets the same one."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        code = exc.response.status_code
+        return code in (408, 429) or code >= 500
+    return isinstance(exc, (httpx.TransportError, OSError))
+
+
+def _take_prefect_slot(name: str, timeout_seconds: float | None) -> None:
+    """One slot of the Prefect limit `name`; _ApiFailure when the API failed to answer.
 
     Why strict=True, caught: with `strict=False` Prefect skips a missing limit silently
     outside a run and warns on *every* request inside one, and its public `rate_limit`
     does not say whether anything was acquired. With strict=True the missing limit is an
     exception we can tell apart from the others, so we warn once per process and go on:
-    a rate limit is politeness towards a provider, not a condition for correct data, and
     a run on an API where nobody created the limits should still work (FRED's own 429s
-    are retried by the source). Everything else (a limit without decay, the wait timing
-    out, the API failing) raises ThrottleError naming the limit.
+    are retried by the source). A limit without decay or the wait timing out raises
+    ThrottleError naming the limit.
     """
     from prefect.concurrency.asyncio import (  # re-exported there; raised by the sync API too
         AcquireConcurrencySlotTimeoutError,
@@ -207,34 +318,80 @@ def take_slot(name: str, *, timeout_seconds: float | None = DEFAULT_WAIT_TIMEOUT
         if exc.__cause__ is None:  # raised by Prefect itself: the limit is missing or inactive
             _warn_missing_once(name)
             return
+        if _api_failed(exc.__cause__):
+            raise _ApiFailure(str(exc)) from exc
         raise ThrottleError(f"could not take a slot of the Prefect rate limit {name!r}: {exc}") from exc
 
 
-def throttle(name: str, *, timeout_seconds: float | None = DEFAULT_WAIT_TIMEOUT_S) -> Callable[[], None]:
-    """A zero-argument callable taking one slot of `name` per call (picklable for Dask/Ray)."""
-    return _Throttle(name, timeout_seconds)
+def _take_with_retries(name: str, timeout_seconds: float | None) -> _ApiFailure | None:
+    """A Prefect slot, asked again after each of API_RETRY_WAITS_S while the API fails to
+    answer; None once taken, else the last failure."""
+    waits = iter(API_RETRY_WAITS_S)
+    while True:
+        try:
+            _take_prefect_slot(name, timeout_seconds)
+            return None
+        except _ApiFailure as failure:
+            wait = next(waits, None)
+            if wait is None:
+                return failure
+            log.info("Prefect API failed to hand out a slot of %s (%s); asking again in %gs", name, failure, wait)
+        time.sleep(wait)
+
+
+def take_slot(limit: RateLimit | str, *, timeout_seconds: float | None = DEFAULT_WAIT_TIMEOUT_S) -> None:
+    """Wait for and take one slot of the Prefect rate limit `limit` (no release: it decays).
+
+    `limit` is a RateLimit or the name of one; a name of LIMITS brings its rate along, which
+    is what the local fallback needs. When the Prefect API fails to answer (after the
+    retries of `_take_with_retries`), the slot comes from the process's LocalBucket for
+    that rate instead, for LOCAL_FALLBACK_S; for a name whose rate is not known there is
+    nothing to fall back to, and ThrottleError says why. A missing or inactive limit lets
+    requests through (warned once); a limit without decay or a wait longer than
+    `timeout_seconds` is ThrottleError naming the limit.
+    """
+    spec = _spec_of(limit)
+    name = spec.name if spec is not None else str(limit)
+    if spec is not None and _standing_in(name):
+        _local_bucket(spec).take(timeout_seconds)
+        return
+    failure = _take_with_retries(name, timeout_seconds)
+    if failure is None:
+        return
+    if spec is None:
+        raise ThrottleError(
+            f"could not take a slot of the Prefect rate limit {name!r}: {failure}; no local stand-in, as its "
+            f"rate is not known here (pass the RateLimit rather than its name)"
+        ) from failure
+    _fall_back(spec, failure).take(timeout_seconds)
+
+
+def throttle(limit: RateLimit | str, *, timeout_seconds: float | None = DEFAULT_WAIT_TIMEOUT_S) -> Callable[[], None]:
+    """A zero-argument callable taking one slot of `limit` per call (picklable for Dask/Ray)."""
+    return _Throttle(limit, timeout_seconds)
 
 
 @dataclass(frozen=True)
 class _Throttle:
-    name: str
+    limit: RateLimit | str
     timeout_seconds: float | None
 
     def __call__(self) -> None:
-        take_slot(self.name, timeout_seconds=self.timeout_seconds)
+        take_slot(self.limit, timeout_seconds=self.timeout_seconds)
 
 
 def fred_throttle() -> None:
     """Take one slot of the shared FRED budget (`netliq-fred`); call before every FRED request."""
-    take_slot(FRED_LIMIT)
+    take_slot(FRED)
 
 
 def yahoo_throttle() -> None:
     """Take one slot of the polite Yahoo budget (`netliq-yahoo`); call before every Yahoo request."""
-    take_slot(YAHOO_LIMIT)
+    take_slot(YAHOO)
 
 
 __all__ = [
-    "DEFAULT_WAIT_TIMEOUT_S", "FRED", "FRED_LIMIT", "LIMITS", "RateLimit", "ThrottleError", "YAHOO",
-    "YAHOO_LIMIT", "ensure_limits", "fred_throttle", "take_slot", "throttle", "yahoo_throttle",
+    "API_RETRY_WAITS_S", "DEFAULT_WAIT_TIMEOUT_S", "FRED", "FRED_LIMIT", "LIMITS", "LOCAL_FALLBACK_S", "LocalBucket",
+    "RateLimit", "ThrottleError", "YAHOO", "YAHOO_LIMIT", "ensure_limits", "fred_throttle", "take_slot", "throttle",
+    "yahoo_throttle",
 ]

@@ -2,7 +2,8 @@
 
 Everything runs against Prefect's test harness (a real Prefect server in a subprocess, the
 same API a worker would talk to). Nothing asserts how fast anything is: a slot being
-occupied is shown by the next acquisition being refused until the slot decays.
+occupied is shown by the server refusing the next one (423 Locked, answered at once) until
+the slot decays. The local stand-in for a failing API (LocalBucket) runs on a fake clock.
 """
 
 from __future__ import annotations
@@ -15,8 +16,19 @@ import uuid
 import pytest
 
 from flows import limits
+from tests.test_source_faults import FakeClock
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+# How long a throttle may wait for a slot the server will grant, or for the server's answer
+# (a refusal, a missing limit). Generous on purpose: on a 2-core machine at load 10-20, one
+# slot request to the harness's server was measured taking up to ~5 s, so a 1 s timeout on
+# a call that must get through failed the test for the machine being slow, not for any
+# throttle being wrong. A wait that long only happens when something is broken.
+ANSWER_WAIT_S = 120.0
+# How long a throttle waits for a slot that cannot come (the slots free up once every ~17
+# minutes). Any wait is refused; this only bounds how long the test takes.
+REFUSED_WAIT_S = 1.0
 
 
 @pytest.fixture
@@ -52,6 +64,15 @@ def update(client, name: str, **fields) -> None:
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
     client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(**fields))
+
+
+def assert_no_slot_free(client, name: str) -> None:
+    """The server refuses one more slot of `name` right now: 423 Locked, no waiting involved."""
+    import httpx
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.increment_concurrency_slots(names=[name], slots=1, mode="rate_limit")
+    assert refused.value.response.status_code == 423
 
 
 # --- the budgets themselves -----------------------------------------------------------
@@ -151,15 +172,16 @@ def test_a_throttle_occupies_a_slot_until_it_decays(client, fresh_name):
     # Two slots that free up once every ~17 minutes: the first two calls get through,
     # the third cannot until the slots decay.
     limits.ensure_limits(client, [limits.RateLimit(fresh_name, burst=2, per_second=0.001)])
-    take = limits.throttle(fresh_name, timeout_seconds=1)
+    take = limits.throttle(fresh_name, timeout_seconds=ANSWER_WAIT_S)
     take()
     take()
-    assert client.read_global_concurrency_limit_by_name(fresh_name).active_slots >= 1
+    assert client.read_global_concurrency_limit_by_name(fresh_name).active_slots == 2  # both taken, none decayed
+    assert_no_slot_free(client, fresh_name)  # the server says so itself
     with pytest.raises(limits.ThrottleError, match=f"slot of the Prefect rate limit '{fresh_name}'"):
-        take()
+        limits.throttle(fresh_name, timeout_seconds=REFUSED_WAIT_S)()  # and the throttle reports it
     # What frees the slots is the decay: make it fast and the next call gets through.
     update(client, fresh_name, slot_decay_per_second=1000.0)
-    limits.throttle(fresh_name, timeout_seconds=60)()
+    limits.throttle(fresh_name, timeout_seconds=ANSWER_WAIT_S)()
     assert client.read_global_concurrency_limit_by_name(fresh_name).limit == 2
 
 
@@ -175,16 +197,17 @@ def test_the_named_throttles_draw_on_their_own_limit(client, throttle, spec):
     update(client, spec.name, limit=1, slot_decay_per_second=0.001, active_slots=0)
     try:
         throttle()  # ... the named throttle takes that slot ...
-        with pytest.raises(limits.ThrottleError):  # ... so nothing else gets one,
-            limits.take_slot(spec.name, timeout_seconds=1)
-        limits.take_slot(other.name, timeout_seconds=60)  # while the other budget is untouched.
+        assert_no_slot_free(client, spec.name)  # ... so nothing else gets one,
+        with pytest.raises(limits.ThrottleError):
+            limits.take_slot(spec.name, timeout_seconds=REFUSED_WAIT_S)
+        limits.take_slot(other.name, timeout_seconds=ANSWER_WAIT_S)  # while the other budget is untouched.
     finally:
         update(client, spec.name, limit=spec.burst, slot_decay_per_second=spec.per_second, active_slots=0)
 
 
 def test_a_missing_limit_warns_once_and_lets_requests_through(monkeypatch, caplog, fresh_name):
     monkeypatch.setattr(limits, "_warned", set())
-    take = limits.throttle(fresh_name, timeout_seconds=5)
+    take = limits.throttle(fresh_name, timeout_seconds=ANSWER_WAIT_S)
     with caplog.at_level(logging.WARNING, logger="flows.limits"):
         take()
         take()
@@ -197,17 +220,21 @@ def test_a_missing_limit_warns_once_and_lets_requests_through(monkeypatch, caplo
 def test_an_inactive_limit_lets_requests_through(client, fresh_name, monkeypatch):
     monkeypatch.setattr(limits, "_warned", set())
     create(client, fresh_name, limit=1, decay=0.001, active=False)
-    take = limits.throttle(fresh_name, timeout_seconds=5)
+    take = limits.throttle(fresh_name, timeout_seconds=ANSWER_WAIT_S)
     take()
     take()  # would be refused if the limit counted
 
 
-def test_a_limit_without_decay_fails_the_throttle_clearly(client, fresh_name):
+def test_a_limit_without_decay_fails_the_throttle_clearly(client, fresh_name, monkeypatch):
+    monkeypatch.setattr(limits, "_local_until", {})
     create(client, fresh_name, limit=5, decay=0.0)
+    # Passed with its rate, so that mistaking the server's refusal (a 4xx) for the API
+    # failing would show: the local stand-in would hand out a slot instead of this error.
     with pytest.raises(limits.ThrottleError, match="slot decay") as info:
-        limits.take_slot(fresh_name, timeout_seconds=5)
+        limits.take_slot(limits.RateLimit(fresh_name, burst=5, per_second=1.0), timeout_seconds=ANSWER_WAIT_S)
     assert fresh_name in str(info.value)
     assert not isinstance(info.value, (TimeoutError, ConnectionError))  # never mistaken for a network error
+    assert fresh_name not in limits._local_until  # an answer, not an outage: no stand-in
 
 
 def test_throttles_travel_to_other_processes():
@@ -218,3 +245,46 @@ def test_throttles_travel_to_other_processes():
     assert pickle.loads(pickle.dumps(limits.throttle("netliq-x", timeout_seconds=3))) == limits.throttle(
         "netliq-x", timeout_seconds=3
     )
+    with_rate = limits.throttle(limits.FRED, timeout_seconds=3)  # carries its rate for the local stand-in
+    assert pickle.loads(pickle.dumps(with_rate)) == with_rate
+
+
+# --- the local stand-in for a failing Prefect API ------------------------------------------
+
+
+def test_the_local_bucket_lets_a_burst_through_then_the_rate():
+    clock = FakeClock()
+    bucket = limits.LocalBucket(limits.RateLimit("netliq-local", burst=3, per_second=2.0), clock, clock.sleep)
+    for _ in range(3):
+        bucket.take()
+    assert clock.sleeps == []  # the burst: at once
+    bucket.take()
+    bucket.take()
+    assert clock.sleeps == [0.5, 0.5]  # then one every 1/per_second
+    clock.now += 10.0  # a quiet spell refills the bucket, never beyond its burst
+    for _ in range(3):
+        bucket.take()
+    assert clock.sleeps == [0.5, 0.5]
+    bucket.take()
+    assert clock.sleeps == [0.5, 0.5, 0.5]
+
+
+def test_the_local_bucket_queues_waiters_in_turn():
+    # Callers arriving while one waits queue behind it: the n-th over the burst waits n/rate.
+    clock = FakeClock()
+    waits: list[float] = []
+    bucket = limits.LocalBucket(limits.RateLimit("netliq-local", burst=1, per_second=4.0), clock, waits.append)
+    for _ in range(4):
+        bucket.take()  # waits.append does not move the clock: as if all four arrived at once
+    assert waits == [0.25, 0.5, 0.75]
+
+
+def test_the_local_bucket_refuses_a_wait_longer_than_the_timeout_without_waiting():
+    clock = FakeClock()
+    bucket = limits.LocalBucket(limits.RateLimit("netliq-local", burst=1, per_second=0.1), clock, clock.sleep)
+    bucket.take(timeout_seconds=1)
+    with pytest.raises(limits.ThrottleError, match=r"'netliq-local' is 10\.0s away, longer than the 1s allowed"):
+        bucket.take(timeout_seconds=1)
+    assert clock.sleeps == []
+    bucket.take(timeout_seconds=None)  # no timeout: waits its turn
+    assert clock.sleeps == [10.0]

@@ -30,7 +30,8 @@ from yfinance.data import YfData
 
 from flows.registry import SeriesSpec
 from flows.sources import yahoo
-from flows.sources.schema import OBSERVATIONS, SourceError
+from flows.sources.schema import OBSERVATIONS, Deadline, SourceError
+from tests.test_source_faults import FakeClock
 
 # yfinance 1.7 calls pandas methods with inplace=, which pandas 3 flags; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")
@@ -79,7 +80,8 @@ class FakeYahoo:
 
     tz:       the chart request yfinance makes first to learn the timezone (range=1d).
     history:  the chart request for the prices; answers are used in order, the last one
-              repeats. An answer is (status, body) or an exception instance to raise.
+              repeats. An answer is (status, body), an exception instance to raise, or a
+              callable(timeout) giving one of those (to spend time on a fake clock).
     other:    anything else (yfinance's quoteSummary fallback): 404.
     """
 
@@ -92,6 +94,7 @@ class FakeYahoo:
         self.tz_answer: tuple[int, str | dict] = (200, BTC_TEXT)
         self.history_answers: list = [(200, BTC_TEXT)]
         self.history_params: list[dict] = []
+        self.history_timeouts: list[float] = []
         self.other_urls: list[str] = []
 
     def get(self, url, params=None, timeout=None, **kwargs):
@@ -103,7 +106,10 @@ class FakeYahoo:
         if params.get("range") == "1d":
             return response(*self.tz_answer, url)
         self.history_params.append(params)
+        self.history_timeouts.append(timeout)
         answer = self.history_answers[min(len(self.history_params), len(self.history_answers)) - 1]
+        if callable(answer):
+            answer = answer(timeout)
         if isinstance(answer, BaseException):
             raise answer
         return response(*answer, url)
@@ -405,6 +411,47 @@ def test_fetch_shares_throttles_every_attempt(monkeypatch):
         yf.config.debug.hide_exceptions = hide_exceptions
     assert calls == ["throttle", "get_shares_full"] * 2
     assert result.frame["value"].to_list() == [1.0e8, 1.1e8]
+
+
+# --- the deadline over all tries ---------------------------------------------------------
+
+
+def test_the_deadline_stops_retrying_a_yahoo_that_never_answers(fake, caplog):
+    # CONSTRUCTED: every chart request uses its whole timeout on a fake clock, then times out.
+    clock = FakeClock()
+
+    def never_answers(timeout: float) -> curl_exc.Timeout:
+        clock.now += timeout
+        return curl_exc.Timeout(f"Operation timed out after {timeout * 1000:.0f} milliseconds")
+
+    fake.history_answers = [never_answers]
+    with pytest.raises(SourceError) as info:
+        yahoo.fetch(spec(), None, today=RECORDING_DAY, timeout=2.0, attempts=10, wait_seconds=0,
+                    deadline=Deadline(5.0, clock=clock, sleep=clock.sleep))
+    # 2 s, 2 s, then the 1 s left: three of the ten attempts, and not a second more.
+    assert fake.history_timeouts == [2.0, 2.0, 1.0]
+    assert clock.now == 5.0
+    assert str(info.value).startswith(
+        "BTC-USD: Yahoo request failed (the 5s deadline for BTC-USD was exceeded after 3 attempts): network error: Timeout"
+    )
+
+
+def test_the_deadline_bounds_the_shares_retries(monkeypatch):
+    clock = FakeClock()
+
+    def get_shares_full(self, start=None, end=None):
+        clock.now += 30.0  # CONSTRUCTED: yfinance's own 30 s timeout, spent on the fake clock
+        raise curl_exc.ConnectionError("Failed to connect")
+
+    monkeypatch.setattr(yf.Ticker, "get_shares_full", get_shares_full)
+    hide_exceptions = yf.config.debug.hide_exceptions
+    try:
+        with pytest.raises(SourceError, match=r"^GLD: .*the 45s deadline for GLD was exceeded after 2 attempts"):
+            yahoo.fetch_shares(spec("GLD"), None, attempts=4, wait_seconds=0,
+                               deadline=Deadline(45.0, clock=clock, sleep=clock.sleep))
+    finally:
+        yf.config.debug.hide_exceptions = hide_exceptions
+    assert clock.now == 60.0  # no request can be cut short here (no timeout parameter): the retries are
 
 
 def test_download_rejects_zero_attempts():

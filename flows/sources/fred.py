@@ -8,9 +8,11 @@ Three steps, kept apart so only one of them touches the network:
 2. fetch the raw payload: `FredClient` lets fredapi build the URLs and parse the XML,
    but routes fredapi's one private fetch through an injectable
    `transport(url, timeout) -> bytes`. That boundary is ours: every request gets a
-   timeout, transient failures (HTTP 429, 5xx, timeouts, connection errors) are
-   retried with exponential backoff and jitter, and anything that escapes is a
-   `SourceError` naming the series and the reason, never the URL (it holds the key).
+   timeout, transient failures (HTTP 429, 5xx, timeouts, connection errors, a body cut
+   off mid-transfer) are retried with exponential backoff and jitter, all the requests
+   of one series share one `Deadline` (60 s by default, retries and waits included),
+   and anything that escapes is a `SourceError` naming the series and the reason,
+   never the URL (it holds the key).
 3. normalize, pure: `normalize_observations` (a fredapi pandas Series) and
    `normalize_json_observations` (a raw `series/observations` JSON response, as saved
    in tests/fixtures/wire/) return the OBSERVATIONS frame; `check_units` compares the
@@ -24,7 +26,10 @@ every value carries the dates it was known (VINTAGES).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+import http.client
 import json
 import logging
 import math
@@ -34,16 +39,27 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import fredapi
 import pandas as pd
 import polars as pl
+import requests
 import tenacity
+import urllib3
 
 from flows.registry import SeriesSpec
-from flows.sources.schema import VINTAGES, FetchResult, SourceError, conform, empty_observations
+from flows.sources.schema import (
+    DEFAULT_DEADLINE_S,
+    VINTAGES,
+    Countdown,
+    Deadline,
+    FetchResult,
+    SourceError,
+    conform,
+    empty_observations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +80,23 @@ METADATA_FIELDS = ("title", "units", "frequency", "seasonal_adjustment", "last_u
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 Transport = Callable[[str, float], bytes]
+
+# A body cut off mid-transfer (the connection dropped after the headers): urllib raises
+# http.client.IncompleteRead, urllib3 its ProtocolError, requests wraps that in
+# ChunkedEncodingError. None of them is an OSError a timeout clause would catch, yet the
+# next try usually gets the whole body, so they are retried like timeouts.
+_CUT_OFF_BODY: tuple[type[BaseException], ...] = (
+    http.client.IncompleteRead,
+    urllib3.exceptions.ProtocolError,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+# The deadline of the series fetch running in this thread (FredClient.series_deadline):
+# a context variable, not an attribute, because one FredClient may serve several
+# Prefect tasks on several threads at once.
+_SERIES_COUNTDOWN: contextvars.ContextVar[Countdown | None] = contextvars.ContextVar(
+    "netliq_fred_series_countdown", default=None
+)
 
 # ALFRED refuses a series/observations request whose realtime period holds more vintage
 # dates than this ("... This exceeds the maximum number of vintage dates allowed (2000).",
@@ -264,6 +297,10 @@ class FredClient:
     throttle       called (no arguments) before every HTTP attempt, retries included:
                    the pipeline's shared rate limiter (FRED allows 120 requests/minute)
                    blocks there until a request may go. None: no throttling.
+    deadline       seconds (or a Deadline, whose clock and sleep tests fake) that all
+                   the requests of one series fetch may take together, retries, backoff
+                   waits and request timeouts included; waiting in `throttle` is not
+                   counted. Past it the fetch stops retrying with a SourceError.
     """
 
     def __init__(
@@ -277,6 +314,7 @@ class FredClient:
         backoff_max: float = 30.0,
         backoff_jitter: float = 1.0,
         throttle: Callable[[], None] | None = None,
+        deadline: Deadline | float = DEFAULT_DEADLINE_S,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
@@ -289,6 +327,7 @@ class FredClient:
         self._throttle = throttle
         self.timeout = float(timeout)
         self.attempts = attempts
+        self.deadline = Deadline.of(deadline)
         # Composed rather than wait_exponential_jitter, whose parameter names changed
         # across tenacity versions.
         self._wait = tenacity.wait_exponential(multiplier=backoff_initial, max=backoff_max) + tenacity.wait_random(
@@ -296,7 +335,28 @@ class FredClient:
         )
 
     def __repr__(self) -> str:
-        return f"FredClient(api_key=***, timeout={self.timeout}, attempts={self.attempts})"
+        return (
+            f"FredClient(api_key=***, timeout={self.timeout}, attempts={self.attempts}, "
+            f"deadline={self.deadline.seconds:g})"
+        )
+
+    @contextlib.contextmanager
+    def series_deadline(self) -> Iterator[Countdown]:
+        """One deadline over every request made inside: a series fetch (see `fetch`).
+
+        Nested (fetch_vintages falling back to fetch), the outer deadline holds. A request
+        made outside any (a direct get_series call) gets a deadline of its own.
+        """
+        running = _SERIES_COUNTDOWN.get()
+        if running is not None:
+            yield running
+            return
+        countdown = self.deadline.start()
+        token = _SERIES_COUNTDOWN.set(countdown)
+        try:
+            yield countdown
+        finally:
+            _SERIES_COUNTDOWN.reset(token)
 
     # -- the two calls fetch() needs, in fredapi's own shapes --
 
@@ -380,9 +440,37 @@ class FredClient:
     def _request(self, url: str) -> ET.Element:
         """GET a fredapi URL (without the key) with retries; the parsed XML root."""
         series_id, endpoint = _series_id_of(url), _endpoint_of(url)
-        # Logged before the key is appended: the URL in logs never carries it.
-        log.debug("FRED GET %s (timeout %.0fs)", url, self.timeout)
+        # Logged before the key is appended, and without the host: no log line holds a
+        # URL that could be pasted with a key, only what was asked.
+        log.debug("%s: FRED GET %s %s (timeout %.0fs)", series_id, endpoint, urllib.parse.urlsplit(url).query,
+                  self.timeout)
         keyed_url = f"{url}&api_key={urllib.parse.quote_plus(self._api_key.reveal())}"
+        with self.series_deadline() as countdown:
+            retrying = self._retrying(countdown, series_id, endpoint)
+            tries = 0
+
+            def attempt() -> bytes:
+                nonlocal tries
+                if countdown.expired():  # earlier requests of the series used up its time
+                    raise _FetchFailure("no time left for this request", transient=True)
+                tries += 1
+                countdown.attempts += 1
+                return self._attempt(keyed_url, countdown)
+
+            try:
+                body = retrying(attempt)
+            except _FetchFailure as failure:
+                how = self._how(failure, tries, countdown, series_id)
+                message = f"{series_id}: FRED {endpoint} request failed {how}"
+            else:
+                return self._parse(body, series_id, endpoint)
+        # Raised outside the except block so no urllib exception (which carries the
+        # keyed URL in .url / .filename) is chained to it as __context__.
+        raise _source_error(self._scrub(message))
+
+    def _retrying(self, countdown: Countdown, series_id: str, endpoint: str) -> tenacity.Retrying:
+        """The retry policy of one request: transient failures, up to `attempts` tries,
+        stopping early when the next backoff wait would run past the series' deadline."""
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             failure = state.outcome.exception() if state.outcome else None
@@ -392,47 +480,41 @@ class FredClient:
                 getattr(failure, "description", "?"), state.upcoming_sleep,
             )
 
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.attempts),
+        return tenacity.Retrying(
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(self.attempts), countdown.stop_retrying),
             wait=self._wait,
+            sleep=self.deadline.sleep,
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, _FetchFailure) and e.transient),
             before_sleep=before_sleep,
             reraise=True,
         )
-        tries = 0
 
-        def attempt() -> bytes:
-            nonlocal tries
-            tries += 1
-            return self._attempt(keyed_url)
+    def _how(self, failure: _FetchFailure, tries: int, countdown: Countdown, series_id: str) -> str:
+        """How a request ended, after "request failed": the deadline, the attempts, or a permanent error."""
+        if failure.transient and tries < self.attempts:  # retryable, attempts left: the deadline stopped it
+            return f"({countdown.exceeded(series_id)}): {failure.description}"
+        how = f"after {tries} attempt{'s' if tries > 1 else ''}"
+        if not failure.transient:
+            how += " (not retryable)"
+        return f"{how}: {failure.description}"
 
-        try:
-            body = retrying(attempt)
-        except _FetchFailure as failure:
-            how = f"after {tries} attempt{'s' if tries > 1 else ''}"
-            if not failure.transient:
-                how += " (not retryable)"
-            message = f"{series_id}: FRED {endpoint} request failed {how}: {failure.description}"
-        else:
-            return self._parse(body, series_id, endpoint)
-        # Raised outside the except block so no urllib exception (which carries the
-        # keyed URL in .url / .filename) is chained to it as __context__.
-        raise _source_error(self._scrub(message))
-
-    def _attempt(self, keyed_url: str) -> bytes:
+    def _attempt(self, keyed_url: str, countdown: Countdown) -> bytes:
         if self._throttle is not None:
-            self._throttle()  # every attempt is a request against FRED's rate limit
+            countdown.paused(self._throttle)  # every attempt is a request against FRED's rate limit
+        timeout = countdown.timeout(self.timeout)
         try:
             # looked up at call time, so a test can replace the module's transport
-            return (self._transport or urllib_transport)(keyed_url, self.timeout)
+            return (self._transport or urllib_transport)(keyed_url, timeout)
         except urllib.error.HTTPError as exc:
             failure = self._http_failure(exc)
         except urllib.error.URLError as exc:  # DNS, refused connection, timeout on connect
             failure = _FetchFailure(f"network error: {self._scrub(str(exc.reason))}", transient=True)
         except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
-            failure = _FetchFailure(f"timed out after {self.timeout:.0f}s ({self._scrub(str(exc))})", transient=True)
+            failure = _FetchFailure(f"timed out after {timeout:.3g}s ({self._scrub(str(exc))})", transient=True)
         except ConnectionError as exc:  # reset/aborted while reading the body
             failure = _FetchFailure(f"connection error: {type(exc).__name__}", transient=True)
+        except _CUT_OFF_BODY as exc:
+            failure = _FetchFailure(f"response cut off: {type(exc).__name__}: {self._scrub(str(exc))}", transient=True)
         except Exception as exc:  # noqa: BLE001 - a transport bug or unexpected failure: do not retry
             failure = _FetchFailure(f"{type(exc).__name__}: {self._scrub(str(exc))}", transient=False)
         # Raised here, not inside the except, for the same no-chained-URL reason.
@@ -468,10 +550,12 @@ def fetch(spec: SeriesSpec, client: FredClient, since: dt.date | None) -> FetchR
     """Metadata and observations of one FRED registry entry (from `since`, or all history).
 
     Units are not checked here: call check_units(spec, result.metadata) and block
-    publishing on a problem, so the fetched data can still be stored and shown.
+    publishing on a problem, so the fetched data can still be stored and shown. All its
+    requests share the client's deadline.
     """
-    metadata = _fred_metadata(spec, client)
-    series = client.get_series(spec.id, observation_start=since)
+    with client.series_deadline():
+        metadata = _fred_metadata(spec, client)
+        series = client.get_series(spec.id, observation_start=since)
     return FetchResult(series_id=spec.id, frame=normalize_observations(spec.id, series), metadata=metadata)
 
 
@@ -491,8 +575,19 @@ def fetch_vintages(
     most `max_per_request` vintage dates, merged. A series with no vintage dates at all is
     fetched as `fetch` does (current values, `vintages` None). `vintages` is VINTAGES; `frame` is
     OBSERVATIONS holding, per observation date, the value of its latest vintage; units
-    are left to check_units as in fetch().
+    are left to check_units as in fetch(). All its requests share the client's deadline.
     """
+    with client.series_deadline():
+        return _fetch_vintages(spec, client, realtime_start, observation_start, max_per_request)
+
+
+def _fetch_vintages(
+    spec: SeriesSpec,
+    client: FredClient,
+    realtime_start: dt.date | None,
+    observation_start: dt.date | None,
+    max_per_request: int,
+) -> FetchResult:
     metadata = _fred_metadata(spec, client)
     dates = client.get_vintage_dates(spec.id, realtime_start=realtime_start)
     if not dates and realtime_start is None:

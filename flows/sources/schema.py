@@ -1,8 +1,11 @@
-"""The one normalized shape every source produces, and what a fetch returns."""
+"""The one normalized shape every source produces, what a fetch returns, and how long it may take."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -79,3 +82,82 @@ def parse_number(text: pl.Expr) -> pl.Expr:
 
 class SourceError(RuntimeError):
     """A source could not deliver a series; the message names the series and why."""
+
+
+# --- the time budget of one series fetch ------------------------------------------------
+
+DEFAULT_DEADLINE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """How long one series fetch may take in all: every request, retry and backoff wait.
+
+    Without it a dead source costs attempts x (timeout + backoff) per request: over two
+    minutes with the defaults (30 s x 4 tries). Waiting for a rate-limit slot is not
+    counted (see `Countdown.paused`). `clock` and `sleep` are time.monotonic and
+    time.sleep; tests pass fakes so nothing depends on how fast the machine is.
+    """
+
+    seconds: float = DEFAULT_DEADLINE_S
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)) or not (
+            math.isfinite(self.seconds) and self.seconds > 0
+        ):
+            raise ValueError(f"a deadline must be a finite number of seconds > 0, got {self.seconds!r}")
+
+    @classmethod
+    def of(cls, deadline: Deadline | float) -> Deadline:
+        """`deadline` as a Deadline: a number is seconds on the real clock."""
+        return deadline if isinstance(deadline, Deadline) else cls(deadline)
+
+    def start(self) -> Countdown:
+        return Countdown(self)
+
+
+class Countdown:
+    """One running Deadline: the time left and the attempts made under it so far."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+        self.attempts = 0
+        self._ends = deadline.clock() + deadline.seconds
+
+    def remaining(self) -> float:
+        return self._ends - self.deadline.clock()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def timeout(self, timeout: float) -> float:
+        """A request timeout that cannot run past the deadline."""
+        return min(timeout, self.remaining())
+
+    def stop_retrying(self, retry_state) -> bool:
+        """A tenacity stop condition: stop when the coming backoff wait would use up the time
+        left, rather than sleep and then have none for the request."""
+        return retry_state.upcoming_sleep >= self.remaining()
+
+    def paused(self, call: Callable[[], None]) -> None:
+        """Run `call` without its time counting against the deadline.
+
+        For the rate-limit throttle: that wait is our own queue, bounded by the throttle's
+        own timeout, and counting it would fail the last series of a large fan-out for
+        waiting their turn rather than for anything the source did.
+        """
+        started = self.deadline.clock()
+        try:
+            call()
+        finally:
+            self._ends += self.deadline.clock() - started
+
+    def exceeded(self, series: str) -> str:
+        """What to say when the deadline stopped the fetch of `series`."""
+        plural = "" if self.attempts == 1 else "s"
+        return (
+            f"the {self.deadline.seconds:g}s deadline for {series} was exceeded "
+            f"after {self.attempts} attempt{plural}"
+        )

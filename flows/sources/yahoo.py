@@ -8,7 +8,8 @@ Three steps, kept apart so only one of them touches the network:
 2. fetch, the only network call: `download` runs `Ticker.history` with retries.
    Transient failures (HTTP 429, 5xx / error pages, timeouts, connection errors) and
    empty answers are retried with exponential backoff and jitter; everything else
-   fails at once. Whatever escapes is a `SourceError` naming the ticker. An optional
+   fails at once. All the tries share one `Deadline` (60 s by default, backoff waits
+   included). Whatever escapes is a `SourceError` naming the ticker. An optional
    `throttle` (e.g. `flows.limits.yahoo_throttle`, a shared Prefect rate limit) is
    called before every attempt, retries included.
 3. normalize, pure: `normalize_history` turns yfinance's pandas frame into the
@@ -56,7 +57,15 @@ from yfinance.exceptions import (
 )
 
 from flows.registry import SeriesSpec
-from flows.sources.schema import FetchResult, SourceError, conform, empty_observations
+from flows.sources.schema import (
+    DEFAULT_DEADLINE_S,
+    Countdown,
+    Deadline,
+    FetchResult,
+    SourceError,
+    conform,
+    empty_observations,
+)
 
 try:  # yfinance's preferred HTTP backend; it falls back to requests without it
     from curl_cffi.requests import exceptions as _curl_exc
@@ -224,6 +233,7 @@ def download(
     attempts: int = DEFAULT_ATTEMPTS,
     wait_seconds: float = 2.0,
     throttle: Callable[[], None] | None = None,
+    deadline: Deadline | float = DEFAULT_DEADLINE_S,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Run `Ticker(ticker).history(**request)` with retries; normalized rows and metadata.
 
@@ -238,21 +248,23 @@ def download(
     `throttle`, if given, is called once before every attempt (retries included) and may
     block until the shared request budget allows one more; what it raises propagates as
     it is (it is not a Yahoo failure, so it is neither classified nor retried).
+
+    `deadline` (seconds, or a Deadline): all the tries together, each request's timeout
+    capped to the time left; once it has passed no try is made and SourceError says so.
+    Time waiting in `throttle` is not counted.
     """
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, got {attempts}")
     _make_yfinance_raise()
-    tries = 0
+    countdown = Deadline.of(deadline).start()
 
     def attempt() -> tuple[pl.DataFrame, dict[str, str]]:
-        nonlocal tries
-        tries += 1
-        if throttle is not None:
-            throttle()
+        _begin_attempt(countdown, throttle)
         # A new Ticker per try: it caches the timezone (and any failure to get it).
         handle = yf.Ticker(ticker)
+        timeout = countdown.timeout(request.get("timeout", DEFAULT_TIMEOUT_S))
         try:
-            frame = handle.history(**request)
+            frame = handle.history(**{**request, "timeout": timeout})
         except Exception as exc:
             kind, description = classify(exc)
             raise _Failure(kind, description) from exc
@@ -263,11 +275,21 @@ def download(
             raise _Failure(_EMPTY, f"{len(frame)} rows from yfinance, none with a close")
         return rows, _history_metadata(handle)
 
-    return _with_retries(ticker, attempt, attempts, wait_seconds, lambda: tries)
+    return _with_retries(ticker, attempt, attempts, wait_seconds, countdown)
 
 
-def _with_retries(ticker: str, attempt, attempts: int, wait_seconds: float, tries):
-    """Run `attempt` under the retry policy of `download`; failures become SourceError."""
+def _begin_attempt(countdown: Countdown, throttle: Callable[[], None] | None) -> None:
+    """Count one try under the deadline (refusing it when no time is left), then take a slot."""
+    if countdown.expired():
+        raise _Failure(_TRANSIENT, "no time left for another try")
+    countdown.attempts += 1
+    if throttle is not None:
+        countdown.paused(throttle)
+
+
+def _with_retries(ticker: str, attempt, attempts: int, wait_seconds: float, countdown: Countdown):
+    """Run `attempt` under the retry policy of `download` and `countdown`'s deadline;
+    failures become SourceError."""
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
@@ -279,11 +301,12 @@ def _with_retries(ticker: str, attempt, attempts: int, wait_seconds: float, trie
         _forget_cached_responses()
 
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(attempts),
+        stop=tenacity.stop_any(tenacity.stop_after_attempt(attempts), countdown.stop_retrying),
         # wait_exponential + wait_random rather than wait_exponential_jitter: its
         # `initial` is deprecated in tenacity 9 and its `multiplier` absent before.
         wait=tenacity.wait_exponential(multiplier=wait_seconds, max=BACKOFF_MAX_S)
         + tenacity.wait_random(0, wait_seconds),
+        sleep=countdown.deadline.sleep,
         retry=tenacity.retry_if_exception(lambda e: isinstance(e, _Failure) and e.kind != _PERMANENT),
         before_sleep=before_sleep,
         reraise=True,
@@ -291,8 +314,11 @@ def _with_retries(ticker: str, attempt, attempts: int, wait_seconds: float, trie
     try:
         return retrying(attempt)
     except _Failure as failure:
-        after = f"after {tries()} attempt{'s' if tries() > 1 else ''}"
-        if failure.kind == _EMPTY:
+        tries = countdown.attempts
+        after = f"after {tries} attempt{'s' if tries > 1 else ''}"
+        if failure.kind != _PERMANENT and tries < attempts:  # retryable, attempts left: the deadline stopped it
+            message = f"{ticker}: Yahoo request failed ({countdown.exceeded(ticker)}): {failure.description}"
+        elif failure.kind == _EMPTY:
             message = (
                 f"Yahoo returned no rows for {ticker} {after} "
                 f"(offline, rate-limited, or unknown ticker): {failure.description}"
@@ -313,6 +339,7 @@ def fetch(
     wait_seconds: float = 2.0,
     today: dt.date | None = None,
     throttle: Callable[[], None] | None = None,
+    deadline: Deadline | float = DEFAULT_DEADLINE_S,
 ) -> FetchResult:
     """Daily closes of one Yahoo ticker from `since` (inclusive; None = full history).
 
@@ -325,15 +352,15 @@ def fetch(
     so the UTC default also suits US-listed tickers.
 
     An empty frame here means Yahoo answered, but had no finished day since `since`;
-    an empty answer from Yahoo itself raises SourceError (see `download`). `throttle`:
-    see `download`.
+    an empty answer from Yahoo itself raises SourceError (see `download`). `throttle`,
+    `deadline`: see `download`.
     """
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
     today = today or dt.datetime.now(dt.UTC).date()
     rows, metadata = download(
         spec.id, build_request(since, timeout=timeout), attempts=attempts, wait_seconds=wait_seconds,
-        throttle=throttle,
+        throttle=throttle, deadline=deadline,
     )
     unfinished = rows.filter(pl.col("obs_date") >= today)
     if not unfinished.is_empty():
@@ -436,17 +463,16 @@ def normalize_shares(series_id: str, shares: pd.Series | None) -> pl.DataFrame:
 
 
 def fetch_shares(spec: SeriesSpec, since: dt.date | None, *, attempts: int = DEFAULT_ATTEMPTS,
-                 wait_seconds: float = 2.0, throttle: Callable[[], None] | None = None) -> FetchResult:
-    """Shares outstanding of `spec.id` through yfinance's `get_shares_full`, same retry policy
-    and the same `throttle` hook (called before every attempt) as `download`."""
+                 wait_seconds: float = 2.0, throttle: Callable[[], None] | None = None,
+                 deadline: Deadline | float = DEFAULT_DEADLINE_S) -> FetchResult:
+    """Shares outstanding of `spec.id` through yfinance's `get_shares_full`, same retry policy,
+    deadline and `throttle` hook (called before every attempt) as `download`. yfinance gives
+    this call no timeout parameter, so the deadline bounds the retries, not one request."""
     _make_yfinance_raise()
-    tries = 0
+    countdown = Deadline.of(deadline).start()
 
     def attempt() -> pl.DataFrame:
-        nonlocal tries
-        tries += 1
-        if throttle is not None:
-            throttle()
+        _begin_attempt(countdown, throttle)
         try:
             shares = yf.Ticker(spec.id).get_shares_full(start=since or dt.date(1990, 1, 1))
         except Exception as exc:
@@ -457,4 +483,4 @@ def fetch_shares(spec: SeriesSpec, since: dt.date | None, *, attempts: int = DEF
             raise _Failure(_EMPTY, "no shares-outstanding rows from yfinance")
         return rows
 
-    return FetchResult(series_id=spec.key, frame=_with_retries(spec.id, attempt, attempts, wait_seconds, lambda: tries))
+    return FetchResult(series_id=spec.key, frame=_with_retries(spec.id, attempt, attempts, wait_seconds, countdown))
