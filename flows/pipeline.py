@@ -139,6 +139,8 @@ def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, a
         return yahoo.fetch(spec, since, today=today, throttle=limits.yahoo_throttle)
     except SourceError as exc:
         return exc
+    except limits.ThrottleError as exc:  # no slot in time: this series fails, the run goes on
+        return SourceError(f"{spec.key}: {exc}")
 
 
 @task(cache_policy=NO_CACHE)
