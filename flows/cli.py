@@ -532,17 +532,26 @@ def _describe(root: Path, table: str | None) -> int:
         return 0
     if table not in names:
         raise UsageError(f"no table {table!r}; tables: {', '.join(names)}")
+    import textwrap
+
+    from flows.display import terminal_width
+
+    wrap = min(terminal_width(), 200)
     rows = catalog.filter(pl.col("table_name") == table)
     first = rows.row(0, named=True)
-    print(f"{table}\n  grain: {first['grain']}\n  {first['table_description']}")
+    print(f"{table}\n  grain: {first['grain']}")
+    print(textwrap.fill(first["table_description"], wrap, initial_indent="  ", subsequent_indent="  "))
     if first["inputs"]:
         print(f"  reads: {first['inputs']}")
     if first["is_stale"]:
         print(f"  STALE in this version: {first['stale_reason']}")
     print()
     width = max(len(c) for c in rows["column_name"].to_list())
+    indent = " " * (2 + width + 2 + 9 + 2)
     for row in rows.iter_rows(named=True):
-        print(f"  {row['column_name']:{width}}  {row['data_type']:9}  {row['column_description']}")
+        head = f"  {row['column_name']:{width}}  {row['data_type']:9}  "
+        print(textwrap.fill(row["column_description"], max(wrap, len(indent) + 20), initial_indent=head,
+                            subsequent_indent=indent))
     return 0
 
 

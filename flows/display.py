@@ -3,7 +3,7 @@
 A column is shown whole or not at all: names never break mid-word, and the columns that do
 not fit are named below the table. Numbers are right-aligned and printed as the source wrote
 them: a float that is exactly a 32-bit float (Yahoo's prices are) prints as its shortest
-32-bit form (112.14, not 112.139999), others with 12 significant digits, so arithmetic noise
+32-bit form (112.14, not 112.139999), others with 10 significant digits, so arithmetic noise
 (0.30000000000000004) does not show either.
 """
 
@@ -14,6 +14,7 @@ import os
 import shutil
 import struct
 import sys
+import textwrap
 
 import polars as pl
 
@@ -37,6 +38,8 @@ def render(frame: pl.DataFrame, *, width: int | None = None, max_rows: int = 50)
     for name in frame.columns:
         numeric = frame.schema[name].is_numeric()
         cells = [_cell(v) for v in shown[name].to_list()]
+        if frame.schema[name].is_float():
+            cells = _same_decimals(cells)
         columns.append((name, cells, numeric, max([len(name), *map(len, cells)])))
     fitted, used = [], 0
     for column in columns:
@@ -59,7 +62,17 @@ def render(frame: pl.DataFrame, *, width: int | None = None, max_rows: int = 50)
     if hidden:
         notes.append(f"({len(hidden)} more column(s) do not fit in {width} characters: {', '.join(hidden)}; "
                      "select fewer columns or widen the terminal)")
-    return "\n".join(lines + notes)
+    return "\n".join(lines + [textwrap.fill(note, width) if width < sys.maxsize else note for note in notes])
+
+
+def _same_decimals(cells: list[str]) -> list[str]:
+    """Pad a float column's plain numbers to one number of decimals, so the points line up."""
+    plain = [c for c in cells if c.replace(".", "", 1).lstrip("-").isdigit()]
+    decimals = max((len(c.partition(".")[2]) for c in plain), default=0)
+    if not decimals:
+        return cells
+    return [f"{c}{'' if '.' in c else '.'}{'0' * (decimals - len(c.partition('.')[2]))}" if c in plain else c
+            for c in cells]
 
 
 def _cell(value) -> str:
@@ -85,7 +98,7 @@ def _float(value: float) -> str:
             text = f"{value:.{digits}g}"
             if struct.pack("<f", float(text)) == single:
                 return _plain(text)
-    return _plain(f"{value:.12g}")
+    return _plain(f"{value:.10g}")
 
 
 def _plain(text: str) -> str:

@@ -449,8 +449,9 @@ def test_floats_print_as_the_source_wrote_them():
     from flows.display import render
 
     # Yahoo's closes are 32-bit floats: ^NDX 1985-10-01 closed at 112.139999389648 (= float32 112.14)
+    # (and a column's plain numbers share one number of decimals, so the points line up)
     frame = pl.DataFrame({"close": [112.13999938964844, 0.1 + 0.2, 6655.939, 1e-9, None]})
-    assert render(frame, width=80).splitlines()[2:] == ["  112.14", "     0.3", "6655.939", "   1e-09", "    null"]
+    assert render(frame, width=80).splitlines()[2:] == [" 112.140", "   0.300", "6655.939", "   1e-09", "    null"]
 
 
 def test_describe_publishes_and_the_published_file_comments_it(capsys, published_root: Path):
