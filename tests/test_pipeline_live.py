@@ -10,6 +10,7 @@ import pytest
 
 from flows.pipeline import GateBlocked, daily
 from flows.registry import load_registry
+from flows import limits
 from flows.sources import fred, replay, yahoo
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -31,6 +32,9 @@ def _recorded(url: str, timeout: float) -> bytes:
 def test_units_change_at_the_source_blocks_and_the_key_leaks_nowhere(tmp_path, monkeypatch, caplog, capsys):
     monkeypatch.setenv("FRED_API_KEY", FAKE_KEY)
     monkeypatch.setattr(fred, "urllib_transport", _recorded)
+    # FRED's shared rate limit is tested in tests/test_limits.py; here it would only make the
+    # ~40 recorded requests queue for slots (1.75 a second after the first 15)
+    monkeypatch.setattr(limits, "fred_throttle", lambda: None)
     # Yahoo's client path is replayed in tests/test_yahoo.py; here prices come from the snapshot
     monkeypatch.setattr(yahoo, "fetch", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))
     monkeypatch.setattr(yahoo, "fetch_shares", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))

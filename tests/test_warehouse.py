@@ -411,16 +411,21 @@ def test_bad_sql_in_query_published_is_a_warehouse_error(tmp_path: Path, weekly)
     assert db.query_published(path, f"SELECT count(*) AS n FROM {WEEKLY}")["n"][0] == 3
 
 
+def _warehouse_migrated_to(root: Path, count: int) -> duckdb.DuckDBPyConnection:
+    """A warehouse as an older release left it: only the first `count` migrations applied."""
+    con = duckdb.connect(str(root / db.WAREHOUSE_FILE))
+    con.execute("CREATE SCHEMA ops")
+    con.execute("CREATE TABLE ops.migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    for name, sql in MIGRATIONS[:count]:
+        con.execute(sql)
+        con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
+    return con
+
+
 def test_known_at_migration_adds_the_columns_to_a_warehouse_published_before_it(tmp_path: Path):
     # a warehouse as the previous release left it: migrations 0001-0002 and a published
     # net_liquidity_daily and revisions without the point-in-time columns
-    path = tmp_path / db.WAREHOUSE_FILE
-    con = duckdb.connect(str(path))
-    con.execute("CREATE SCHEMA ops")
-    con.execute("CREATE TABLE ops.migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for name, sql in MIGRATIONS[:2]:
-        con.execute(sql)
-        con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
+    con = _warehouse_migrated_to(tmp_path, 2)
     con.execute("CREATE TABLE history.net_liquidity_daily (version INTEGER, date DATE, is_stale BOOLEAN)")
     con.execute("INSERT INTO history.net_liquidity_daily VALUES (1, DATE '2026-03-31', false)")
     con.execute("CREATE TABLE history.revisions (version INTEGER, series_id VARCHAR, run_id VARCHAR)")
@@ -470,13 +475,7 @@ def test_vintages_are_appended_once_and_a_clipped_repeat_adds_nothing(tmp_path: 
 def test_history_migration_keeps_every_version_of_a_warehouse_that_stored_full_copies(tmp_path: Path, weekly):
     # a warehouse as releases before 0005 left it: each version a whole copy with a `version`
     # column. v1 lacks the last Wednesday, v2 has it, v3 is a rollback to v1 (the row goes again).
-    path = tmp_path / db.WAREHOUSE_FILE
-    con = duckdb.connect(str(path))
-    con.execute("CREATE SCHEMA ops")
-    con.execute("CREATE TABLE ops.migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for name, sql in MIGRATIONS[:4]:
-        con.execute(sql)
-        con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
+    con = _warehouse_migrated_to(tmp_path, 4)
     v1 = weekly.filter(pl.col("date") < D("2026-03-25"))
     con.register("v1", v1)
     con.register("v2", weekly)
