@@ -19,11 +19,13 @@ checks those, and publishes a new version only if every check passes. BI tools a
 
 start here:
   netliq run --offline          run on the bundled real snapshot (no network, no key)
-  netliq run --from-dir DIR     run on your own files: DIR/fred/<SERIES_ID>.csv, DIR/prices/<TICKER>.csv
+  netliq run --from-dir DIR     run on your own files: DIR/fred/<SERIES_ID>.csv,
+                                DIR/prices/<TICKER>.csv
   netliq run                    live FRED + Yahoo (needs FRED_API_KEY)
   netliq sql "SELECT * FROM net_liquidity_weekly ORDER BY date DESC LIMIT 5"
   netliq describe [TABLE]       what each published table and column means, with units
   netliq status                 current version, freshness per series, quarantine
+  netliq rebuild                restore a damaged or deleted warehouse, versions and all
 
 exit codes of `netliq run`: 0 published or nothing new; 3 a check blocked the publish
 (the published file is unchanged); 2 a usage error; 1 any other error.

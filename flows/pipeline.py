@@ -269,8 +269,9 @@ def _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as
 def _recover(con, root: Path) -> None:
     """What a run that died left behind, set right before this one starts (under the run lock,
     so nothing else is running): runs still `running` become `crashed`, half-written files go,
-    and a published file that is not the warehouse's current version (a kill between the
-    history commit and the rename, a full disk, a damaged or deleted file) is written again."""
+    runs and versions without their rebuild files get them, and a published file that is not
+    the warehouse's current version (a kill between the history commit and the rename, a full
+    disk, a damaged or deleted file) is written again."""
     for run_id in db.mark_crashed(con):
         get_run_logger().warning(f"run {run_id} had died without ending: marked crashed")
     for path in db.remove_stray_files(root):
