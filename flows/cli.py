@@ -10,25 +10,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DESCRIPTION = """\
-netliq tracks US dollar net liquidity (Fed total assets − Treasury General Account −
-overnight reverse repo, in billions of USD) against Bitcoin, gold and the Nasdaq-100.
+netliq tracks US dollar net liquidity (Fed total assets − Treasury General
+Account − overnight reverse repo, in billions of USD) against Bitcoin, gold and
+the Nasdaq-100.
 
-Each run fetches the series in flows/series.toml, checks them, rebuilds the tables,
-checks those, and publishes a new version only if every check passes. BI tools and
-`netliq sql` read the published file, $NETLIQ_DATA_DIR/netliq.duckdb (default ./data/).
+Each run fetches the series in flows/series.toml, checks them, rebuilds the
+tables, checks those, and publishes a new version only if every check passes.
+BI tools and `netliq sql` read the published file,
+$NETLIQ_DATA_DIR/netliq.duckdb (default ./data/).
 
 start here:
-  netliq run --offline          run on the bundled real snapshot (no network, no key)
-  netliq run --from-dir DIR     run on your own files: DIR/fred/<SERIES_ID>.csv,
-                                DIR/prices/<TICKER>.csv
-  netliq run                    live FRED + Yahoo (needs FRED_API_KEY)
+  netliq run --offline       run on the bundled real snapshot (no network or key)
+  netliq run --from-dir DIR  run on your own files: DIR/fred/<SERIES_ID>.csv,
+                             DIR/prices/<TICKER>.csv
+  netliq run                 live FRED + Yahoo (needs FRED_API_KEY)
   netliq sql "SELECT * FROM net_liquidity_weekly ORDER BY date DESC LIMIT 5"
-  netliq describe [TABLE]       what each published table and column means, with units
-  netliq status                 current version, freshness per series, quarantine
-  netliq rebuild                restore a damaged or deleted warehouse, versions and all
+  netliq describe [TABLE]    what each published table and column means
+  netliq status              current version, freshness per series, quarantine
+  netliq rebuild             restore a damaged or lost warehouse, versions too
 
-exit codes of `netliq run`: 0 published or nothing new; 3 a check blocked the publish
-(the published file is unchanged); 2 a usage error; 1 any other error.
+exit codes of `netliq run`: 0 published or nothing new; 3 a check blocked the
+publish (the published file is unchanged); 2 a usage error; 1 any other error.
 """
 
 # 2 is a usage error (argparse's code); a blocked publish must not look like a typo
