@@ -20,7 +20,7 @@ BI tools and `netliq sql` read the published file,
 $NETLIQ_DATA_DIR/netliq.duckdb (default ./data/).
 
 start here:
-  netliq run --offline       run on the bundled real snapshot (no network or key)
+  netliq run --offline       run on the bundled real data (no network or key)
   netliq run --from-dir DIR  run on your own files: DIR/fred/<SERIES_ID>.csv,
                              DIR/prices/<TICKER>.csv
   netliq run                 live FRED + Yahoo (needs FRED_API_KEY)
