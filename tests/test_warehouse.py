@@ -374,7 +374,8 @@ def test_read_only_connect_without_warehouse(tmp_path: Path):
     assert not (tmp_path / db.WAREHOUSE_FILE).exists()
 
 
-def test_second_writer_from_another_process_is_refused_naming_the_file(tmp_path: Path):
+def test_second_writer_from_another_process_is_refused_naming_the_file(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(db, "_WRITER_WAITS_S", 0.5)  # a writer waits this long for a lock to go
     with db.connect(tmp_path):
         pass
     path = tmp_path / db.WAREHOUSE_FILE
@@ -397,6 +398,26 @@ def test_second_writer_from_another_process_is_refused_naming_the_file(tmp_path:
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_a_writer_waits_out_a_reader_that_holds_the_warehouse_for_a_moment(tmp_path: Path):
+    # `netliq status` at the moment a run starts must not fail the run
+    with db.connect(tmp_path):
+        pass
+    reader = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import time, duckdb
+            con = duckdb.connect({str(tmp_path / db.WAREHOUSE_FILE)!r}, read_only=True)
+            print("reading", flush=True)
+            time.sleep(1.5)
+            con.close()
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        with db.connect(tmp_path) as con:  # waits for the reader, then writes
+            con.execute("CREATE TABLE ops.t AS SELECT 1 AS x")
+    finally:
+        reader.wait(timeout=30)
 
 
 def test_bad_sql_in_query_published_is_a_warehouse_error(tmp_path: Path, weekly):
