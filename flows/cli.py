@@ -449,9 +449,9 @@ def _rollback(root: Path, version: int, reason: str) -> int:
             from flows.pipeline import rollback
 
             summary = rollback(version, reason, data_dir=str(root))
+    except UsageError:
+        raise
     except (db.WarehouseError, RunInProgress, ValueError) as exc:
-        if isinstance(exc, UsageError):
-            raise
         print(f"netliq rollback: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"Published version {summary.version}: the tables of version {version} ({reason}).")

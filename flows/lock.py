@@ -16,7 +16,7 @@ from pathlib import Path
 
 LOCK_FILE = ".netliq.lock"
 
-_held: dict[Path, int] = {}  # data dir -> how many nested run_lock() of this process hold it
+_held: set[Path] = set()  # data dirs whose lock this process holds
 
 
 class RunInProgress(RuntimeError):
@@ -26,12 +26,8 @@ class RunInProgress(RuntimeError):
 @contextmanager
 def run_lock(root: Path) -> Iterator[None]:
     root = root.resolve()
-    if root in _held:
-        _held[root] += 1
-        try:
-            yield
-        finally:
-            _held[root] -= 1
+    if root in _held:  # a nested run_lock: the outer one holds it and lets it go
+        yield
         return
     root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_FILE
@@ -46,11 +42,11 @@ def run_lock(root: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        _held[root] = 1
+        _held.add(root)
         try:
             yield
         finally:
-            del _held[root]
+            _held.discard(root)
     finally:
         handle.close()
 

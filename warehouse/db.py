@@ -12,6 +12,7 @@ Two files live in the data directory:
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import shutil
@@ -54,8 +55,6 @@ class DiskFull(WarehouseError):
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether `exc` (an OSError, or DuckDB's error after a failed write or checkpoint) is a full disk."""
-    import errno
-
     return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
 
 
@@ -332,19 +331,22 @@ RAW_DIR = "raw"
 HISTORY_DIR = "history"
 
 
-def _copy_to(con, sql: str, path: Path, params: list | None = None) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    con.execute(f"COPY ({sql}) TO {_sql_str(str(tmp))} (FORMAT parquet)", params or [])
-    os.replace(tmp, path)
+def _copy(con, sql: str, path: Path, params: list) -> None:
+    con.execute(f"COPY ({sql}) TO {_sql_str(str(path))} (FORMAT parquet)", params)
+
+
+def _raw_file(root: Path, run_id: str) -> Path:
+    return root / RAW_DIR / f"{run_id.replace('/', '_')}.parquet"
 
 
 def export_raw(con, root: Path, run_id: str) -> None:
     """The raw rows and series metadata a run appended, as its two immutable files."""
-    folder = root / RAW_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    name = run_id.replace("/", "_")
-    _copy_to(con, "SELECT * FROM raw.series_metadata WHERE run_id = ?", folder / f"{name}.metadata.parquet", [run_id])
-    _copy_to(con, "SELECT * FROM raw.observations WHERE run_id = ?", folder / f"{name}.parquet", [run_id])
+    final = _raw_file(root, run_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for table, path in (("raw.series_metadata", final.with_suffix(".metadata.parquet")), ("raw.observations", final)):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        _copy(con, f"SELECT * FROM {table} WHERE run_id = ?", tmp, [run_id])
+        os.replace(tmp, path)
 
 
 def export_version(con, root: Path, version: int) -> None:
@@ -355,24 +357,20 @@ def export_version(con, root: Path, version: int) -> None:
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    con.execute(f"COPY (SELECT * FROM ops.publishes WHERE version = ?) TO {_sql_str(str(tmp / 'publish.parquet'))} "
-                "(FORMAT parquet)", [version])
+    _copy(con, "SELECT * FROM ops.publishes WHERE version = ?", tmp / "publish.parquet", [version])
     row_counts = con.execute("SELECT row_counts FROM ops.publishes WHERE version = ?", [version]).fetchall()[0][0]
     for name in json.loads(row_counts):
-        con.execute(f'COPY (SELECT * EXCLUDE (valid_from, valid_to) FROM history."{name}" WHERE valid_from = ?) '
-                    f"TO {_sql_str(str(tmp / f'{name}.added.parquet'))} (FORMAT parquet)", [version])
-        con.execute(f'COPY (SELECT row_md5 FROM history."{name}" WHERE valid_to = ?) '
-                    f"TO {_sql_str(str(tmp / f'{name}.ended.parquet'))} (FORMAT parquet)", [version])
-    os.replace(tmp, final)
+        _copy(con, f'SELECT * EXCLUDE (valid_from, valid_to) FROM history."{name}" WHERE valid_from = ?',
+              tmp / f"{name}.added.parquet", [version])
+        _copy(con, f'SELECT row_md5 FROM history."{name}" WHERE valid_to = ?', tmp / f"{name}.ended.parquet", [version])
+    os.replace(tmp, final)  # the whole version at once
 
 
 def ensure_exported(con, root: Path) -> tuple[int, int]:
     """Write the files of every run and version that has none yet (a run killed before it wrote
     them, or a warehouse from before they existed); returns (runs, versions) written."""
-    have = {p.name.removesuffix(".parquet") for p in (root / RAW_DIR).glob("*.parquet")} \
-        if (root / RAW_DIR).is_dir() else set()
     runs = [r[0] for r in con.execute("SELECT DISTINCT run_id FROM raw.observations").fetchall()
-            if r[0].replace("/", "_") not in have]
+            if not _raw_file(root, r[0]).exists()]
     for run_id in runs:
         export_raw(con, root, run_id)
     versions = [v for (v,) in con.execute("SELECT version FROM ops.publishes ORDER BY version").fetchall()
@@ -689,9 +687,8 @@ def add_version(con, name: str, version: int, source: str) -> int:
 def _columns(con, schema: str, name: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? AND column_name NOT IN ('version', 'valid_from', 'valid_to', "
-        "'row_md5') ORDER BY ordinal_position",
-        [schema, name]).fetchall()]
+        "WHERE table_schema = ? AND table_name = ? AND NOT list_contains(?, column_name) ORDER BY ordinal_position",
+        [schema, name, ["version", *_BOOKKEEPING]]).fetchall()]
 
 
 def _same_schema(con, name: str) -> None:
