@@ -45,6 +45,7 @@ class SeriesSpec:
     drop_dates: tuple[dt.date, ...] = ()
     snapshot_file: str | None = None
     value_column: str | None = None
+    date_column: str | None = None  # provider "file": the date column when it is not `date`
     path: str | None = None  # provider "file": a CSV or Parquet path (relative to the repo) or URL
     # when on its release day a value becomes public: "HH:MM Area/City"; "24:00" = end of day
     release_time: str = "24:00 America/New_York"
@@ -55,7 +56,7 @@ class SeriesSpec:
         """When each observation becomes known (see transforms.known): scheduled FRED releases
         falling on a weekend or US federal holiday move to the next business day."""
         return ReleaseRule.parse(self.release_time, lag_days=self.publication_lag_days,
-                                 business_days=self.provider == "fred",
+                                 business_days=self.provider == "fred" or self.frequency == "business_daily",
                                  exceptions=dict(self.release_exceptions))
 
 

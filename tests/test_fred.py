@@ -375,7 +375,7 @@ def test_frames_are_polars():
     assert isinstance(frame, pl.DataFrame) and frame.height == 60
 
 
-@pytest.mark.parametrize("key", ["RPONTSYD", "TOTLL", "ODSACBW027SBOG", "WMTSECL1", "WDTGAL"])
+@pytest.mark.parametrize("key", ["RPONTSYD", "ODSACBW027SBOG", "WMTSECL1"])
 def test_series_the_snapshot_lacks_go_through_the_recorded_fredapi_path(registry, key):
     # ../shared/data holds no recording of these series; the real fredapi recordings of
     # other series (PAYEMS info, SP500 observations) exercise their request and parse path:

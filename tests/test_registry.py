@@ -33,6 +33,9 @@ KEYS = {
     "MORTGAGE30US", "CPIAUCNS", "CPIAUCSL", "WMTSECL1", "DGS10", "DTWEXBGS",
     # Yahoo closes, the yen rate and GLD's shares outstanding
     "BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "ZEC-USD", "GLD", "JPY=X", "GLD-SHARES", "BTC-JPY",
+    # the longer real histories of 2026-12-01: ECB assets (FRED), gold monthly since 1833 and
+    # the Daily Treasury Statement's TGA (files)
+    "ECBASSETSW", "GOLD-MONTHLY", "DTS-TGA",
 }
 CORE = ("WALCL", "WTREGEN", "RRPONTSYD")  # fed_assets, tga, rrp
 ASSETS = ("BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "ZEC-USD", "GLD")
@@ -41,11 +44,11 @@ TO_BN = {"Millions of U.S. Dollars": 0.001, "Billions of U.S. Dollars": 1.0}
 # Every other unit the registry uses: rates, indexes, prices, a yen rate, a share count → no to_bn.
 NOT_DOLLAR_STOCKS = {
     "Percent", "Index 1982-1984=100", "Index Jan 2006=100", "Index points",
-    "USD", "USD per troy ounce", "JPY", "JPY per USD", "Shares",
+    "USD", "USD per troy ounce", "JPY", "JPY per USD", "Shares", "Millions of Euros",
 }
 DOLLAR_STOCKS = {
     "WALCL", "WTREGEN", "WDTGAL", "RRPONTSYD", "WRESBAL", "RPONTSYD", "WSHOMCB", "TREAST",
-    "TOTBKCR", "TOTLL", "ODSACBW027SBOG", "WMTSECL1",
+    "TOTBKCR", "TOTLL", "ODSACBW027SBOG", "WMTSECL1", "DTS-TGA",
 }
 
 
@@ -59,7 +62,7 @@ def registry() -> Registry:
 
 def test_real_registry_loads(registry):
     assert set(registry.series) == KEYS
-    assert len(registry.series) == len(KEYS) == 27
+    assert len(registry.series) == len(KEYS) == 30
     assert all(isinstance(s, SeriesSpec) and s.key == k for k, s in registry.series.items())
 
 
@@ -84,7 +87,7 @@ def test_every_series_has_required_fields_units_and_description(registry):
             assert spec.path, key
     # each documented frequency and provider family is really in use (the sets are not stale)
     assert {s.frequency for s in registry.series.values()} == FREQUENCIES
-    assert {s.provider for s in registry.series.values()} == {"fred", "yahoo", "yahoo_shares"}
+    assert {s.provider for s in registry.series.values()} == {"fred", "yahoo", "yahoo_shares", "file"}
 
 
 def test_names_are_unique_and_provider_ids_are_unique(registry):
@@ -141,13 +144,14 @@ def test_model_roles_resolve(registry):
     assert registry.get("JPY=X").native_units == "JPY per USD"  # units of the currency per USD
     # every non-USD asset has a rate
     assert {s.currency for s in registry.assets()} - {"USD"} <= set(registry.fx())
-    # the three terms first, then every other series in registry order, without the TGA alternative
+    # the three terms first, then every other series in registry order (the other TGA too)
     assert [s.key for s in registry.used()] == [
-        "WALCL", "WTREGEN", "RRPONTSYD",
+        "WALCL", "WTREGEN", "RRPONTSYD", "WDTGAL",
         "BTC-USD", "GC=F", "^NDX",
         "WRESBAL", "RPONTSYD", "WSHOMCB", "TREAST", "TOTBKCR", "TOTLL", "ODSACBW027SBOG",
         "MORTGAGE30US", "CPIAUCNS", "CPIAUCSL", "WMTSECL1", "DGS10", "DTWEXBGS",
         "MSTR", "3350.T", "JPY=X", "ZEC-USD", "GLD", "GLD-SHARES", "BTC-JPY",
+        "ECBASSETSW", "GOLD-MONTHLY", "DTS-TGA",
     ]
     # component names are the ones the transforms' columns use
     assert [registry.role(r).name for r in ("fed_assets", "tga", "rrp")] == ["fed_assets", "tga", "rrp"]
@@ -155,12 +159,17 @@ def test_model_roles_resolve(registry):
 
 def test_snapshot_file_and_value_column_point_at_a_real_column(registry):
     with_file = {k: s for k, s in registry.series.items() if s.snapshot_file or s.value_column}
-    assert set(with_file) == {"GLD-SHARES"}
+    assert set(with_file) == {"GLD-SHARES", "GOLD-MONTHLY"}
     spec = with_file["GLD-SHARES"]
     assert (spec.snapshot_file, spec.value_column) == ("prices/GLD_shares_outstanding_derived.csv", "shares_outstanding")
     with (SNAPSHOT / spec.snapshot_file).open(newline="") as f:
         header = next(csv.reader(f))
     assert header[0] == "date" and spec.value_column in header
+    # a file-source series names its own columns, and its path is a file in the repository
+    for spec in (s for s in registry.series.values() if s.provider == "file"):
+        with (SNAPSHOT.parent.parent / spec.path).open(newline="") as f:
+            header = next(csv.reader(f))
+        assert (spec.date_column or "date") in header and (spec.value_column or "value") in header, spec.key
 
 
 def series_sections(text: str) -> list[tuple[str, int, str]]:
@@ -362,10 +371,10 @@ def test_lateness_defaults_to_warn(tmp_path):
 @pytest.mark.parametrize(
     ("section", "old", "new", "field"),
     [
-        ("series.CPIAUCNS", "exempt_dates = [2025-11-01]", 'exempt_dates = ["2025-11-01"]', "exempt_dates"),
-        ("series.CPIAUCNS", "exempt_dates = [2025-11-01]", "exempt_dates = 2025-11-01", "exempt_dates"),
-        ("series.CPIAUCNS", "exempt_dates = [2025-11-01]", "exempt_dates = [2025-11-01T00:00:00]", "exempt_dates"),
-        ("series.CPIAUCNS", "exempt_dates = [2025-11-01]", "exempt_dates = [2025-11-01, 20251101]", "exempt_dates"),
+        ("series.CPIAUCSL", "exempt_dates = [2025-11-01]", 'exempt_dates = ["2025-11-01"]', "exempt_dates"),
+        ("series.CPIAUCSL", "exempt_dates = [2025-11-01]", "exempt_dates = 2025-11-01", "exempt_dates"),
+        ("series.CPIAUCSL", "exempt_dates = [2025-11-01]", "exempt_dates = [2025-11-01T00:00:00]", "exempt_dates"),
+        ("series.CPIAUCSL", "exempt_dates = [2025-11-01]", "exempt_dates = [2025-11-01, 20251101]", "exempt_dates"),
         ('series."3350.T"', "drop_dates = [2020-10-01]", 'drop_dates = "2020-10-01"', "drop_dates"),
     ],
     ids=["strings", "not-a-list", "datetimes", "one-number", "drop-text"],

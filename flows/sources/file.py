@@ -37,7 +37,10 @@ def read_series_file(location: str | Path, series_id: str, *, date_column: str =
     missing = [c for c in (date_column, value_column) if c not in frame.columns]
     if missing:
         raise SourceError(f"{series_id}: {name} has no column {', '.join(missing)} (columns: {', '.join(frame.columns)})")
-    dates = frame[date_column].str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    text = frame[date_column].str.strip_chars()
+    # a monthly file may date its rows "YYYY-MM" (datasets/gold-prices): the month's 1st
+    text = pl.select(pl.when(text.str.contains(r"^\d{4}-\d{2}$")).then(text + "-01").otherwise(text)).to_series()
+    dates = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     if dates.null_count():
         bad = frame.filter(dates.is_null()).row(0)
         raise SourceError(f"{series_id}: {name}: {dates.null_count()} row(s) with a date that is not YYYY-MM-DD, e.g. {bad}")
@@ -64,5 +67,6 @@ def fetch(spec: SeriesSpec) -> FetchResult:
     location = resolve(spec.path)
     if isinstance(location, Path) and not location.exists():
         raise SourceError(f"{spec.key}: not found: {location}")
-    frame = read_series_file(location, spec.key, value_column=spec.value_column or "value")
+    frame = read_series_file(location, spec.key, date_column=spec.date_column or "date",
+                             value_column=spec.value_column or "value")
     return FetchResult(series_id=spec.key, frame=frame, metadata={"file": str(location)})
