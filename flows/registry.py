@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import tomllib
 from dataclasses import dataclass, fields
@@ -10,6 +11,7 @@ from pathlib import Path
 from transforms.known import ReleaseRule
 
 REGISTRY_PATH = Path(__file__).with_name("series.toml")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # fred: FRED via fredapi; yahoo: Yahoo closes via yfinance; yahoo_shares: shares outstanding
 # via yfinance get_shares_full; file: a CSV/Parquet file or URL with date and value columns
 PROVIDERS = ("fred", "yahoo", "yahoo_shares", "file")
@@ -51,19 +53,25 @@ class SeriesSpec:
     release_time: str = "24:00 America/New_York"
     # documented late releases: (observation date, the date it was really released)
     release_exceptions: tuple[tuple[dt.date, dt.date], ...] = ()
+    # the publisher's real release dates: a CSV (obs_date,release_date,...; "#" comment lines
+    # give its sources) relative to the repository; the lag rule is the fallback outside it
+    release_calendar: str | None = None
+    # loaded from release_calendar (not a registry field): (observation date, release date)
+    calendar_dates: tuple[tuple[dt.date, dt.date], ...] = ()
 
     def release_rule(self) -> ReleaseRule:
-        """When each observation becomes known (see transforms.known): scheduled FRED releases
-        falling on a weekend or US federal holiday move to the next business day."""
+        """When each observation becomes known (see transforms.known): on its date in the
+        release calendar or the exceptions, else by the lag; scheduled FRED releases falling
+        on a weekend or US federal holiday move to the next business day."""
         return ReleaseRule.parse(self.release_time, lag_days=self.publication_lag_days,
                                  business_days=self.provider == "fred" or self.frequency == "business_daily",
-                                 exceptions=dict(self.release_exceptions))
+                                 release_dates=dict(self.calendar_dates + self.release_exceptions))
 
 
     def next_release(self, last_obs: dt.date) -> dt.date:
         """When the observation after `last_obs` is due to be published: the next observation
-        date of the series' frequency plus its publication lag (weekends skipped for business
-        and trading days)."""
+        date of the series' frequency (weekends skipped for business and trading days), on the
+        day its release rule gives (the release calendar's date, else the fallback lag)."""
         if self.frequency == "monthly":
             following = (last_obs.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
         elif self.frequency == "weekly":
@@ -72,7 +80,7 @@ class SeriesSpec:
             following = last_obs + dt.timedelta(days=1)
             while self.frequency != "daily" and following.weekday() >= 5:
                 following += dt.timedelta(days=1)
-        return following + dt.timedelta(days=self.publication_lag_days)
+        return self.release_rule().release_day(following)
 
 
 @dataclass(frozen=True)
@@ -121,13 +129,14 @@ class RegistryError(ValueError):
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(SeriesSpec)}
+_LOADED = {"key", "calendar_dates"}  # filled by the loader, never written in the registry
 _DATE_LISTS = {"exempt_dates", "drop_dates"}
 _NUMERIC = {"publication_lag_days", "max_age_days", "max_gap_days", "valid_min", "valid_max",
             "to_bn", "max_change_pct", "max_change_abs"}
 
 
 def _check_types(path: Path, key: str, entry: dict) -> None:
-    unknown = sorted(set(entry) - (set(_FIELD_TYPES) - {"key"}))
+    unknown = sorted(set(entry) - (set(_FIELD_TYPES) - _LOADED))
     if unknown:
         raise RegistryError(f"{path.name}: series {key!r} has unknown field(s) {', '.join(unknown)}")
     for name, value in entry.items():
@@ -165,6 +174,47 @@ def _release_exceptions(path: Path, key: str, table: dict) -> tuple[tuple[dt.dat
     return tuple(sorted(out))
 
 
+def _release_calendar(path: Path, key: str, name: str) -> tuple[tuple[dt.date, dt.date], ...]:
+    """The release calendar file `name` (relative to the repository): one row per observation
+    date with the day it was really released."""
+    where = f"{path.name}: series {key!r}: release_calendar {name}"
+    file = Path(name) if Path(name).is_absolute() else REPO_ROOT / name
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise RegistryError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    rows = csv.DictReader(line for line in lines if not line.startswith("#"))
+    if not {"obs_date", "release_date"} <= set(rows.fieldnames or ()):
+        raise RegistryError(f"{where}: needs columns obs_date and release_date, has {rows.fieldnames}")
+    out: dict[dt.date, dt.date] = {}
+    for row in rows:
+        try:
+            obs, released = dt.date.fromisoformat(row["obs_date"]), dt.date.fromisoformat(row["release_date"])
+        except (TypeError, ValueError):
+            raise RegistryError(f"{where}: row {row} does not hold two YYYY-MM-DD dates") from None
+        if obs in out:
+            raise RegistryError(f"{where}: {obs} is listed twice")
+        if released < obs:
+            raise RegistryError(f"{where}: says {obs} was released on {released}, before the observation date")
+        out[obs] = released
+    return tuple(sorted(out.items()))
+
+
+def _check_fallback(path: Path, spec: SeriesSpec) -> None:
+    """The lag rule stands in for the dates the calendar does not list, so it must never be
+    earlier than a date the calendar knows: a month it missed would otherwise be used before
+    it was public."""
+    rule = spec.release_rule()
+    early = [(obs, released, rule.fallback_day(obs)) for obs, released in spec.calendar_dates
+             if rule.fallback_day(obs) < released]
+    if early:
+        obs, released, fallback = max(early, key=lambda e: (e[1] - e[2], e[0]))
+        raise RegistryError(
+            f"{path.name}: series {spec.key!r}: publication_lag_days {spec.publication_lag_days} is the fallback "
+            f"for dates {spec.release_calendar} does not list and must never be earlier than a real release: "
+            f"{len(early)} listed date(s) came later, e.g. {obs} was released on {released}, the fallback says {fallback}")
+
+
 def load_registry(path: Path = REGISTRY_PATH) -> Registry:
     raw = tomllib.loads(path.read_text())
     series = {}
@@ -182,11 +232,19 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
         entry = {k: tuple(v) if k in _DATE_LISTS else v for k, v in entry.items()}
         if "release_exceptions" in entry:
             entry["release_exceptions"] = _release_exceptions(path, key, entry["release_exceptions"])
+        if entry.get("release_calendar"):
+            entry["calendar_dates"] = _release_calendar(path, key, entry["release_calendar"])
+            listed, late = dict(entry["calendar_dates"]), dict(entry.get("release_exceptions", ()))
+            differ = sorted(obs for obs in listed.keys() & late.keys() if listed[obs] != late[obs])
+            if differ:
+                raise RegistryError(f"{path.name}: series {key!r}: release_exceptions and {entry['release_calendar']} "
+                                    f"give different release dates for {', '.join(map(str, differ))}")
         series[key] = SeriesSpec(key=key, **entry)
         try:
             series[key].release_rule()
         except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
             raise RegistryError(f"{path.name}: series {key!r}: release_time {entry.get('release_time')!r}: {exc}") from None
+        _check_fallback(path, series[key])
     names = [spec.name for spec in series.values()]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -45,9 +45,10 @@ def _known(key: str, day: str) -> dt.datetime:
         ("RRPONTSYD", "2026-03-25", UTC(2026, 3, 25, 17, 15)),
         # H.8: week ending Wednesday 2026-03-11, out Friday 03-20 16:15 EDT
         ("TOTBKCR", "2026-03-11", UTC(2026, 3, 20, 20, 15)),
-        # CPI January 2026: 45 days after 01-01 is Monday 02-16, Presidents' Day → Tuesday 02-17, 08:30 EST
-        ("CPIAUCNS", "2026-01-01", UTC(2026, 2, 17, 13, 30)),
-        # CPI September 2025, delayed by the shutdown to 2025-10-24 (registry exception), 08:30 EDT
+        # CPI January 2026: out Friday 2026-02-13 (BLS's calendar, flows/release_dates/bls_cpi.csv;
+        # scheduled 02-11), 08:30 EST
+        ("CPIAUCNS", "2026-01-01", UTC(2026, 2, 13, 13, 30)),
+        # CPI September 2025, delayed by the shutdown to 2025-10-24 (the calendar), 08:30 EDT
         ("CPIAUCNS", "2025-09-01", UTC(2025, 10, 24, 12, 30)),
         # BTC's UTC day 2026-03-30 closes at 03-31 00:00 UTC
         ("BTC-USD", "2026-03-30", UTC(2026, 3, 31, 0, 0)),
@@ -132,7 +133,10 @@ def test_registry_refuses_a_bad_release_time_and_a_release_before_its_observatio
     with pytest.raises(RegistryError, match="'WALCL': release_time '16:30 Atlantis'"):
         load_registry(bad_time)
     bad_exception = tmp_path / "exception.toml"
-    bad_exception.write_text(text.replace('"2025-09-01" = 2025-10-24', '"2025-09-01" = 2025-08-24', 1))
+    # (the CPI's shutdown dates now sit in its release calendar: a documented exception on WALCL)
+    bad_exception.write_text(text.replace('release_time = "16:30 America/New_York"',
+                                          'release_time = "16:30 America/New_York"\n'
+                                          'release_exceptions = { "2025-09-01" = 2025-08-24 }', 1))
     with pytest.raises(RegistryError, match="released on 2025-08-24, before the observation date"):
         load_registry(bad_exception)
 

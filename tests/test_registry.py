@@ -438,8 +438,9 @@ def test_provider_file_with_path_loads(tmp_path):
         ("WALCL", dt.date(2026, 3, 25), dt.date(2026, 4, 2)),
         # reverse repo: Friday 2026-03-27 → Monday 03-30, same day
         ("RRPONTSYD", dt.date(2026, 3, 27), dt.date(2026, 3, 30)),
-        # CPI: March 2026 (dated 03-01) → April (04-01) + 45 days = 2026-05-16
-        ("CPIAUCNS", dt.date(2026, 3, 1), dt.date(2026, 5, 16)),
+        # CPI: March 2026 (dated 03-01) → April 2026, out 2026-05-12 by BLS's calendar
+        # (flows/release_dates/bls_cpi.csv; the old 45-day rule said Saturday 05-16)
+        ("CPIAUCNS", dt.date(2026, 3, 1), dt.date(2026, 5, 12)),
         # crypto trades every day: Saturday → Sunday
         ("BTC-USD", dt.date(2026, 3, 28), dt.date(2026, 3, 29)),
     ],

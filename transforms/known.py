@@ -5,10 +5,11 @@ the moment that value became public:
 
 1. an ALFRED vintage (the row has `realtime_start`): that day at the series' release time;
 2. the first value netliq holds for an observation, without a vintage: the release rule,
-   observation date + publication lag at the release time of day in the release's time
-   zone (a release due on a weekend or a US federal holiday is taken to come out the next
-   business day, for scheduled releases; documented late releases are registry
-   exceptions), or when netliq fetched it, if that was earlier;
+   the day the publisher really released it where a release calendar lists it (e.g. BLS's
+   CPI dates), else observation date + publication lag (a release due on a weekend or a US
+   federal holiday is taken to come out the next business day, for scheduled releases), at
+   the release time of day in the release's time zone; or when netliq fetched it, if that
+   was earlier;
 3. a later value of the same observation without a vintage (a revision netliq saw
    itself): when netliq fetched it. netliq cannot know it was public earlier.
 
@@ -37,27 +38,39 @@ UTC_TIME = pl.Datetime("us")
 
 @dataclass(frozen=True)
 class ReleaseRule:
-    """When an observation dated D is published: D + lag_days at `time` (local, in `tz`).
+    """When an observation dated D is published, at `time` (local, in `tz`): on
+    release_dates[D] when the publisher's calendar lists D, else on the fallback day D +
+    lag_days.
 
     time "24:00" means the end of that day (a daily bar of a market that closes at
-    midnight). business_days: a release due (with a lag > 0) on a weekend or a US federal
-    holiday comes out the next business day (scheduled statistical releases; not market
+    midnight). business_days: a fallback day (with a lag > 0) on a weekend or a US federal
+    holiday moves to the next business day (scheduled statistical releases; not market
     closes, and not a lag-0 series dated by its release day).
-    exceptions: observation date → the release date it really had (a documented late
-    release, e.g. CPI delayed by a government shutdown).
+    release_dates: observation date → the day it was really released (a release calendar,
+    a documented late release such as CPI delayed by a government shutdown). Listed days
+    are used as they are; the lag is the fallback for every other date.
     """
 
     lag_days: int
     time: str = "24:00"
     tz: str = NEW_YORK
     business_days: bool = False
-    exceptions: Mapping[dt.date, dt.date] = field(default_factory=dict)
+    release_dates: Mapping[dt.date, dt.date] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lag_days < 0:
             raise ValueError(f"release lag must be >= 0 days, got {self.lag_days}")
         _clock(self.time)
         ZoneInfo(self.tz)
+
+    def fallback_day(self, obs: dt.date) -> dt.date:
+        """The local day the lag rule gives for `obs`, ignoring release_dates."""
+        due = obs + dt.timedelta(days=self.lag_days)
+        return next_business_day(due) if self.business_days and self.lag_days else due
+
+    def release_day(self, obs: dt.date) -> dt.date:
+        """The local day `obs` is published: its listed release date, else the fallback day."""
+        return self.release_dates.get(obs) or self.fallback_day(obs)
 
     @staticmethod
     def parse(text: str, **kwargs) -> "ReleaseRule":
@@ -107,8 +120,8 @@ def rule_known_at(obs_dates: pl.Series, rule: ReleaseRule) -> pl.Series:
     """When each observation date's first value is published by the rule (naive UTC)."""
     frame = pl.DataFrame({"obs_date": obs_dates.cast(pl.Date)})
     released = frame.select(
-        pl.col("obs_date").replace_strict(dict(rule.exceptions), default=None, return_dtype=pl.Date)
-        .alias("exception"),
+        pl.col("obs_date").replace_strict(dict(rule.release_dates), default=None, return_dtype=pl.Date)
+        .alias("listed"),
         (pl.col("obs_date") + pl.duration(days=rule.lag_days)).alias("due"),
     )
     # a lag-0 rule dates a value by its release day itself (an operation, a survey date): it
@@ -117,7 +130,7 @@ def rule_known_at(obs_dates: pl.Series, rule: ReleaseRule) -> pl.Series:
         due = released["due"].drop_nulls().unique()
         moved = {d: next_business_day(d) for d in due.to_list()}
         released = released.with_columns(pl.col("due").replace_strict(moved, default=None, return_dtype=pl.Date))
-    days = released.select(pl.coalesce("exception", "due").alias("day"))
+    days = released.select(pl.coalesce("listed", "due").alias("day"))
     return days.select(_at_time(pl.col("day"), rule).alias("rule_known_at_utc"))["rule_known_at_utc"]
 
 
