@@ -24,12 +24,13 @@ from prefect.states import Failed
 
 from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, validate
+from expectations.revisions import revision_check
 from flows import limits, notify
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
 from flows.sources import fred, replay, yahoo
-from flows.sources.schema import OBSERVATIONS, FetchResult, SourceError
+from flows.sources.schema import OBSERVATIONS, BadRows, FetchResult, SourceError
 from expectations.tables import PUBLISHED_SUITES
 from flows.tables import BUILDERS, Inputs
 from transforms import known as pit
@@ -213,7 +214,7 @@ def _block(con, root: Path, run_id: str, failures: list[CheckResult], staged: di
 @flow(name="netliq-daily", log_prints=True)
 def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | None = None,
           as_of: dt.date | None = None, backfill_start: dt.date | None = None,
-          backfill_end: dt.date | None = None) -> RunSummary:
+          backfill_end: dt.date | None = None, accept_revisions: list[str] | None = None) -> RunSummary:
     """Fetch every registered series, check it, rebuild the published tables, check them,
     and publish a new version if anything changed.
 
@@ -224,6 +225,9 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
         date into data/as_of/netliq-as-of-<DATE>.duckdb; the current published file is untouched.
     backfill_start, backfill_end: fetch the observations dated in this range again from every
         source (whatever is stored), store what changed, and publish as a daily run does.
+    accept_revisions: registry keys whose revisions this run stores even when they reach
+        beyond the revision window or a large share of the history (expectations/revisions.py);
+        without it such a run blocks.
     """
     _check_parameters(as_of, backfill_start, backfill_end)
     root = Path(data_dir).resolve() if data_dir else db.data_dir()
@@ -236,19 +240,25 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
     mode += " as-of" if as_of else (" backfill" if backfill_start else "")
     api_key = None if folder else fred.load_api_key()
     backfill = (backfill_start, backfill_end) if backfill_start and backfill_end else None
+    accepted = frozenset(accept_revisions or ())
+    unknown = sorted(accepted - set(registry.series))
+    if unknown:
+        raise ValueError(f"accept_revisions: {', '.join(unknown)} not in the registry ({registry.path})")
 
     with run_lock(root):
         db.check_not_lost(root)
         with db.connect(root) as con:
-            return _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as_of, backfill)
+            return _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as_of, backfill,
+                          accepted)
 
 
-def _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as_of, backfill) -> RunSummary:
+def _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as_of, backfill,
+           accepted=frozenset()) -> RunSummary:
     """The run inside its lock and warehouse connection: recover, run, and say how it ended."""
     _recover(con, root)
     db.start_run(con, run_id, mode=mode, started_at=started)
     try:
-        return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill)
+        return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill, accepted)
     except GateBlocked as blocked:
         # an expected outcome, not a crash: the flow run fails with the clean message (a
         # caller of daily() gets the GateBlocked back); the traceback only at debug level
@@ -367,7 +377,7 @@ def _prepare(spec: SeriesSpec, got: FetchResult) -> tuple[pl.DataFrame, int]:
     return frame.filter(~known_bad), int(frame.select(known_bad.sum()).item())
 
 
-def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
+def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, accepted=frozenset()):
     """Steps 1–3: fetch, check the raw inputs, append them to raw. Returns the run's clock,
     checks passed, warnings, series late (warn), unavailable and held, rows added."""
     fetched = _fetch_all(con, used, folder, api_key, started, backfill)
@@ -379,12 +389,14 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
     dropped: dict[str, int] = {}
     for spec in used:
         got = fetched[spec.key]
-        if isinstance(got, SourceError):
-            reason = "not in snapshot" if isinstance(got, replay.NotInReplay) and folder == replay.SNAPSHOT_DIR \
-                else ("not in replay folder" if isinstance(got, replay.NotInReplay) else f"source failed: {got}")
-            # a block-policy series that cannot be fetched holds the tables that read it
-            (held if spec.lateness == "block" else unavailable)[spec.key] = reason
+        verdict = unreadable(spec, got, folder, backfill=bool(backfill))
+        if isinstance(verdict, CheckResult):
+            failures.append(verdict)
             continue
+        if verdict:
+            (held if spec.lateness == "block" else unavailable)[spec.key] = verdict
+            continue
+        assert isinstance(got, FetchResult)
         if backfill and got.frame.height == 0:
             continue  # nothing dated in the backfill's range: what is stored stays as it is
         incoming[spec.key], dropped[spec.key] = _prepare(spec, got)
@@ -415,6 +427,7 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
         warnings += warned
         late.update({spec.key: w.message() for w in warned if w.check == "freshness"})
         passed += sum(r.success for r in result.results)
+    failures += _revision_failures(con, used, incoming, failures, backfill, accepted)
     if failures:
         raise _block(con, root, run_id, failures,
                      {suites.raw_table_name(s): incoming[s.key] for s in used if s.key in incoming}, clock, steps)
@@ -449,6 +462,41 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill):
     return clock, passed, warnings, late, unavailable, held, rows_added
 
 
+def _revision_failures(con, used, incoming, failures, backfill, accepted) -> list[CheckResult]:
+    """The revision guard (expectations/revisions.py) over each series this run would store,
+    except those the user confirmed (accept_revisions) and those already failing."""
+    out = []
+    for spec in used:
+        table = suites.raw_table_name(spec)
+        if spec.key not in incoming or any(f.table == table for f in failures):
+            continue
+        problem = revision_check(spec, table, db.current_values(con, spec.key), incoming[spec.key],
+                                 window_days=REVISION_WINDOW_DAYS, expected=backfill)
+        if problem and spec.key in accepted:
+            _progress(f"      accepted (--accept-revisions {spec.key}): {problem.observed.split('. If')[0]}")
+        elif problem:
+            out.append(problem)
+    return out
+
+
+def unreadable(spec: SeriesSpec, got: FetchResult | SourceError, folder: Path | None, *, backfill: bool = False
+               ) -> CheckResult | str | None:
+    """The gate's one rule for what a source delivered that cannot be read (README, "The
+    gate's rules"): rows that are not observations (BadRows) are bad values and block (a
+    failure naming the rows); a series missing, unreadable, or without a single observation
+    is unavailable (the reason: its tables are held under block policy, stale under warn);
+    None: readable, on to the checks."""
+    if isinstance(got, BadRows):
+        return failure(suites.raw_table_name(spec), got.check, str(got))
+    if isinstance(got, replay.NotInReplay):
+        return "not in snapshot" if folder == replay.SNAPSHOT_DIR else "not in replay folder"
+    if isinstance(got, SourceError):
+        return f"source failed: {got}"
+    if got.frame.height == 0 and not backfill:  # a backfill's range may hold nothing: kept as stored
+        return f"no observations in {got.metadata.get('file', 'the answer')}"
+    return None
+
+
 def _source_name(folder: Path | None, spec: SeriesSpec) -> str:
     return f"replay:{folder}" if folder else spec.provider
 
@@ -478,12 +526,13 @@ def _revisions(known: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return out.select(spec.schema.names()).cast(dict(spec.schema)).sort("known_at_utc", "series_id", "obs_date")
 
 
-def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill) -> RunSummary:
+def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill,
+         accepted=frozenset()) -> RunSummary:
     steps = _Steps(lambda name: db.run_step(con, run_id, name))
     steps.start("fetch", f"[1/5] fetching {len(used)} series from {'folder ' + str(folder) if folder else 'FRED and Yahoo'}"
                 + (f", observations {backfill[0]} to {backfill[1]} (backfill)" if backfill else ""))
     clock, passed, warnings, late, unavailable, held, rows_added = _ingest(
-        con, root, used, folder, api_key, run_id, started, steps, backfill)
+        con, root, used, folder, api_key, run_id, started, steps, backfill, accepted)
     known = _known(con, registry, used)
     if as_of:
         return _rebuild_as_of(con, root, registry, used, known, as_of, run_id, steps, rows_added, unavailable)

@@ -68,15 +68,15 @@ def test_fred_date_value_header(tmp_path):
 
 
 def test_fred_download_header_observation_date(tmp_path):
-    # FRED's own fredgraph.csv header, as in the original TOTBKCR download (PROVENANCE.md);
-    # the last 3 snapshot rows: 2025-10-29 18806.9453, 2025-11-05 18830.8715, 2025-11-12 18858.4435
+    # FRED's own fredgraph.csv header (`observation_date,<ID>`), over the last 3 snapshot rows of
+    # TOTBKCR (PROVENANCE.md): 2026-03-11 19359.351, 2026-03-18 19364.5887, 2026-03-25 19395.5279
     _, rows = snapshot_rows("fred/TOTBKCR.csv")
     last3 = rows[-3:]
     path = write_csv(tmp_path / "TOTBKCR.csv", ["observation_date", "TOTBKCR"], last3)
     out = read_fred_csv(path, "TOTBKCR")
-    assert out["obs_date"].to_list() == [D("2025-10-29"), D("2025-11-05"), D("2025-11-12")]
-    assert out["value"].to_list() == [18806.9453, 18830.8715, 18858.4435]
-    assert out["value_text"].to_list() == ["18806.9453", "18830.8715", "18858.4435"]
+    assert out["obs_date"].to_list() == [D("2026-03-11"), D("2026-03-18"), D("2026-03-25")]
+    assert out["value"].to_list() == [19359.351, 19364.5887, 19395.5279]
+    assert out["value_text"].to_list() == ["19359.351", "19364.5887", "19395.5279"]
 
 
 def test_fred_download_header_of_another_series_is_rejected(tmp_path):

@@ -35,30 +35,10 @@ _FRED_MISSING = {".", ""}
 _PRICE_COLUMNS = {"Open": "open", "High": "high", "Low": "low", "Close": "value", "Volume": "volume"}
 
 
-def _parse_dates(frame: pl.DataFrame, column: str, where: Path) -> pl.Series:
-    text = frame[column].str.strip_chars()
-    # a timestamp at midnight ("2026-03-31 00:00:00") is a date; "2025-01-021" is not
-    text = pl.select(
-        pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]")).then(text.str.slice(0, 10)).otherwise(text)
-    ).to_series()
-    parsed = text.str.to_date("%Y-%m-%d", strict=False)
-    bad = frame.filter(parsed.is_null() & frame[column].is_not_null())
-    if bad.height:
-        raise SourceError(f"{where}: {bad.height} row(s) with a date that is not YYYY-MM-DD, e.g. {bad.row(0)}")
-    return parsed
-
-
-def _read_text_csv(path: Path) -> pl.DataFrame:
-    try:
-        return pl.read_csv(path, infer_schema=False)
-    except pl.exceptions.NoDataError:
-        raise SourceError(f"{path}: the file is empty (not even a header)") from None
-
-
 def read_fred_csv(path: Path, series_id: str) -> pl.DataFrame:
     """A FRED CSV (`date,value`, `observation_date,<ID>` or the older `DATE,<ID>`) → OBSERVATIONS,
     missing rows skipped."""
-    frame = _read_text_csv(path)
+    frame = file_source.read_text_csv(path, series_id)
     if frame.columns == ["date", "value"]:
         date_col, value_col = "date", "value"
     elif frame.columns in (["observation_date", series_id], ["DATE", series_id]):
@@ -67,12 +47,14 @@ def read_fred_csv(path: Path, series_id: str) -> pl.DataFrame:
         raise SourceError(
             f"{path}: expected header `date,value` or `observation_date,{series_id}`, found {','.join(frame.columns)}"
         )
-    frame = frame.with_columns(pl.col(value_col).fill_null("").str.strip_chars())
+    # dates first, on every line, so a bad row is named by its line in the file
+    frame = frame.with_columns(pl.col(value_col).fill_null("").str.strip_chars(),
+                               file_source.parse_dates(frame, date_col, path, series_id).alias("_obs_date"))
     frame = frame.filter(~pl.col(value_col).is_in(_FRED_MISSING))
     return conform(
         frame.select(
             pl.lit(series_id).alias("series_id"),
-            _parse_dates(frame, date_col, path).alias("obs_date"),
+            pl.col("_obs_date").alias("obs_date"),
             parse_number(pl.col(value_col)).alias("value"),
             pl.col(value_col).alias("value_text"),
         ).sort("obs_date")
@@ -81,7 +63,7 @@ def read_fred_csv(path: Path, series_id: str) -> pl.DataFrame:
 
 def read_price_csv(path: Path, ticker: str) -> pl.DataFrame:
     """A Yahoo-layout price CSV → OBSERVATIONS (value = Close)."""
-    frame = _read_text_csv(path)
+    frame = file_source.read_text_csv(path, ticker)
     frame = frame.rename({c: c.strip() for c in frame.columns})
     if "Date" not in frame.columns or "Close" not in frame.columns:
         raise SourceError(f"{path}: expected Yahoo columns Date,Open,High,Low,Close[,Adj Close][,Volume], found {','.join(frame.columns)}")
@@ -89,7 +71,7 @@ def read_price_csv(path: Path, ticker: str) -> pl.DataFrame:
     return conform(
         frame.select(
             pl.lit(ticker).alias("series_id"),
-            _parse_dates(frame, "Date", path).alias("obs_date"),
+            file_source.parse_dates(frame, "Date", path, ticker).alias("obs_date"),
             *(parse_number(pl.col(src)).alias(dst) for src, dst in present.items()),
             pl.col("Close").str.strip_chars().alias("value_text"),
         ).sort("obs_date")

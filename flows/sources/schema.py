@@ -81,7 +81,20 @@ def parse_number(text: pl.Expr) -> pl.Expr:
 
 
 class SourceError(RuntimeError):
-    """A source could not deliver a series; the message names the series and why."""
+    """A source could not deliver a series; the message names the series and why.
+
+    The gate's rule (README, "The gate's rules"): a series that is missing or cannot be read
+    at all holds its tables (block policy) or goes stale (warn policy)."""
+
+
+class BadRows(SourceError):
+    """The series was read, but some of its rows are not observations (a date that does not
+    parse, a row with more fields than the header): bad values, which block the publish like
+    a value out of range. `check` names the check; the message names the file and the rows."""
+
+    def __init__(self, message: str, check: str):
+        super().__init__(message)
+        self.check = check
 
 
 # --- the time budget of one series fetch ------------------------------------------------
