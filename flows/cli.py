@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     when.add_argument("--backfill", nargs=2, metavar=("START", "END"), type=_date,
                       help="fetch the observations dated START..END again from every source, store what "
                       "changed, and publish")
+    run.add_argument("--accept-revisions", metavar="SERIES", action="append", default=[],
+                     help="store SERIES' revisions even when they reach back beyond the 120-day revision "
+                     "window or touch more than 5%% of its history (such a run blocks without it); "
+                     "repeat for more series")
 
     sub.add_parser("status", help="current version, freshness per series, last runs, quarantine")
     sub.add_parser("versions", help="every published version: when, from which run, row counts")
@@ -224,6 +228,14 @@ def _check_run(args) -> None:
             check_backfill(*args.backfill)
         except ValueError as exc:
             raise UsageError(f"--backfill: {exc}") from None
+    if args.accept_revisions:
+        from flows.registry import load_registry
+
+        registry = load_registry()
+        unknown = [k for k in args.accept_revisions if k not in registry.series]
+        if unknown:
+            raise UsageError(f"--accept-revisions {' '.join(unknown)}: not in the registry ({registry.path.name}); "
+                             f"give a registry key, e.g. {next(iter(registry.series))}")
 
 
 def _writable(folder: Path, what: str) -> None:
@@ -302,7 +314,7 @@ def _run_flow(args, root: Path) -> int:
         # the temporary Prefect server dies with this process, however it dies (kill -9 too)
         with _prefect_settings(), owned_server():
             summary = daily(offline=args.offline, from_dir=args.from_dir, data_dir=str(root), as_of=args.as_of,
-                            backfill_start=start, backfill_end=end)
+                            backfill_start=start, backfill_end=end, accept_revisions=args.accept_revisions)
     except GateBlocked as exc:
         print(f"\nBLOCKED. {exc}", file=sys.stderr)
         print(f"\nPublished file (unchanged): {published_path(root)}")

@@ -45,7 +45,7 @@ def warehouse(root: Path, sql: str):
 def test_series_the_snapshot_lacks_are_listed_and_their_tables_say_so(baseline: Path):
     # the snapshot has no file for these registry entries (PROVENANCE.md, "Not found / gaps")
     assert BASELINE_SUMMARY["summary"].unavailable == {
-        "RPONTSYD": "not in snapshot", "TOTLL": "not in snapshot",
+        "RPONTSYD": "not in snapshot",
         "ODSACBW027SBOG": "not in snapshot", "WMTSECL1": "not in snapshot", "BTC-JPY": "not in snapshot",
     }
     # 3350.T ends 2026-02-06 in the snapshot, 53 days before the clock 2026-03-31: late (warn)
@@ -141,7 +141,12 @@ BAD_INPUTS = {
     # name: (file, edit, table named in the error, check named in the error)
     "walcl_in_billions": ("fred/WALCL.csv", lambda ls: _replace_last_value(ls, "6657.161"),
                           "raw.observations[WALCL]", "value_range"),
-    "empty_price_series": ("prices/BTC-USD.csv", lambda ls: ls[:1], "raw.observations[BTC-USD]", "not_empty"),
+    # rows that are not observations are bad values too (a header-only file is unavailable:
+    # tests/test_unreadable.py)
+    "bad_date_row": ("prices/BTC-USD.csv", lambda ls: ls + ["2026-04-31,1,1,1,1,1"], "raw.observations[BTC-USD]",
+                     "date_parses"),
+    "row_with_extra_fields": ("fred/WALCL.csv", lambda ls: ls[:-1] + [ls[-1] + ",6657161"], "raw.observations[WALCL]",
+                              "row_fields"),
     "date_twice_different_values": ("fred/WTREGEN.csv", lambda ls: ls + ["2026-03-25,900000"],
                                     "raw.observations[WTREGEN]", "unique_key"),
     "negative_reverse_repo": ("fred/RRPONTSYD.csv", lambda ls: _replace_last_value(ls, "-15.782"),
@@ -273,7 +278,7 @@ def test_describe_lists_every_table_with_its_grain(baseline: Path, capsys):
         assert name in out
     assert main(["--data-dir", str(baseline), "describe", "bank_credit_weekly"]) == 0
     out = capsys.readouterr().out
-    assert "STALE in this version" in out and "TOTLL not in snapshot" in out and "bank_credit_bn" in out
+    assert "STALE in this version" in out and "ODSACBW027SBOG not in snapshot" in out and "bank_credit_bn" in out
 
 
 def test_rollback_republishes_an_earlier_version_with_a_reason(data_root: Path, replay_dir: Path, capsys):

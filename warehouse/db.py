@@ -188,6 +188,19 @@ def observation_history(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.Da
     )
 
 
+def current_values(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFrame:
+    """The newest stored value of each observation of one series: obs_date, value."""
+    return _query(
+        con,
+        f"""
+        SELECT obs_date, value FROM raw.observations WHERE series_id = ?
+        QUALIFY row_number() OVER (PARTITION BY obs_date ORDER BY {_NEWEST}) = 1
+        ORDER BY obs_date
+        """,
+        [series_id],
+    )
+
+
 def last_realtime_start(con: duckdb.DuckDBPyConnection, series_id: str) -> dt.date | None:
     """The newest ALFRED vintage stored for a series (None: never fetched with vintages)."""
     return con.execute("SELECT max(realtime_start) FROM raw.observations WHERE series_id = ?",
