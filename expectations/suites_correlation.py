@@ -6,6 +6,11 @@ the row a week earlier, and every correlation, beta and n_obs by a different met
 the transform's (one-pass rolling sums here, polars' two-pass corr/cov there). A residual
 is 0 when both sides are null and +inf when exactly one is, so a null that should not be
 there fails the same check as a wrong number.
+
+The lead/lag table does not carry the weekly series, so its correlations and
+autocorrelations are checked by range only; what its significance test derives from them is
+recomputed from the row (n_effective, both interval bounds by other algebra, the Bonferroni
+level), and is_significant / is_best_lag / no_best_lag_reason are checked against the rule.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from transforms.correlation import (
     MIN_PAIRS,
     TABLE_SPECS,
     WINDOWS_WEEKS,
+    ci_level,
+    ci_z,
     min_obs,
 )
 
@@ -35,6 +42,8 @@ SPECS = {spec.name: spec for spec in TABLE_SPECS}
 RECOMPUTE_TOLERANCE = 1e-9
 # a log change recomputed from the stored levels (same formula, same floats)
 LOG_CHANGE_TOLERANCE = 1e-12
+# n_effective and the interval bounds recomputed from the row by other algebra (unitless / pairs)
+INTERVAL_TOLERANCE = 1e-9
 
 
 def _residual(actual: str, expected: pl.Expr, name: str) -> pl.Expr:
@@ -156,19 +165,40 @@ def liquidity_asset_correlation_weekly_suite(registry: Registry, clock: dt.date,
 # ---------------------------------------------------------------- lead / lag
 
 
+def _interval_expected(lag_count: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """n_effective and the interval bounds from the row's own columns. The bounds use
+    tanh(a ± b) = (tanh a ± tanh b) / (1 ± tanh a · tanh b), so no atanh of the correlation:
+    low = (r − t) / (1 − r·t), high = (r + t) / (1 + r·t), t = tanh(z / √(n_effective − 3))."""
+    product = pl.col("liquidity_autocorrelation_1w") * pl.col("asset_autocorrelation_1w")
+    n_eff = pl.when(pl.col("correlation").is_not_null() & product.is_not_null()).then(
+        pl.when(product > 0).then(pl.col("n_obs") * (1 - product) / (1 + product)).otherwise(pl.col("n_obs"))
+    )
+    t = (ci_z(lag_count) / (n_eff - 3).sqrt()).tanh()
+    r = pl.col("correlation")
+    has = n_eff > 3
+    return n_eff, pl.when(has).then((r - t) / (1 - r * t)), pl.when(has).then((r + t) / (1 + r * t))
+
+
 def liquidity_asset_lead_lag_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
     spec = SPECS[LEAD_LAG_TABLE]
     lags = list(range(-MAX_LAG_WEEKS, MAX_LAG_WEEKS + 1))
 
     def derive(frame: pl.DataFrame) -> pl.DataFrame:
         corr, lag = pl.col("correlation"), pl.col("lag_weeks")
+        low, high = pl.col("correlation_ci_low"), pl.col("correlation_ci_high")
         weeks = (pl.col("window_end") - pl.col("window_start")).dt.total_days() // 7 + 1
         possible = weeks - lag.abs()
         needed = pl.max_horizontal(pl.lit(MIN_PAIRS), (possible * MIN_OBS_PERCENT + 99) // 100)
-        # the best lag by the stated rule, found by filtering (the transform sorts)
-        top = corr.abs() == corr.abs().max().over("asset")
+        # the level is set by the 25 lags the table must have (every_lag_per_asset checks that)
+        n_eff, low_expected, high_expected = _interval_expected(len(lags))
+        significant = ((low > 0) | (high < 0)).fill_null(False)
+        # the best lag by the stated rule, found by filtering (the transform sorts): among the
+        # significant lags, the largest |correlation|, then the smallest |lag|, then the negative
+        candidate_abs = pl.when(pl.col("is_significant")).then(corr.abs())
+        top = pl.col("is_significant") & (corr.abs() == candidate_abs.max().over("asset"))
         nearest = top & (lag.abs() == pl.when(top).then(lag.abs()).min().over("asset"))
         expected_best = (nearest & (lag == pl.when(nearest).then(lag).min().over("asset"))).fill_null(False)
+        has_best = pl.col("is_best_lag").any().over("asset")
         return frame.with_columns(
             (pl.col("window_end") - pl.col("window_start")).dt.total_days().mod(7).alias("window_days_mod_7"),
             weeks.alias("window_weeks"),
@@ -176,9 +206,22 @@ def liquidity_asset_lead_lag_suite(registry: Registry, clock: dt.date, previous_
             (pl.col("n_obs") - possible).alias("n_obs_beyond_possible"),
             pl.when(corr.is_not_null()).then(needed - pl.col("n_obs")).alias("n_obs_short_of_minimum"),
             lag.n_unique().over("asset").alias("lags_per_asset"),
+            pl.col("asset_autocorrelation_1w").n_unique().over("asset").alias("asset_autocorrelations_per_asset"),
+            _residual("n_effective", n_eff, "n_effective_residual"),
+            (pl.col("n_effective") - pl.col("n_obs")).alias("n_effective_beyond_n_obs"),
+            (pl.col("ci_level_pct") - 100 * ci_level(len(lags))).alias("ci_level_pct_residual"),
+            _residual("correlation_ci_low", low_expected, "correlation_ci_low_residual"),
+            _residual("correlation_ci_high", high_expected, "correlation_ci_high_residual"),
+            # > 0 when a bound lies outside [−1, 1] / when the interval misses the correlation
+            pl.max_horizontal(low.abs(), high.abs()).alias("ci_bound_abs_max"),
+            pl.max_horizontal(low - corr, corr - high).alias("ci_distance_outside_correlation"),
+            pl.max_horizontal(pl.col("liquidity_autocorrelation_1w").abs(),
+                              pl.col("asset_autocorrelation_1w").abs()).alias("autocorrelation_abs_max"),
+            (pl.col("is_significant") != significant).cast(pl.Int8).alias("significance_mismatch"),
             (pl.col("is_best_lag").cast(pl.Int32).sum().over("asset")
-             - corr.is_not_null().any().over("asset").cast(pl.Int32)).alias("best_lag_count_error"),
+             - pl.col("is_significant").any().over("asset").cast(pl.Int32)).alias("best_lag_count_error"),
             (pl.col("is_best_lag") != expected_best).cast(pl.Int8).alias("best_lag_mismatch"),
+            (pl.col("no_best_lag_reason").is_null() != has_best).cast(pl.Int8).alias("no_best_lag_reason_mismatch"),
         )
 
     checks = [
@@ -200,9 +243,25 @@ def liquidity_asset_lead_lag_suite(registry: Registry, clock: dt.date, previous_
         Check("n_obs_range", between("n_obs", 0, None)),
         Check("n_obs_within_window", between("n_obs_beyond_possible", None, 0)),
         Check("minimum_pairs", between("n_obs_short_of_minimum", None, 0)),
+        # the significance test (transforms/correlation.py): autocorrelations, n_effective, interval
+        Check("autocorrelation_range", between("autocorrelation_abs_max", 0, 1)),
+        Check("one_liquidity_autocorrelation", gxe.ExpectColumnUniqueValueCountToBeBetween(
+            column="liquidity_autocorrelation_1w", min_value=0, max_value=1)),
+        Check("one_autocorrelation_per_asset", between("asset_autocorrelations_per_asset", 0, 1)),
+        Check("n_effective_recomputed", between("n_effective_residual", -INTERVAL_TOLERANCE, INTERVAL_TOLERANCE)),
+        Check("n_effective_within_n_obs", between("n_effective_beyond_n_obs", None, INTERVAL_TOLERANCE)),
+        Check("ci_level_bonferroni", between("ci_level_pct_residual", -INTERVAL_TOLERANCE, INTERVAL_TOLERANCE)),
+        Check("ci_range", between("ci_bound_abs_max", 0, 1)),
+        Check("ci_contains_correlation", between("ci_distance_outside_correlation", None, 0)),
+        Check("ci_low_recomputed", between("correlation_ci_low_residual", -INTERVAL_TOLERANCE, INTERVAL_TOLERANCE)),
+        Check("ci_high_recomputed", between("correlation_ci_high_residual", -INTERVAL_TOLERANCE, INTERVAL_TOLERANCE)),
+        Check("is_significant_not_null", gxe.ExpectColumnValuesToNotBeNull(column="is_significant")),
+        Check("significant_iff_interval_excludes_zero", between("significance_mismatch", 0, 0)),
         Check("is_best_lag_not_null", gxe.ExpectColumnValuesToNotBeNull(column="is_best_lag")),
+        # at most one per asset: exactly one when a lag is significant, none otherwise
         Check("one_best_lag_per_asset", between("best_lag_count_error", 0, 0)),
-        Check("best_lag_is_largest_abs_correlation", between("best_lag_mismatch", 0, 0)),
+        Check("best_lag_is_largest_significant_correlation", between("best_lag_mismatch", 0, 0)),
+        Check("no_best_lag_reason_iff_none", between("no_best_lag_reason_mismatch", 0, 0)),
     ]
     return Suite(LEAD_LAG_TABLE, ("asset", "lag_weeks"), tuple(checks), derive)
 

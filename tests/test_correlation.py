@@ -10,6 +10,12 @@ within 4 days before, else 0), takes each asset's last close on or before the We
   x_t = ln(net_t / net_{t−7d}),  r_t = ln(close_t / close_{t−7d}),
   corr = Σ(x−x̄)(r−r̄) / √(Σ(x−x̄)² Σ(r−r̄)²),  beta = Σ(x−x̄)(r−r̄) / Σ(x−x̄)².
 Units: WALCL and WTREGEN millions USD, RRPONTSYD billions USD (data/snapshot/PROVENANCE.md).
+
+The lead/lag significance test is recomputed the same way (`lead_lag_by_hand`): the lag-1-week
+autocorrelations ρx, ρr of the weekly changes over the window, n_eff = n·(1 − p)/(1 + p) with
+p = max(ρx·ρr, 0), and the Fisher interval tanh(atanh(corr) ± z/√(n_eff − 3)) with z = 3.090232
+from the standard normal table (Φ⁻¹(0.999): 5 % two-sided, Bonferroni over 25 lags).
+Constructed series (labelled so) are used only where the real data cannot show a case.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import bisect
 import csv
 import datetime as dt
 import math
+import random
 from pathlib import Path
 
 import polars as pl
@@ -104,6 +111,55 @@ def pearson_and_beta(pairs: list[tuple[float, float]]) -> tuple[float, float]:
 
 def wednesdays(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + WEEK * k for k in range((last - first).days // 7 + 1)]
+
+
+# Φ⁻¹(1 − 0.05 / 25 / 2) = Φ⁻¹(0.999), standard normal table: 3.0902; the single-lag 95 % value 1.96
+Z_BONFERRONI_25 = 3.090232306167813
+Z_SINGLE_95 = 1.959963984540054
+
+
+def fisher_interval(corr: float, n_eff: float, z: float = Z_BONFERRONI_25) -> tuple[float, float]:
+    half = z / math.sqrt(n_eff - 3)
+    return math.tanh(math.atanh(corr) - half), math.tanh(math.atanh(corr) + half)
+
+
+def n_eff_by_hand(n: int, rho_x: float, rho_r: float) -> float:
+    p = max(rho_x * rho_r, 0.0)  # a negative product is not allowed to raise n above n_obs
+    return n * (1 - p) / (1 + p)
+
+
+def lag1_autocorrelation(values: list[float | None]) -> float | None:
+    """corr(v_t, v_{t+1}) over consecutive weeks both present; None below 80 % of the pairs."""
+    pairs = [(a, b) for a, b in zip(values, values[1:]) if a is not None and b is not None]
+    return pearson_and_beta(pairs)[0] if len(pairs) >= max(3, math.ceil(0.8 * (len(values) - 1))) else None
+
+
+def lead_lag_from_changes(x: list[float], r: list[float | None], lags: range = range(-12, 13)) -> dict:
+    """The documented method on one window's weekly changes (index = week): per lag k the pairs
+    (x_t, r_{t+k}) inside the window, Pearson corr (null below 80 % of W − |k|), n_eff, the
+    interval, significance; and the best lag = largest |corr| among the significant ones
+    (ties: smallest |k|, then the negative one)."""
+    weeks = len(x)
+    rho_x, rho_r = lag1_autocorrelation(x), lag1_autocorrelation(r)  # type: ignore[arg-type]
+    rows = {}
+    for k in lags:
+        pairs = [(x[t], r[t + k]) for t in range(weeks) if 0 <= t + k < weeks and r[t + k] is not None]
+        corr = pearson_and_beta(pairs)[0] if len(pairs) >= max(3, math.ceil(0.8 * (weeks - abs(k)))) else None
+        row = {"n_obs": len(pairs), "correlation": corr, "n_effective": None, "ci": None, "significant": False}
+        if corr is not None and rho_x is not None and rho_r is not None:
+            row["n_effective"] = n_eff_by_hand(len(pairs), rho_x, rho_r)
+            row["ci"] = fisher_interval(corr, row["n_effective"])
+            row["significant"] = row["ci"][0] > 0 or row["ci"][1] < 0
+        rows[k] = row
+    significant = [k for k in lags if rows[k]["significant"]]
+    best = min(significant, key=lambda k: (-abs(rows[k]["correlation"]), abs(k), k)) if significant else None
+    return {"rho_x": rho_x, "rho_r": rho_r, "rows": rows, "best": best}
+
+
+def lead_lag_by_hand(asset: str, start: dt.date, end: dt.date) -> dict:
+    """`lead_lag_from_changes` on the snapshot: x and r of every Wednesday start … end by hand."""
+    weeks = wednesdays(start, end)
+    return lead_lag_from_changes([x_by_hand(w) for w in weeks], [r_by_hand(asset, w) for w in weeks])
 
 
 # --- inputs for the code under test, as the pipeline builds them -------------------------
@@ -293,6 +349,8 @@ def test_missing_asset_gives_null_columns(net_weekly, closes, table):
     mstr = ll.filter(pl.col("asset") == "mstr")
     assert mstr.height == 25 and mstr["correlation"].null_count() == 25
     assert (mstr["n_obs"] == 0).all() and not mstr["is_best_lag"].any()
+    assert mstr["correlation_ci_low"].null_count() == 25 and mstr["asset_autocorrelation_1w"].null_count() == 25
+    assert set(mstr["no_best_lag_reason"]) == {"no lag has a correlation (too few pairs, or a series that does not vary)"}
 
 
 # --- lead / lag ------------------------------------------------------------------------
@@ -330,16 +388,11 @@ def test_lead_lag_function_nasdaq_lag_minus_2_on_a_named_window(net_weekly, clos
     assert same.equals(out)
 
 
-def test_lead_lag_lags_pairs_and_best_lag(lags):
+def test_lead_lag_lags_and_pairs(lags):
     assert lags.schema == TABLE_SPECS[1].schema
     for asset in ASSETS:
         rows = lags.filter(pl.col("asset") == asset).sort("lag_weeks")
         assert rows["lag_weeks"].to_list() == list(range(-12, 13))
-        best = rows.filter(pl.col("is_best_lag"))
-        assert best.height == 1, asset
-        # best = largest |correlation|, read off the 25 rows in plain Python
-        top = max(rows.iter_rows(named=True), key=lambda r: (abs(r["correlation"]), -abs(r["lag_weeks"])))
-        assert best["lag_weeks"][0] == top["lag_weeks"], asset
     # bitcoin trades every day and the calendar has every Wednesday: W − |k| pairs at every lag
     btc = lags.filter(pl.col("asset") == "bitcoin")
     assert btc["n_obs"].to_list() == [156 - abs(k) for k in range(-12, 13)]
@@ -353,6 +406,224 @@ def test_lead_lag_short_window_gives_null_at_long_lags(net_weekly, closes):
     # lag 0 over this window is the 13-week rolling correlation of 2025-03-26 (≈ 0.183838)
     pairs = [(x_by_hand(w), r_by_hand("bitcoin", w)) for w in wednesdays(D("2025-01-01"), D("2025-03-26"))]
     assert row_of(btc, lag_weeks=0)["correlation"] == pytest.approx(pearson_and_beta(pairs)[0], abs=TOL)  # type: ignore[arg-type]
+
+
+# --- lead / lag: the significance test -------------------------------------------------
+
+LATEST = (D("2023-04-05"), D("2026-03-25"))  # the table's window: the last 156 Wednesdays
+
+
+def test_lead_lag_interval_bitcoin_lag_plus_1_by_hand(lags):
+    # Window 2023-04-05 … 2026-03-25. ρx: the 155 pairs (x_t, x_{t+1w}), t = 2023-04-05 …
+    # 2026-03-18, ≈ −0.033327; ρr the same for BTC-USD, ≈ −0.024141. p = ρx·ρr ≈ 0.000805 > 0,
+    # so n_eff = 155·(1 − p)/(1 + p) ≈ 154.7508. Lag +1 (the lag the old rule marked):
+    # corr ≈ 0.135128, interval tanh(atanh(0.135128) ± 3.090232/√151.7508) ≈ [−0.114395, 0.368612]:
+    # contains 0, so not significant.
+    start, end = LATEST
+    hand = lead_lag_by_hand("bitcoin", start, end)
+    assert hand["rho_x"] == pytest.approx(-0.033327, abs=5e-7)
+    assert hand["rho_r"] == pytest.approx(-0.024141, abs=5e-7)
+    cell = hand["rows"][1]
+    assert cell["n_obs"] == 155 and cell["n_effective"] == pytest.approx(154.750792, abs=5e-6)
+    assert cell["correlation"] == pytest.approx(0.135128, abs=5e-7)
+    assert cell["ci"] == pytest.approx((-0.114395, 0.368612), abs=5e-7)
+
+    row = row_of(lags, asset="bitcoin", lag_weeks=1)
+    assert row["liquidity_autocorrelation_1w"] == pytest.approx(hand["rho_x"], abs=TOL)
+    assert row["asset_autocorrelation_1w"] == pytest.approx(hand["rho_r"], abs=TOL)
+    assert row["n_effective"] == pytest.approx(cell["n_effective"], abs=TOL)
+    assert (row["correlation_ci_low"], row["correlation_ci_high"]) == pytest.approx(cell["ci"], abs=TOL)
+    assert row["ci_level_pct"] == pytest.approx(99.8, abs=1e-12)
+    assert row["is_significant"] is False and row["is_best_lag"] is False
+
+
+@pytest.mark.parametrize("asset", list(ASSETS))
+def test_lead_lag_every_lag_of_the_latest_window_by_hand(lags, asset):
+    start, end = LATEST
+    hand = lead_lag_by_hand(asset, start, end)
+    for k, cell in hand["rows"].items():
+        row = row_of(lags, asset=asset, lag_weeks=k)
+        assert row["n_obs"] == cell["n_obs"], k
+        assert row["correlation"] == pytest.approx(cell["correlation"], abs=TOL), k
+        assert row["n_effective"] == pytest.approx(cell["n_effective"], abs=TOL), k
+        assert (row["correlation_ci_low"], row["correlation_ci_high"]) == pytest.approx(cell["ci"], abs=TOL), k
+        assert row["is_significant"] == cell["significant"], k
+        assert row["is_best_lag"] == (k == hand["best"]), k
+
+
+# The lags the old rule marked "best" on this window (largest |correlation|, issue 12 point 9),
+# with n_obs, n_eff and both intervals recomputed by hand (lead_lag_by_hand):
+#   asset       lag  corr       n    n_eff     99.8 % interval (Bonferroni)   single-lag 95 %
+#   zcash       −4   −0.211774  145  145.0     [−0.441711, 0.044270]          [−0.362277, −0.050509]
+#   mstr        −6   −0.196533  150  150.0     [−0.425183, 0.055696]          [−0.345900, −0.037451]
+#   nasdaq_100  +7   −0.150197  149  147.7390  [−0.386946, 0.105129]          [−0.304303, 0.011570]
+#   gold        −7   +0.141429  149  147.9044  [−0.113836, 0.379177]          [−0.020434, 0.296067]
+#   bitcoin     +1   +0.135128  155  154.7508  [−0.114395, 0.368612]          [−0.023141, 0.286789]
+# zcash (ρr ≈ 0.2165, ρx ≈ −0.0333: p < 0, n_eff = n) and mstr would pass a single-lag 95 % test;
+# as the largest of 25 correlations they are what noise gives, and the family-wise test says so.
+OLD_BEST = {"zcash": (-4, -0.211774, (-0.441711, 0.044270), (-0.362277, -0.050509)),
+            "mstr": (-6, -0.196533, (-0.425183, 0.055696), (-0.345900, -0.037451)),
+            "nasdaq_100": (7, -0.150197, (-0.386946, 0.105129), (-0.304303, 0.011570)),
+            "gold": (-7, 0.141429, (-0.113836, 0.379177), (-0.020434, 0.296067)),
+            "bitcoin": (1, 0.135128, (-0.114395, 0.368612), (-0.023141, 0.286789))}
+
+
+def test_the_0_15_to_0_21_correlations_of_the_latest_window_are_not_marked(lags):
+    start, end = LATEST
+    for asset, (k, corr, ci, ci_single) in OLD_BEST.items():
+        hand = lead_lag_by_hand(asset, start, end)
+        cell = hand["rows"][k]
+        # still the largest |correlation| of the asset, as it was when it was marked
+        assert max(hand["rows"], key=lambda j: abs(hand["rows"][j]["correlation"])) == k, asset
+        assert cell["correlation"] == pytest.approx(corr, abs=5e-7), asset
+        assert cell["ci"] == pytest.approx(ci, abs=5e-7), asset
+        assert fisher_interval(corr, cell["n_effective"], Z_SINGLE_95) == pytest.approx(ci_single, abs=5e-6), asset
+        assert hand["best"] is None, asset
+        row = row_of(lags, asset=asset, lag_weeks=k)
+        assert (row["correlation_ci_low"], row["correlation_ci_high"]) == pytest.approx(cell["ci"], abs=TOL)
+        assert row["correlation_ci_low"] < 0 < row["correlation_ci_high"]
+    assert not lags["is_best_lag"].any() and not lags["is_significant"].any()
+    assert set(lags["no_best_lag_reason"]) == {"no lag is significant: every lag's 99.8 % interval contains 0"}
+
+
+@pytest.mark.parametrize("window, best, corr, n_eff, ci", [
+    # 2017-04-05 … 2020-03-25, ending in the March 2020 crash: ρx ≈ 0.384272, ρr ≈ −0.010506,
+    # p < 0 so n_eff = n = 155. Lag −1 (the Nasdaq-100 moves a week before net liquidity):
+    # corr ≈ −0.425983, interval ≈ [−0.607929, −0.201531]; the only significant lag.
+    ((D("2017-04-05"), D("2020-03-25")), -1, -0.425983, 155.0, (-0.607929, -0.201531)),
+    # 2008-04-02 … 2011-03-23: ρx ≈ 0.428681, ρr ≈ 0.076320, p ≈ 0.032717, n_eff = 155·(1 − p)/(1 + p)
+    # ≈ 145.1791 of 155 pairs. Four significant lags (−4, −3, +1, +2); the best is +1 (liquidity
+    # leads by a week), corr ≈ −0.359488, interval ≈ [−0.561801, −0.116602].
+    ((D("2008-04-02"), D("2011-03-23")), 1, -0.359488, 145.179087, (-0.561801, -0.116602)),
+])
+def test_real_windows_with_a_significant_lag_nasdaq(net_weekly, closes, window, best, corr, n_eff, ci):
+    hand = lead_lag_by_hand("nasdaq_100", *window)
+    assert hand["best"] == best
+    cell = hand["rows"][best]
+    assert cell["correlation"] == pytest.approx(corr, abs=5e-7)
+    assert cell["n_effective"] == pytest.approx(n_eff, abs=5e-6)
+    assert cell["ci"] == pytest.approx(ci, abs=5e-7)
+    out = lead_lag(net_weekly, closes, *window).filter(pl.col("asset") == "nasdaq_100")
+    for k, cell in hand["rows"].items():
+        row = row_of(out, lag_weeks=k)
+        assert row["n_effective"] == pytest.approx(cell["n_effective"], abs=TOL), k
+        assert (row["correlation_ci_low"], row["correlation_ci_high"]) == pytest.approx(cell["ci"], abs=TOL), k
+        assert (row["is_significant"], row["is_best_lag"]) == (cell["significant"], k == best), k
+    assert out["no_best_lag_reason"].null_count() == out.height
+
+
+# --- lead / lag: constructed series (not real data), where the answer is known by construction
+
+CONSTRUCTED_WEEKS = 157  # 156 weekly changes, ending on the snapshot's last Wednesday
+CONSTRUCTED_DAYS = [D("2026-03-25") - WEEK * (CONSTRUCTED_WEEKS - 1 - i) for i in range(CONSTRUCTED_WEEKS)]
+
+
+def constructed_frame(first_level: float, changes: list[float | None]) -> pl.DataFrame:
+    """A level series on CONSTRUCTED_DAYS from weekly log changes (None: no close that week)."""
+    levels, level = [first_level], first_level
+    for change in changes:
+        level = level * math.exp(change) if change is not None else level
+        levels.append(level if change is not None else None)
+    frame = pl.DataFrame({"date": CONSTRUCTED_DAYS, "value": levels}, schema={"date": pl.Date(), "value": pl.Float64()})
+    return frame.drop_nulls()
+
+
+def ar1(rng: random.Random, n: int, phi: float, sd: float) -> list[float]:
+    values, previous = [], 0.0
+    for _ in range(n):
+        previous = phi * previous + rng.gauss(0, sd)
+        values.append(previous)
+    return values
+
+
+@pytest.fixture(scope="module")
+def constructed():
+    """Constructed (seed 2026): x white noise, sd 1 %; `leader` r_t = 2·x_{t−3} + noise (sd 2 %),
+    so liquidity leads by 3 weeks with corr ≈ 0.7; `follower` r_t = −1.5·x_{t+2} + noise, so
+    the asset moves 2 weeks before liquidity, with the opposite sign."""
+    rng = random.Random(2026)
+    n = CONSTRUCTED_WEEKS - 1
+    x = [rng.gauss(0, 0.01) for _ in range(n)]
+    leader = [2 * (x[t - 3] if t >= 3 else 0.0) + rng.gauss(0, 0.02) for t in range(n)]
+    follower = [-1.5 * (x[t + 2] if t + 2 < n else 0.0) + rng.gauss(0, 0.02) for t in range(n)]
+    closes = {"leader": constructed_frame(100, leader), "follower": constructed_frame(50, follower)}
+    table = liquidity_asset_lead_lag(constructed_frame(6000, x), closes)
+    return {"x": x, "r": {"leader": leader, "follower": follower}, "table": table}
+
+
+@pytest.mark.parametrize("asset, best, sign", [("leader", 3, 1), ("follower", -2, -1)])
+def test_constructed_clear_relation_is_the_best_lag(constructed, asset, best, sign):
+    hand = lead_lag_from_changes(constructed["x"], constructed["r"][asset])
+    assert hand["best"] == best
+    rows = constructed["table"].filter(pl.col("asset") == asset)
+    row = row_of(rows, lag_weeks=best)
+    assert row["is_best_lag"] and row["is_significant"] and rows["is_best_lag"].sum() == 1
+    # by construction corr(x_t, r_{t+k}) = 0.71 (leader) and −0.6 (follower); the interval is far from 0
+    assert sign * row["correlation"] > 0.45
+    assert min(abs(row["correlation_ci_low"]), abs(row["correlation_ci_high"])) > 0.2
+    cell = hand["rows"][best]
+    assert row["correlation"] == pytest.approx(cell["correlation"], abs=TOL)
+    assert row["n_effective"] == pytest.approx(cell["n_effective"], abs=TOL)
+    assert (row["correlation_ci_low"], row["correlation_ci_high"]) == pytest.approx(cell["ci"], abs=TOL)
+    assert row["no_best_lag_reason"] is None
+
+
+def test_constructed_noise_is_rarely_marked_and_the_bonferroni_level_is_why():
+    # Constructed (seed 7): 40 assets of white noise independent of x. A single-lag 95 % test
+    # at the best of 25 lags marks about 1 − 0.95^25 ≈ 72 % of them (here 25 of 40); the
+    # family-wise 5 % test about 5 % (here 1 of 40).
+    rng = random.Random(7)
+    n = CONSTRUCTED_WEEKS - 1
+    x = [rng.gauss(0, 0.01) for _ in range(n)]
+    noise = {f"noise_{i:02d}": [rng.gauss(0, 0.03) for _ in range(n)] for i in range(40)}
+    table = liquidity_asset_lead_lag(constructed_frame(6000, x), {a: constructed_frame(100, r) for a, r in noise.items()})
+    marked = set(table.filter(pl.col("is_best_lag"))["asset"])
+    single = set()
+    for asset, r in noise.items():
+        hand = lead_lag_from_changes(x, r)
+        assert (hand["best"] is not None) == (asset in marked), asset
+        if any(fisher_interval(c["correlation"], c["n_effective"], Z_SINGLE_95)[0] > 0
+               or fisher_interval(c["correlation"], c["n_effective"], Z_SINGLE_95)[1] < 0 for c in hand["rows"].values()):
+            single.add(asset)
+    assert len(marked) <= 4 and len(single) >= 20, (len(marked), len(single))
+
+
+def test_constructed_persistent_series_shrink_n_effective_and_are_not_marked():
+    # Constructed (seed 11): x and 30 independent assets, each AR(1) with φ = 0.9. Persistent
+    # series wander together by chance; Fisher on n_obs (even at 99.8 %) marks many, the n_eff
+    # adjustment (≈ n·(1 − 0.81)/(1 + 0.81) ≈ 0.1·n) marks few (here 26 of 30 against 0 of 30).
+    rng = random.Random(11)
+    n = CONSTRUCTED_WEEKS - 1
+    x = ar1(rng, n, 0.9, 0.01)
+    assets = {f"ar_{i:02d}": ar1(rng, n, 0.9, 0.03) for i in range(30)}
+    table = liquidity_asset_lead_lag(constructed_frame(6000, x), {a: constructed_frame(100, r) for a, r in assets.items()})
+    naive = 0
+    for asset, r in assets.items():
+        hand = lead_lag_from_changes(x, r)
+        rows = table.filter(pl.col("asset") == asset)
+        row = row_of(rows, lag_weeks=0)
+        assert row["liquidity_autocorrelation_1w"] == pytest.approx(hand["rho_x"], abs=TOL)
+        assert row["asset_autocorrelation_1w"] == pytest.approx(hand["rho_r"], abs=TOL)
+        assert row["n_effective"] == pytest.approx(n_eff_by_hand(n, hand["rho_x"], hand["rho_r"]), abs=TOL)
+        assert row["n_effective"] < 0.3 * n
+        assert rows["is_best_lag"].any() == (hand["best"] is not None), asset
+        naive += any(abs(math.atanh(c["correlation"])) * math.sqrt(c["n_obs"] - 3) > Z_BONFERRONI_25
+                     for c in hand["rows"].values())
+    marked = table.filter(pl.col("is_best_lag")).height
+    assert marked <= 2 and naive >= 10, (marked, naive)
+
+
+def test_no_best_lag_reason_when_no_lag_has_an_interval(net_weekly, closes):
+    # 13 Wednesdays 2025-01-01 … 2025-03-26 for zcash: ZEC-USD has no close 2024-12-10 …
+    # 2025-01-26, so returns only from 2025-02-05: 8 weeks, 7 consecutive pairs < 10 (80 % of
+    # 12) → no autocorrelation, so no interval, though lags +8 … +10 have a correlation (5 … 3 pairs)
+    out = lead_lag(net_weekly, closes, D("2025-01-01"), D("2025-03-26"))
+    zcash = out.filter(pl.col("asset") == "zcash")
+    assert row_of(zcash, lag_weeks=10)["n_obs"] == 3 and row_of(zcash, lag_weeks=10)["correlation"] is not None
+    assert zcash["asset_autocorrelation_1w"].null_count() == 25 and zcash["n_effective"].null_count() == 25
+    assert zcash["correlation_ci_low"].null_count() == 25 and not zcash["is_best_lag"].any()
+    assert set(zcash["no_best_lag_reason"]) == {
+        "no lag has an interval (too few pairs to estimate the autocorrelations, or n_effective ≤ 3)"}
 
 
 # --- bad input -------------------------------------------------------------------------
@@ -398,6 +669,11 @@ def test_schema_matches_catalog_and_every_column_is_described(table, lags):
         assert "published" in spec.description and "observation" in spec.description
         assert all(col.description for col in spec.columns.values()), spec.name
     assert "log change" in TABLE_SPECS[0].description and "LEADS" in TABLE_SPECS[1].description
+    # the significance test is stated where a user reads the table: test, n_eff formula, level
+    lead_lag_text = TABLE_SPECS[1].description
+    for words in ("Fisher z interval", "n_effective = n_obs·(1 − p)/(1 + p)", "Bonferroni", "99.8 % per lag",
+                  "z = 3.0902"):
+        assert words in lead_lag_text, words
 
 
 def _failed(name: str, frame: pl.DataFrame) -> set[str]:
@@ -443,14 +719,26 @@ def test_correlation_suite_fails_on_a_correlation_that_should_be_null(table):
     assert "correlation_recomputed" in _failed(CORRELATION_TABLE, bad)
 
 
-def _best(frame: pl.DataFrame, asset: str) -> int:
-    return frame.filter((pl.col("asset") == asset) & pl.col("is_best_lag"))["lag_weeks"][0]
-
-
 LEAD_LAG_CORRUPTIONS = {
-    "one_best_lag_per_asset": lambda t: _at(t, "is_best_lag", True, asset="gold", lag_weeks=0),
-    "best_lag_is_largest_abs_correlation": lambda t: _at(
-        _at(t, "is_best_lag", False, asset="gold"), "is_best_lag", True, asset="gold", lag_weeks=0),
+    # the old rule's mark on a lag whose interval contains 0 (gold −7, 0.141429)
+    "best_lag_is_largest_significant_correlation": lambda t: _at(t, "is_best_lag", True, asset="gold", lag_weeks=-7),
+    "one_best_lag_per_asset": lambda t: _at(t, "is_best_lag", True, asset="gold", lag_weeks=-7),
+    "significant_iff_interval_excludes_zero": lambda t: _at(t, "is_significant", True, asset="zcash", lag_weeks=-4),
+    "no_best_lag_reason_iff_none": lambda t: _at(t, "no_best_lag_reason", None, asset="gold"),
+    "ci_low_recomputed": lambda t: _at(t, "correlation_ci_low", -0.1, asset="bitcoin", lag_weeks=1),
+    "ci_high_recomputed": lambda t: _at(t, "correlation_ci_high", None, asset="bitcoin", lag_weeks=1),
+    "ci_contains_correlation/low": lambda t: _at(t, "correlation_ci_low", 0.2, asset="bitcoin", lag_weeks=1),
+    "ci_contains_correlation/high": lambda t: _at(t, "correlation_ci_high", 0.1, asset="bitcoin", lag_weeks=1),
+    "ci_range/high": lambda t: _at(t, "correlation_ci_high", 1.2, asset="bitcoin", lag_weeks=1),
+    "ci_range/low": lambda t: _at(t, "correlation_ci_low", -1.2, asset="bitcoin", lag_weeks=1),
+    # n_obs passed off as the effective number: the autocorrelation adjustment skipped
+    "n_effective_recomputed": lambda t: t.with_columns(pl.col("n_obs").cast(pl.Float64).alias("n_effective")),
+    "n_effective_within_n_obs": lambda t: _at(t, "n_effective", 160.0, asset="bitcoin", lag_weeks=1),
+    "ci_level_bonferroni": lambda t: t.with_columns(pl.lit(95.0).alias("ci_level_pct")),
+    "autocorrelation_range/asset": lambda t: _at(t, "asset_autocorrelation_1w", 1.5, asset="mstr"),
+    "autocorrelation_range/liquidity": lambda t: _at(t, "liquidity_autocorrelation_1w", -1.5, asset="mstr"),
+    "one_autocorrelation_per_asset": lambda t: _at(t, "asset_autocorrelation_1w", 0.5, asset="mstr", lag_weeks=0),
+    "one_liquidity_autocorrelation": lambda t: _at(t, "liquidity_autocorrelation_1w", 0.5, asset="mstr"),
     "every_lag_per_asset": lambda t: t.filter(~((pl.col("asset") == "mstr") & (pl.col("lag_weeks") == 5))),
     "lag_range": lambda t: _at(t, "lag_weeks", 13, asset="mstr", lag_weeks=12),
     "n_obs_within_window": lambda t: _at(t, "n_obs", 150, asset="bitcoin", lag_weeks=12),
@@ -462,5 +750,17 @@ LEAD_LAG_CORRUPTIONS = {
 
 @pytest.mark.parametrize("check", list(LEAD_LAG_CORRUPTIONS))
 def test_lead_lag_suite_fails_on_corrupted_copy(lags, check):
-    assert _best(lags, "gold") != 0  # the premise of the best-lag corruptions
-    assert check in _failed(LEAD_LAG_TABLE, LEAD_LAG_CORRUPTIONS[check](lags))
+    # "check/what": one of several corruptions that the same check must catch
+    assert check.split("/")[0] in _failed(LEAD_LAG_TABLE, LEAD_LAG_CORRUPTIONS[check](lags))
+
+
+def test_lead_lag_suite_on_a_table_with_best_lags(constructed):
+    # constructed table (leader: best +3, follower: best −2) passes, and fails when the mark
+    # is doubled or moved off the largest significant |correlation|
+    table = constructed["table"]
+    assert _failed(LEAD_LAG_TABLE, table) == set()
+    assert "one_best_lag_per_asset" in _failed(LEAD_LAG_TABLE, _at(table, "is_best_lag", True, asset="leader", lag_weeks=0))
+    moved = _at(_at(table, "is_best_lag", False, asset="leader"), "is_best_lag", True, asset="leader", lag_weeks=0)
+    assert "best_lag_is_largest_significant_correlation" in _failed(LEAD_LAG_TABLE, moved)
+    assert "no_best_lag_reason_iff_none" in _failed(
+        LEAD_LAG_TABLE, _at(table, "no_best_lag_reason", "no lag is significant", asset="leader"))

@@ -1,5 +1,5 @@
 """How assets move with USD net liquidity, week by week: rolling correlation and beta, and
-lead/lag cross-correlation.
+lead/lag cross-correlation with a significance test for the best lag.
 
 Pure polars. Everything sits on the H.4.1 Wednesday calendar of `net_liquidity_weekly` and
 is dated by observation (a Wednesday's net liquidity is published on the Thursday after):
@@ -20,6 +20,7 @@ where both x and r exist; `n_obs` counts them.
 from __future__ import annotations
 
 import datetime as dt
+from statistics import NormalDist
 
 import polars as pl
 
@@ -40,6 +41,30 @@ MIN_PAIRS = 3
 
 # the assets, by registry name (the flow's builder maps names to series)
 ASSETS = ("bitcoin", "nasdaq_100", "gold", "mstr", "zcash")
+
+# Significance of a lead/lag correlation: a Fisher z interval on an effective number of pairs.
+# The best lag is the largest of 2·12 + 1 = 25 correlations, and under no relation the largest
+# |correlation| of 25 is typically 2.2 standard errors (≈ 0.18 with 150 pairs). So the 5 % is
+# family-wise per asset, split over its lags (Bonferroni: 0.05 / 25 = 0.2 % per lag, a 99.8 %
+# interval per lag). Bonferroni, not a max-statistic bootstrap: under no relation the lagged
+# correlations are nearly independent, so it is close to exact here, and it is deterministic.
+FAMILY_ALPHA = 0.05
+
+
+def ci_level(lag_count: int) -> float:
+    """Per-lag confidence (a fraction) of the interval: 1 − FAMILY_ALPHA / lag_count (Bonferroni)."""
+    return 1 - FAMILY_ALPHA / lag_count
+
+
+def ci_z(lag_count: int) -> float:
+    """Two-sided standard normal critical value of the per-lag interval (3.0902 for 25 lags)."""
+    return NormalDist().inv_cdf(1 - FAMILY_ALPHA / lag_count / 2)
+
+
+# no_best_lag_reason, on every row of an asset without a best lag
+NO_CORRELATION = "no lag has a correlation (too few pairs, or a series that does not vary)"
+NO_INTERVAL = "no lag has an interval (too few pairs to estimate the autocorrelations, or n_effective ≤ 3)"
+NOT_SIGNIFICANT = "no lag is significant: every lag's {level} % interval contains 0"
 
 
 def min_obs(possible_pairs: int) -> int:
@@ -213,8 +238,15 @@ def lead_lag(
     from outside the window, symmetric in k); correlation is null below
     `min_obs(W − |k|)` pairs with both changes. window_start / window_end in the result are
     the first and last Wednesday of the sample, W = (window_end − window_start)/7 + 1.
-    is_best_lag marks, per asset, the lag with the largest |correlation| (ties: the smallest
-    |lag|, then the negative one); all false when the asset has no correlation at any lag.
+
+    Significance (the test, stated in TABLE_SPECS): ρx and ρr are the lag-1-week
+    autocorrelations of x and of the asset's r over the window (pairs of consecutive weeks
+    both in it; null below min_obs(W − 1) pairs); n_effective = n_obs·(1 − p)/(1 + p) with
+    p = max(ρx·ρr, 0); the interval is tanh(atanh(correlation) ± z/√(n_effective − 3)), z the
+    two-sided normal quantile at 5 % / (2·max_lag_weeks + 1) (Bonferroni over the lags), null
+    when n_effective ≤ 3. is_significant: the interval excludes 0. is_best_lag marks, per
+    asset, the significant lag with the largest |correlation| (ties: the smallest |lag|, then
+    the negative one); none when no lag is significant, and no_best_lag_reason says why.
     """
     return _lead_lag(
         LEAD_LAG_TABLE,
@@ -286,14 +318,85 @@ def _lead_lag(table: str, weekly: pl.DataFrame, start: dt.date, end: dt.date, ma
     out = out.with_columns(
         pl.when(pl.col("n_obs") >= needed).then(pl.col("_corr").fill_nan(None).clip(-1.0, 1.0)).alias("correlation")
     )
-    ranked = out.sort(
-        [pl.col("asset"), pl.col("correlation").abs(), pl.col("lag_weeks").abs(), pl.col("lag_weeks")],
-        descending=[False, True, False, False],
-        nulls_last=True,
-    ).with_columns(
-        ((pl.int_range(pl.len()).over("asset") == 0) & pl.col("correlation").is_not_null()).alias("is_best_lag")
+    out = _with_interval(out, _autocorrelations(sample, weeks), len(lags))
+    return _with_best_lag(out, len(lags)).select(list(TABLE_SPECS[1].columns)).sort("asset", "lag_weeks")
+
+
+def _lag1_autocorrelation(frame: pl.DataFrame, column: str, weeks: int) -> pl.DataFrame:
+    """Per asset: corr(v_t, v_{t+7 days}) over the pairs of consecutive weeks both in `frame`
+    with both values present; null below min_obs(weeks − 1) pairs or when v does not vary."""
+    later = frame.select("asset", (pl.col("date") - pl.duration(days=7)).alias("date"), pl.col(column).alias("_later"))
+    joined = frame.select("asset", "date", column).join(later, on=["asset", "date"], how="inner").drop_nulls()
+    # summed in date order, so the same window gives the same floats whatever the row order
+    stats = joined.sort("asset", "date").group_by("asset").agg(
+        pl.len().alias("_n"), pl.corr(column, "_later").alias("_rho")
     )
-    return ranked.select(list(TABLE_SPECS[1].columns)).sort("asset", "lag_weeks")
+    rho = pl.when(pl.col("_n") >= min_obs(max(weeks - 1, 1))).then(pl.col("_rho").fill_nan(None).clip(-1.0, 1.0))
+    return stats.select("asset", rho.alias(column))
+
+
+def _autocorrelations(sample: pl.DataFrame, weeks: int) -> pl.DataFrame:
+    """Per asset: the lag-1-week autocorrelation of x (the same for every asset) and of r."""
+    # x once per Wednesday, as one pseudo-asset, through the same helper
+    calendar = sample.select(pl.lit("").alias("asset"), "date", "liquidity_log_change").unique("date")
+    rho_x = _lag1_autocorrelation(calendar, "liquidity_log_change", weeks)["liquidity_log_change"]
+    rho_r = _lag1_autocorrelation(sample, "asset_log_return", weeks)
+    return (
+        sample.select(pl.col("asset").unique())
+        .join(rho_r, on="asset", how="left")
+        .select(
+            "asset",
+            pl.lit(rho_x[0] if rho_x.len() else None, pl.Float64()).alias("liquidity_autocorrelation_1w"),
+            pl.col("asset_log_return").alias("asset_autocorrelation_1w"),
+        )
+    )
+
+
+def _with_interval(out: pl.DataFrame, autocorrelations: pl.DataFrame, lag_count: int) -> pl.DataFrame:
+    """n_effective, the Fisher z interval at the Bonferroni level and is_significant (TABLE_SPECS)."""
+    product = pl.col("liquidity_autocorrelation_1w") * pl.col("asset_autocorrelation_1w")
+    # Bretherton et al. (1999) / Bartlett for two AR(1) series; a negative product would make
+    # n_effective exceed n_obs, which the test does not claim: it is taken as 0
+    dependence = pl.max_horizontal(product, pl.lit(0.0))
+    n_eff = pl.when(pl.col("correlation").is_not_null() & product.is_not_null()).then(
+        pl.col("n_obs") * (1 - dependence) / (1 + dependence)
+    )
+    half_width = ci_z(lag_count) / (pl.col("n_effective") - 3).sqrt()
+    z = pl.col("correlation").arctanh()
+    has_interval = pl.col("n_effective") > 3
+    low, high = pl.col("correlation_ci_low"), pl.col("correlation_ci_high")
+    return (
+        out.join(autocorrelations, on="asset", how="left")
+        .with_columns(n_eff.alias("n_effective"), pl.lit(100 * ci_level(lag_count)).alias("ci_level_pct"))
+        .with_columns(
+            pl.when(has_interval).then((z - half_width).tanh()).alias("correlation_ci_low"),
+            pl.when(has_interval).then((z + half_width).tanh()).alias("correlation_ci_high"),
+        )
+        .with_columns(((low > 0) | (high < 0)).fill_null(False).alias("is_significant"))
+    )
+
+
+def _with_best_lag(out: pl.DataFrame, lag_count: int) -> pl.DataFrame:
+    """is_best_lag: among an asset's significant lags, the largest |correlation| (ties: the
+    smallest |lag|, then the negative one); none when no lag is significant, and why."""
+    ranked = out.sort(
+        [pl.col("asset"), pl.col("is_significant"), pl.col("correlation").abs(), pl.col("lag_weeks").abs(),
+         pl.col("lag_weeks")],
+        descending=[False, True, True, False, False],
+        nulls_last=True,
+    ).with_columns(((pl.int_range(pl.len()).over("asset") == 0) & pl.col("is_significant")).alias("is_best_lag"))
+    level = f"{100 * ci_level(lag_count):.4g}"
+    reason = (
+        pl.when(_any_lag(pl.col("is_significant"))).then(pl.lit(None, pl.String()))
+        .when(~_any_lag(pl.col("correlation").is_not_null())).then(pl.lit(NO_CORRELATION))
+        .when(~_any_lag(pl.col("correlation_ci_low").is_not_null())).then(pl.lit(NO_INTERVAL))
+        .otherwise(pl.lit(NOT_SIGNIFICANT.format(level=level)))
+    )
+    return ranked.with_columns(reason.alias("no_best_lag_reason"))
+
+
+def _any_lag(condition: pl.Expr) -> pl.Expr:
+    return condition.any().over("asset")
 
 
 # ---------------------------------------------------------------- data dictionary
@@ -350,8 +453,18 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
             "k weeks, negative k means the asset leads. Only pairs whose two weeks both lie in the window "
             f"are used (W − |k| possible); correlation is null below {MIN_OBS_PERCENT} % of them. "
             + _DEFINITIONS
-            + "is_best_lag marks each asset's lag of largest |correlation| (ties: smallest |lag|, then the "
-            "negative one). "
+            + "Significance test: a Fisher z interval on an effective number of pairs. Weekly returns do "
+            "not overlap, but both series are autocorrelated, which makes n_obs overstate the evidence: "
+            "n_effective = n_obs·(1 − p)/(1 + p), p = max(ρx·ρr, 0), with ρx, ρr the lag-1-week "
+            "autocorrelations of x and r over the window (Bartlett's variance of a cross-correlation of "
+            "two AR(1) series, as in Bretherton et al. 1999). Interval = tanh(atanh(correlation) ± "
+            "z/√(n_effective − 3)). The level is family-wise per asset: 5 % split over the 25 lags "
+            f"(Bonferroni, {100 * ci_level(2 * MAX_LAG_WEEKS + 1):.4g} % per lag, z = "
+            f"{ci_z(2 * MAX_LAG_WEEKS + 1):.4f}), because the best lag is the largest of 25 correlations "
+            "and would exceed a single-lag 95 % bound by chance alone. is_best_lag marks each asset's "
+            "lag of largest |correlation| among those whose interval excludes 0 (ties: smallest |lag|, "
+            "then the negative one); an asset with no significant lag has none, and no_best_lag_reason "
+            "says why. "
             + _DATING
         ),
         key=("asset", "lag_weeks"),
@@ -362,7 +475,17 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
             "n_obs": Column(pl.Int32(), "number of pairs used (both weeks in the window, both changes present)"),
             "window_start": Column(pl.Date(), "first Wednesday of the window (observation date)"),
             "window_end": Column(pl.Date(), "last Wednesday of the window (observation date)"),
-            "is_best_lag": Column(pl.Boolean(), "true on the asset's lag with the largest |correlation| (ties: smallest |lag|, then negative); false everywhere when no lag has a correlation"),
+            "is_best_lag": Column(pl.Boolean(), "true on the asset's significant lag with the largest |correlation| (ties: smallest |lag|, then negative); false everywhere when no lag of the asset is significant"),
+            # the columns of the significance test come after the table's first seven, so that
+            # an existing history table gains them by ALTER TABLE … ADD COLUMN
+            "liquidity_autocorrelation_1w": Column(pl.Float64(), "ρx: Pearson correlation of x_t with x_{t+1 week} over the consecutive weeks of the window, unitless in [−1, 1]; the same on every row; null below 80 % of the W − 1 possible pairs"),
+            "asset_autocorrelation_1w": Column(pl.Float64(), "ρr: Pearson correlation of the asset's r_t with r_{t+1 week} over the consecutive weeks of the window, unitless in [−1, 1]; the same on the asset's rows; null below 80 % of the W − 1 possible pairs"),
+            "n_effective": Column(pl.Float64(), "effective number of independent pairs: n_obs·(1 − p)/(1 + p), p = max(liquidity_autocorrelation_1w · asset_autocorrelation_1w, 0); never above n_obs; null when correlation or either autocorrelation is null"),
+            "ci_level_pct": Column(pl.Float64(), "confidence of each lag's interval in percent: 100·(1 − 0.05 / number of lags), i.e. 99.8 for 25 lags (Bonferroni), so the 25 intervals of an asset hold together at 95 %"),
+            "correlation_ci_low": Column(pl.Float64(), "lower bound of the Fisher z interval of correlation at ci_level_pct: tanh(atanh(correlation) − z/√(n_effective − 3)), unitless in [−1, 1]; null when correlation is null or n_effective ≤ 3"),
+            "correlation_ci_high": Column(pl.Float64(), "upper bound of the same interval: tanh(atanh(correlation) + z/√(n_effective − 3)), unitless in [−1, 1]; null like correlation_ci_low"),
+            "is_significant": Column(pl.Boolean(), "true when the interval excludes 0 (correlation_ci_low > 0 or correlation_ci_high < 0); false when there is no interval"),
+            "no_best_lag_reason": Column(pl.String(), "on every row of an asset with no best lag, why: no correlation at any lag, no interval at any lag, or no lag significant at ci_level_pct; null when the asset has a best lag"),
         },
     ),
 )
