@@ -109,6 +109,22 @@ def _not_null(column: str) -> Check:
     return Check(f"not_null_{column}", gxe.ExpectColumnValuesToNotBeNull(column=column))
 
 
+def _with_holes(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """`<column>_hole`: 1 on a row where `column` is null although a later row has a value.
+    A joined warn-policy series that ended early (late) leaves the rows after its last
+    observation null: that is stale, not bad data, and the pipeline marks the table stale;
+    a null between two observations is a hole, and blocks."""
+    return frame.with_columns(
+        (pl.col(c).is_null() & (pl.col("date") < pl.col("date").filter(pl.col(c).is_not_null()).max()))
+        .cast(pl.Int8).alias(f"{c}_hole")
+        for c in columns
+    )
+
+
+def _no_hole(column: str) -> Check:
+    return Check(f"not_null_{column}", between(f"{column}_hole", 0, 0))
+
+
 # ---------------------------------------------------------------- fed_balance_sheet_weekly
 
 
@@ -122,7 +138,7 @@ def fed_balance_sheet_weekly_suite(registry: Registry, clock: dt.date, previous_
             definitions[f"{name}_wow_bn"] = pl.col(f"{name}_bn") - pl.col(f"_{name}_wk")
             definitions[f"{name}_13w_change_bn"] = pl.col(f"{name}_bn") - pl.col(f"_{name}_13w")
         return (
-            _with_definitions(out, definitions)
+            _with_holes(_with_definitions(out, definitions), tuple(f"{name}_bn" for name in BALANCE_SHEET_LEVELS))
             .with_columns(
                 (pl.col("date") - pl.col("standing_repo_obs_date")).dt.total_days().alias("standing_repo_age_days"),
                 # without an operation in the window the amount is 0 by rule, nothing else
@@ -136,7 +152,8 @@ def fed_balance_sheet_weekly_suite(registry: Registry, clock: dt.date, previous_
     derive = _table_derive(clock, body)
     checks = _common_checks(FED_BALANCE_SHEET_WEEKLY, derive, previous_rows) + [
         Check("weekly_no_gap", between("gap_days", 7, 7)),
-        *(_not_null(f"{name}_bn") for name in BALANCE_SHEET_LEVELS),
+        # fed_assets (WALCL, block policy) dates the rows; the others may end early (warn)
+        *(_no_hole(f"{name}_bn") for name in BALANCE_SHEET_LEVELS),
         *(Check(f"range_{col}", between(col, low, high)) for col, (low, high) in LEVEL_RANGES_BN.items()),
         Check("standing_repo_as_of_window", between("standing_repo_age_days", 0, STANDING_REPO_LOOKBACK_DAYS)),
         Check("standing_repo_zero_without_operation", between("standing_repo_without_operation_bn", 0, 0)),
@@ -198,7 +215,7 @@ def mortgage_rate_weekly_suite(registry: Registry, clock: dt.date, previous_rows
                 "mortgage_spread_10y_pp": rate - pl.col("treasury_10y_pct"),
             },
         )
-        return out.with_columns(
+        return _with_holes(out, ("treasury_10y_pct",)).with_columns(
             (pl.col("date") - pl.col("treasury_10y_obs_date")).dt.total_days().alias("treasury_10y_age_days")
         )
 
@@ -206,7 +223,7 @@ def mortgage_rate_weekly_suite(registry: Registry, clock: dt.date, previous_rows
     checks = _common_checks(MORTGAGE_RATE_WEEKLY, derive, previous_rows) + [
         Check("weekly_gap", between("gap_days", low, high)),
         _not_null("mortgage_rate_30y_pct"),
-        _not_null("treasury_10y_pct"),
+        _no_hole("treasury_10y_pct"),  # DGS10 (warn) may end before the mortgage survey
         Check("range_mortgage_rate_30y_pct", between("mortgage_rate_30y_pct", 0, 25)),
         Check("range_treasury_10y_pct", between("treasury_10y_pct", -1, 25)),
         Check("range_mortgage_spread_10y_pp", between("mortgage_spread_10y_pp", -5, 10)),

@@ -8,8 +8,9 @@ written next to every literal number.
 
 Units (data/snapshot/PROVENANCE.md): WALCL, WRESBAL, TREAST, WSHOMCB, WTREGEN are millions
 of USD (→ bn: /1000); TOTBKCR and RRPONTSYD are billions; MORTGAGE30US and DGS10 percent.
-RPONTSYD, TOTLL and ODSACBW027SBOG are not in the snapshot: where a test needs values for
-them it uses a real series of the same calendar as a stand-in and says so.
+RPONTSYD and ODSACBW027SBOG are not in the snapshot (TOTLL is since 2026-12-01; these tests build
+bank credit from TOTBKCR alone): where a test needs values for them it uses a real series of the
+same calendar as a stand-in and says so.
 """
 
 from __future__ import annotations
@@ -228,11 +229,12 @@ def test_balance_standing_repo_outstanding_rule(inputs, wed, lookback, op_day):
 # --- bank_credit_weekly -----------------------------------------------------------------
 
 CREDIT_CASES = [
-    # 2025-11-12, last H.8 week in the snapshot: TOTBKCR 18858.4435; 11-05 18830.8715;
-    # 13 weeks back 2025-08-13 18647.0036; 52 weeks back 2024-11-13 17935.6868 (billions).
-    # wow = (18858.4435/18830.8715 − 1)·100 = 0.14641914; 13w = ((18858.4435/18647.0036)^4 − 1)·100
-    # = 4.6133624; yoy = (18858.4435/17935.6868 − 1)·100 = 5.1448083
-    (D("2025-11-12"), 18858.4435, (18830.8715, 18647.0036, 17935.6868), (0.14641914, 4.6133624, 5.1448083)),
+    # 2026-03-25, last H.8 week in the snapshot (the 2026-03 vintage, PROVENANCE.md): TOTBKCR
+    # 19395.5279; 03-18 19364.5887; 13 weeks back 2025-12-24 18963.8458; 52 weeks back
+    # 2025-03-26 18189.5599 (billions). wow = (19395.5279/19364.5887 − 1)·100 = 0.15977205;
+    # 13w = ((19395.5279/18963.8458)^4 − 1)·100 = 9.4210195; yoy = (19395.5279/18189.5599 − 1)·100
+    # = 6.6300010 (computed by hand with Python floats)
+    (D("2026-03-25"), 19395.5279, (19364.5887, 18963.8458, 18189.5599), (0.15977205, 9.4210195, 6.6300010)),
     # 2020-03-25, credit-line drawdowns: 14663.1795; 03-18 14382.4833; 2019-12-25 13859.0527;
     # 2019-03-27 13284.7421. wow 1.9516532, 13w annualised 25.307891, yoy 10.376095
     (D("2020-03-25"), 14663.1795, (14382.4833, 13859.0527, 13284.7421), (1.9516532, 25.307891, 10.376095)),
@@ -250,7 +252,7 @@ def test_credit_named_wednesdays(credit, wed, level, bases, growth):
     assert row["bank_credit_bn"] == level
     got = (row["bank_credit_wow_pct"], row["bank_credit_13w_annualised_pct"], row["bank_credit_yoy_pct"])
     assert got == pytest.approx(by_hand, rel=1e-12)
-    # TOTLL and ODSACBW027SBOG are not in the snapshot: their columns are null
+    # the fixture builds from TOTBKCR alone (no TOTLL, no ODSACBW027SBOG): their columns are null
     assert all(row[c] is None for c in row if c.startswith(("loans_leases", "other_deposits")))
 
 
@@ -271,13 +273,14 @@ def test_credit_every_row_and_first_year_nulls(credit):
 
 def test_credit_missing_week_gives_null_growth(inputs):
     # TOTBKCR without 2025-11-05: no row that week, and 2025-11-12 has no wow (not a 14-day
-    # growth against 10-29); its 13w (vs 08-13) and yoy (vs 2024-11-13) are unaffected.
+    # growth against 10-29); its 13w (vs 08-13) and yoy (vs 2024-11-13) are unaffected:
+    # ((18879.6583/18653.9915)^4 − 1)·100 = 4.9275231, (18879.6583/17935.7518 − 1)·100 = 5.2627094
     out = bank_credit_weekly(inputs["bank_credit"].filter(pl.col("date") != D("2025-11-05")))
     assert D("2025-11-05") not in out["date"].to_list()
     row = row_of(out, D("2025-11-12"))
     assert row["bank_credit_wow_pct"] is None
-    assert row["bank_credit_13w_annualised_pct"] == pytest.approx(4.6133624, rel=1e-7)
-    assert row["bank_credit_yoy_pct"] == pytest.approx(5.1448083, rel=1e-7)
+    assert row["bank_credit_13w_annualised_pct"] == pytest.approx(4.9275231, rel=1e-7)
+    assert row["bank_credit_yoy_pct"] == pytest.approx(5.2627094, rel=1e-7)
 
 
 def test_credit_optional_inputs_on_their_own_dates(inputs):
@@ -510,7 +513,7 @@ MORTGAGE_EDITS = [
     ("mortgage_spread_10y_pp", D("2025-12-04"), Add(0.01), "definition_mortgage_spread_10y_pp"),
     # a yield dated after the release would be look-ahead
     ("treasury_10y_obs_date", D("2010-11-11"), D("2010-11-12"), "treasury_10y_as_of_window"),
-    ("mortgage_rate_wow_pp", D("1980-01-04"), 0.1, "null_where_undefined"),  # first release: none
+    ("mortgage_rate_wow_pp", D("1971-04-02"), 0.1, "null_where_undefined"),  # first release: none
 ]
 REGIME_EDITS = [
     ("change_4w_bn", D("2022-01-12"), Add(1e-3), "definition_change_4w_bn"),
@@ -557,3 +560,18 @@ def test_suite_zscore_is_checked_against_the_published_change(regime):
 def test_suite_weekly_gap_blocks(regime):
     result = run_suite("liquidity_regime_weekly", regime.filter(pl.col("date") != D("2025-12-24")))
     assert "weekly_no_gap" in failed(result)
+
+
+def test_a_hole_blocks_but_a_series_that_ended_early_is_stale(balance):
+    # A null between two observations is a hole in the data: it blocks. The same null after
+    # a warn-policy series' last observation (WRESBAL late) is what "late" looks like: the
+    # table publishes, marked stale by the pipeline (tests/test_late_warn_fred.py).
+    hole = corrupt(balance, [("reserves_bn", D("2015-06-03"), None)])
+    result = run_suite("fed_balance_sheet_weekly", hole)
+    check = next(r for r in result.blocking_failures if r.check == "not_null_reserves_bn")
+    assert [row["date"].date() for row in check.rows] == [D("2015-06-03")]
+    newest = balance["date"].max()
+    ended = balance.with_columns(pl.when(pl.col("date") > newest - dt.timedelta(days=28))
+                                 .then(None).otherwise(pl.col(c)).alias(c) for c in ("reserves_bn", "reserves_wow_bn",
+                                                                                    "reserves_13w_change_bn"))
+    assert "not_null_reserves_bn" not in failed(run_suite("fed_balance_sheet_weekly", ended))
