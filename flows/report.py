@@ -623,45 +623,52 @@ def _correlation_chart(reader: _Reader) -> _Chart:
 def _lead_lag_chart(reader: _Reader) -> _Chart:
     tables = ("liquidity_asset_lead_lag",)
     frame = reader.query(
-        "SELECT asset, lag_weeks, correlation, n_obs, window_start, window_end, is_best_lag "
+        "SELECT asset, lag_weeks, correlation, n_obs, n_effective, correlation_ci_low, correlation_ci_high, "
+        "ci_level_pct, is_significant, is_best_lag, window_start, window_end "
         f"FROM liquidity_asset_lead_lag WHERE asset IN {_sql_list(CORRELATION_ASSETS)} ORDER BY asset, lag_weeks"
     )
     end = _last(frame, "window_end")
     if end is None:
         raise ReportError(f"{reader.path}: liquidity_asset_lead_lag has no rows for {', '.join(CORRELATION_ASSETS)}")
     start = frame["window_start"].min()
-    n = int(frame["n_obs"].max() or 0)
-    noise = round(2 / n ** 0.5, 4) if n else None
+    level = frame["ci_level_pct"].max()
     units = "Pearson correlation, unitless; lag in weeks (> 0: liquidity leads)"
     labels = {a: ASSET_LABELS[a] for a in CORRELATION_ASSETS}
-    bars = alt.Chart(alt.NamedData("liquidity_asset_lead_lag")).transform_calculate(
-        label=_label_calc("asset", labels)
-    ).mark_bar().encode(
-        x=alt.X("lag_weeks:O", title="Lag k in weeks: corr(liquidity change at t, asset return at t + k); "
-                "k > 0 liquidity leads", axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("label:N", sort=list(labels.values())),
+    base = alt.Chart(alt.NamedData("liquidity_asset_lead_lag")).transform_calculate(
+        label=_label_calc("asset", labels))
+    x = alt.X("lag_weeks:O", title="Lag k in weeks: corr(liquidity change at t, asset return at t + k); "
+              "k > 0 liquidity leads", axis=alt.Axis(labelAngle=0))
+    x_offset = alt.XOffset("label:N", sort=list(labels.values()))
+    bars = base.mark_bar().encode(
+        x=x,
+        xOffset=x_offset,
         y=alt.Y("correlation:Q", title="Correlation"),
         color=_color(labels, [ASSET_COLORS[a] for a in CORRELATION_ASSETS]),
         stroke=alt.condition("datum.is_best_lag", alt.value("#000"), alt.value(None)),
         strokeWidth=alt.condition("datum.is_best_lag", alt.value(1.5), alt.value(0)),
         tooltip=[alt.Tooltip("label:N", title="asset"), alt.Tooltip("lag_weeks:O", title="lag, weeks"),
-                 alt.Tooltip("correlation:Q", format=".3f"), alt.Tooltip("n_obs:Q", title="pairs"),
-                 alt.Tooltip("is_best_lag:N", title="largest |correlation|")],
+                 alt.Tooltip("correlation:Q", format=".3f"),
+                 alt.Tooltip("correlation_ci_low:Q", title=f"{level:.4g} % interval, low", format=".3f"),
+                 alt.Tooltip("correlation_ci_high:Q", title=f"{level:.4g} % interval, high", format=".3f"),
+                 alt.Tooltip("n_obs:Q", title="pairs"),
+                 alt.Tooltip("n_effective:Q", title="effective pairs", format=".1f"),
+                 alt.Tooltip("is_significant:N", title="interval excludes 0"),
+                 alt.Tooltip("is_best_lag:N", title="best lag (largest significant |correlation|)")],
     )
-    rules = [{"y": 0, "kind": "zero"}]
-    if noise:
-        rules += [{"y": noise, "kind": "noise"}, {"y": -noise, "kind": "noise"}]
-    ref = alt.Chart(alt.NamedData("reference")).mark_rule().encode(
-        y="y:Q",
-        color=alt.value("#888"),
-        strokeDash=alt.condition("datum.kind === 'noise'", alt.value([4, 3]), alt.value([1, 0])),
+    # each lag's interval as a whisker on its bar
+    whiskers = base.mark_rule(color="#555", strokeWidth=1).encode(
+        x=x, xOffset=x_offset, y=alt.Y("correlation_ci_low:Q"), y2=alt.Y2("correlation_ci_high:Q"),
     )
+    ref = alt.Chart(alt.NamedData("reference")).mark_rule(color="#888").encode(y="y:Q")
     title = "Lead and lag: does net liquidity move first?"
-    note = (f"window {start:%Y-%m-%d} – {end:%Y-%m-%d}, weekly log changes; black outline: largest |correlation|"
-            + (f"; dashed: ±2/√{n} ≈ ±{noise:.2f}, about the noise level" if noise else ""))
-    chart = alt.layer(ref, bars).properties(width=WIDTH, height=HEIGHT,
-                                            title=_title(title, tables, units, end, note))
-    datasets = {"liquidity_asset_lead_lag": _rows(frame), "reference": rules}
+    best = frame.filter(pl.col("is_best_lag"))
+    marked = (", ".join(f"{labels[a]} {k:+d} w" for a, k in best.select("asset", "lag_weeks").iter_rows())
+              if best.height else "none significant")
+    note = (f"window {start:%Y-%m-%d} – {end:%Y-%m-%d}; whiskers: {level:.4g} % intervals (Bonferroni, "
+            f"{frame['lag_weeks'].n_unique()} lags); outlined: best significant lag ({marked})")
+    chart = alt.layer(ref, bars, whiskers).properties(width=WIDTH, height=HEIGHT,
+                                                      title=_title(title, tables, units, end, note))
+    datasets = {"liquidity_asset_lead_lag": _rows(frame), "reference": [{"y": 0, "kind": "zero"}]}
     return _Chart("lead_lag", title, tables, units, end, _finish(chart, datasets))
 
 
