@@ -650,8 +650,7 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
     basis = pl.DataFrame(
         [{"series_id": spec.key, "observations": views[spec.key].height,
           "last_obs_date": views[spec.key]["obs_date"].max() if views[spec.key].height else None,
-          "known_from": "ALFRED vintages" if known[spec.key]["realtime_start"].is_not_null().any()
-          else "release rule; revisions from when netliq fetched them"} for spec in used],
+          "known_from": _known_from(spec, known[spec.key])} for spec in used],
         schema={"series_id": pl.String, "observations": pl.Int64, "last_obs_date": pl.Date, "known_from": pl.String},
     )
     path = db.as_of_path(root, day)
@@ -664,6 +663,16 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
     return _report(RunSummary(run_id, "as-of", day, None, path, rows_added, counts, passed, stale=status,
                               unavailable=unavailable, late=late, held=held, held_tables=held_tables, as_of=day),
                    message, steps)
+
+
+def _known_from(spec: SeriesSpec, rows: pl.DataFrame) -> str:
+    """as_of_inputs.known_from: what says when this series' values became public."""
+    if rows["realtime_start"].is_not_null().any():
+        return "ALFRED vintages"
+    if spec.release_calendar:
+        return (f"release calendar ({spec.release_calendar}), the release rule for months it does not list; "
+                "revisions from when netliq fetched them")
+    return "release rule; revisions from when netliq fetched them"
 
 
 def _write_report(published: Path, root: Path) -> Path | None:

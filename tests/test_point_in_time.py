@@ -108,6 +108,7 @@ def test_as_of_before_the_revision_shows_the_first_release(vintage_run):
     assert _query(path, "SELECT as_of_date FROM as_of_build")[0][0] == D("2026-03-20")
     basis = dict(_query(path, "SELECT series_id, known_from FROM as_of_inputs"))
     assert basis["WALCL"] == "ALFRED vintages" and basis["WTREGEN"].startswith("release rule")
+    assert basis["CPIAUCNS"].startswith("release calendar (flows/release_dates/bls_cpi.csv)")
 
 
 def test_as_of_after_the_revision_shows_the_revised_value(vintage_run):
