@@ -24,6 +24,7 @@ from flows.registry import Registry
 from transforms.catalog import TableSpec
 from transforms.markets import (
     ASSET_RATIOS_DAILY,
+    DENOMINATOR_SOURCES,
     GLD_SHARES_MAX_AGE_DAYS,
     GOLD_CPI_MONTHLY,
     GOLD_DAILY,
@@ -33,6 +34,7 @@ from transforms.markets import (
     RATIO_MIN_HISTORY_DAYS,
     RATIO_WINDOW_DAYS,
     RATIOS,
+    YEAR_BASE_MAX_DAYS,
 )
 
 Derive = Callable[[pl.DataFrame], pl.DataFrame]
@@ -45,9 +47,10 @@ INDEX_TOLERANCE = 1e-9
 GOLD_RANGE_USD_PER_OZ = (100.0, 50_000.0)
 CPI_RANGE_INDEX = (5.0, 1_000.0)
 FOREIGN_OFFICIAL_RANGE_BN = (0.0, 20_000.0)
-# CPI carried on a gold day: published `lag` days after the month began, then carried for the
-# month; one skipped month is allowed (October 2025 was never collected: September's index,
-# 2025-09-01, is still the newest on 2025-12-15, 105 days later).
+# Days a CPI month is carried on gold days after it became known: about a month until the
+# next release; one skipped month is allowed (October 2025 was never collected: September,
+# known 2025-10-16 by the release rule, is still the newest on 2025-12-15, 60 days later).
+# The newest month is exempt: a late CPI series carries it on, and the table is marked stale.
 CPI_CARRY_DAYS = 62
 # Monthly rows: one month apart, or two across a month never collected (October 2025).
 MAX_MONTHS_BETWEEN_CPI = 2
@@ -110,31 +113,32 @@ def _age(clock: dt.date) -> pl.Expr:
 
 
 def gold_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
-    cpi_lag = registry.named("cpi").publication_lag_days
-    foreign_lag = registry.named("foreign_official_treasuries").publication_lag_days
-
     def derive(frame: pl.DataFrame) -> pl.DataFrame:
         out = frame.sort("date").with_columns(
             _age(clock),
-            # an observation used before the day it was published would be look-ahead
-            (_days("date", "cpi_obs_month") - cpi_lag).alias("cpi_days_after_publication"),
-            (_days("date", "foreign_official_treasuries_obs_date") - foreign_lag).alias(
+            # an observation used before the day it became public (its vintage, else the
+            # release rule: the *_known_date columns) would be look-ahead
+            _days("date", "cpi_known_date").alias("cpi_days_after_publication"),
+            _days("date", "foreign_official_treasuries_known_date").alias(
                 "foreign_official_treasuries_days_after_publication"
             ),
+            pl.when(pl.col("cpi_obs_month") < pl.col("cpi_obs_month").max())
+            .then(_days("date", "cpi_known_date")).alias("cpi_carried_days_before_newest"),
             _days("date", "gld_shares_date").alias("gld_shares_age_days"),
             pl.col("cpi_obs_month").dt.day().alias("cpi_obs_day_of_month"),
         )
         return _with_definitions(
             out,
             {
-                "gold_cpi_ratio": pl.col("gold_usd_per_oz") / pl.col("cpi_index"),
+                "gold_real_usd_1982_84_per_oz": 100 * pl.col("gold_usd_per_oz") / pl.col("cpi_index"),
                 "gld_shares_per_gold_usd_ratio": pl.col("gld_shares_outstanding") / pl.col("gold_usd_per_oz"),
                 "foreign_official_treasuries_per_gold_ratio": (
                     pl.col("foreign_official_treasuries_bn") / pl.col("gold_usd_per_oz")
                 ),
             },
             relative={
-                "gold_cpi_ratio", "gld_shares_per_gold_usd_ratio", "foreign_official_treasuries_per_gold_ratio",
+                "gold_real_usd_1982_84_per_oz", "gld_shares_per_gold_usd_ratio",
+                "foreign_official_treasuries_per_gold_ratio",
             },
         ).with_columns(
             # a value and its observation date are null together
@@ -142,27 +146,31 @@ def gold_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0)
                 (pl.col(value).is_null() != pl.col(obs).is_null()).cast(pl.Int32)
                 for value, obs in (
                     ("cpi_index", "cpi_obs_month"),
+                    ("cpi_index", "cpi_known_date"),
                     ("gld_shares_outstanding", "gld_shares_date"),
                     ("foreign_official_treasuries_bn", "foreign_official_treasuries_obs_date"),
+                    ("foreign_official_treasuries_bn", "foreign_official_treasuries_known_date"),
                 )
             ).alias("obs_date_null_mismatches")
         )
 
     checks = _common_checks(GOLD_DAILY, derive, previous_rows) + [
-        *(_not_null(c) for c in ("gold_usd_per_oz", "cpi_index", "cpi_obs_month", "gold_cpi_ratio")),
+        *(_not_null(c) for c in ("gold_usd_per_oz", "cpi_index", "cpi_obs_month", "cpi_known_date",
+                                 "gold_real_usd_1982_84_per_oz")),
         Check("range_gold_usd_per_oz", between("gold_usd_per_oz", *GOLD_RANGE_USD_PER_OZ)),
         Check("range_cpi_index", between("cpi_index", *CPI_RANGE_INDEX)),
         Check("range_gld_shares_outstanding", between("gld_shares_outstanding", 0, None)),
         Check("range_foreign_official_treasuries_bn", between("foreign_official_treasuries_bn", *FOREIGN_OFFICIAL_RANGE_BN)),
         Check("cpi_obs_month_is_month_start", between("cpi_obs_day_of_month", 1, 1)),
-        Check("no_lookahead_cpi", between("cpi_days_after_publication", 0, CPI_CARRY_DAYS)),
+        Check("no_lookahead_cpi", between("cpi_days_after_publication", 0, None)),
+        Check("cpi_carry_within_limit", between("cpi_carried_days_before_newest", 0, CPI_CARRY_DAYS)),
         Check("no_lookahead_foreign_official_treasuries",
               between("foreign_official_treasuries_days_after_publication", 0, None)),
         Check("gld_shares_within_max_age", between("gld_shares_age_days", 0, GLD_SHARES_MAX_AGE_DAYS)),
         Check("obs_date_with_value", between("obs_date_null_mismatches", 0, 0)),
         *_definition_checks(
             {
-                "gold_cpi_ratio": RATIO_TOLERANCE,
+                "gold_real_usd_1982_84_per_oz": RATIO_TOLERANCE,
                 "gld_shares_per_gold_usd_ratio": RATIO_TOLERANCE,
                 "foreign_official_treasuries_per_gold_ratio": RATIO_TOLERANCE,
             }
@@ -184,14 +192,20 @@ def gold_cpi_monthly_suite(registry: Registry, clock: dt.date, previous_rows: in
                 - (pl.col("date").dt.year() * 12 + pl.col("date").dt.month()).shift(1)
             ).alias("months_since_previous"),
             _days(pl.col("date").dt.month_end(), "gold_close_date").alias("gold_close_days_before_month_end"),
-            # once gold data starts, every month has a close
+            # every month from gold's first to its last has a close: gold is null only before
+            # its series starts and after it ends (a late gold series, a warn-policy series
+            # whose table is published and marked stale, leaves its newest months null)
             (
                 pl.col("gold_usd_per_oz").is_null()
-                & (pl.col("date") > pl.col("gold_close_date").min())
-            ).cast(pl.Int32).alias("gold_missing_after_start"),
+                & (pl.col("date") > pl.col("date").filter(pl.col("gold_usd_per_oz").is_not_null()).min())
+                & (pl.col("date") < pl.col("date").filter(pl.col("gold_usd_per_oz").is_not_null()).max())
+            ).cast(pl.Int32).alias("gold_missing_within_gold_history"),
+            (pl.col("gold_usd_per_oz").is_null() != pl.col("gold_close_date").is_null()).cast(pl.Int32)
+            .alias("close_date_null_mismatch"),
         )
         return _with_definitions(
-            out, {"gold_cpi_ratio": pl.col("gold_usd_per_oz") / pl.col("cpi_index")}, relative={"gold_cpi_ratio"}
+            out, {"gold_real_usd_1982_84_per_oz": 100 * pl.col("gold_usd_per_oz") / pl.col("cpi_index")},
+            relative={"gold_real_usd_1982_84_per_oz"},
         )
 
     checks = _common_checks(GOLD_CPI_MONTHLY, derive, previous_rows) + [
@@ -202,8 +216,9 @@ def gold_cpi_monthly_suite(registry: Registry, clock: dt.date, previous_rows: in
         Check("monthly_no_gap", between("months_since_previous", 1, MAX_MONTHS_BETWEEN_CPI)),
         # never a close after the month's end; never one from long before it
         Check("gold_close_in_month_end", between("gold_close_days_before_month_end", 0, GOLD_MONTH_END_MAX_DAYS)),
-        Check("gold_present_after_start", between("gold_missing_after_start", 0, 0)),
-        *_definition_checks({"gold_cpi_ratio": RATIO_TOLERANCE}),
+        Check("gold_present_within_gold_history", between("gold_missing_within_gold_history", 0, 0)),
+        Check("close_date_with_value", between("close_date_null_mismatch", 0, 0)),
+        *_definition_checks({"gold_real_usd_1982_84_per_oz": RATIO_TOLERANCE}),
     ]
     return Suite("gold_cpi_monthly", ("date", "cpi_index"), tuple(checks), derive)
 
@@ -247,11 +262,15 @@ def asset_ratios_daily_suite(registry: Registry, clock: dt.date, previous_rows: 
     lags = pl.DataFrame(
         {"ratio": list(RATIO_DENOMINATOR_LAG_DAYS), "_rule_lag": list(RATIO_DENOMINATOR_LAG_DAYS.values())}
     )
+    sources = pl.DataFrame(
+        {"ratio": list(DENOMINATOR_SOURCES), "_sources": [list(v) for v in DENOMINATOR_SOURCES.values()]}
+    )
 
     def derive(frame: pl.DataFrame) -> pl.DataFrame:
         out = (
             frame.sort("ratio", "date")
             .join(lags, on="ratio", how="left")
+            .join(sources, on="ratio", how="left")
             .join(_two_year_rank_by_pairs(frame), on=["ratio", "date"], how="left")
             .with_columns(
                 _age(clock),
@@ -259,6 +278,9 @@ def asset_ratios_daily_suite(registry: Registry, clock: dt.date, previous_rows: 
                 # MSTR, GC=F, ^NDX: the same day; 3350.T: BTC bar D−1, the last one closed before Tokyo's close
                 (_days("date", "denominator_date") - pl.col("_rule_lag")).alias("denominator_days_off_rule"),
                 (~pl.col("is_two_year_low").eq_missing(pl.col("_low"))).cast(pl.Int32).alias("two_year_low_mismatch"),
+                # each ratio's denominator is one of the series its rule names
+                (~pl.col("_sources").list.contains(pl.col("denominator_source")).fill_null(False)).cast(pl.Int32)
+                .alias("denominator_source_off_rule"),
             )
         )
         return _with_definitions(
@@ -268,17 +290,19 @@ def asset_ratios_daily_suite(registry: Registry, clock: dt.date, previous_rows: 
                 "percentile_2y_pct": pl.col("_pct"),
             },
             relative={"ratio_value"},
-        ).drop("_rule_lag", "_pct", "_low")
+        ).drop("_rule_lag", "_sources", "_pct", "_low")
 
     checks = _common_checks(ASSET_RATIOS_DAILY, derive, previous_rows) + [
         Check("every_ratio_present", gxe.ExpectColumnDistinctValuesToEqualSet(column="ratio", value_set=list(RATIOS))),
-        *(_not_null(c) for c in ("numerator_close", "denominator_close", "denominator_date", "ratio_value")),
+        *(_not_null(c) for c in ("numerator_close", "denominator_close", "denominator_date", "ratio_value",
+                                 "denominator_source")),
         Check("numerator_positive", between("numerator_close", 0, None)),
         Check("denominator_positive", between("denominator_close", 0, None)),
         Check("range_percentile_2y_pct", between("percentile_2y_pct", 0, 100)),
         # every numerator trades on an exchange calendar: no Saturday or Sunday rows
         Check("exchange_days_only", between("weekday", 1, 5)),
         Check("denominator_date_rule", between("denominator_days_off_rule", 0, 0)),
+        Check("denominator_source_rule", between("denominator_source_off_rule", 0, 0)),
         Check("definition_is_two_year_low", between("two_year_low_mismatch", 0, 0)),
         *_definition_checks({"ratio_value": RATIO_TOLERANCE, "percentile_2y_pct": INDEX_TOLERANCE}),
     ]
@@ -288,20 +312,36 @@ def asset_ratios_daily_suite(registry: Registry, clock: dt.date, previous_rows: 
 # ---------------------------------------------------------------- performance_daily
 
 
+def _expected_year_bases(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per asset and year Y: the asset's last date of year Y-1 when it is within the last
+    YEAR_BASE_MAX_DAYS days of Y-1, else null (from the years' last dates, a different
+    method from the transform's as-of join)."""
+    last = frame.group_by("asset", pl.col("date").dt.year().alias("_year")).agg(pl.col("date").max().alias("_last"))
+    following = last.select("asset", (pl.col("_year") + 1).alias("_year"), pl.col("_last").alias("_previous_last"))
+    return last.select("asset", "_year").join(following, on=["asset", "_year"], how="left").with_columns(
+        pl.when(_days(pl.date(pl.col("_year"), 1, 1), "_previous_last") <= YEAR_BASE_MAX_DAYS)
+        .then(pl.col("_previous_last")).alias("_expected_base")
+    ).drop("_previous_last")
+
+
 def performance_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
     def derive(frame: pl.DataFrame) -> pl.DataFrame:
         base_values = frame.select("asset", pl.col("date").alias("base_date"), pl.col("value_native").alias("_base_value"))
         out = (
             frame.sort("asset", "date")
+            .with_columns(pl.col("date").dt.year().cast(pl.Int32).alias("_year"))
+            .join(_expected_year_bases(frame).with_columns(pl.col("_year").cast(pl.Int32)), on=["asset", "_year"],
+                  how="left")
             .join(base_values, on=["asset", "base_date"], how="left")
             .with_columns(
                 _age(clock),
-                # the asset's first date in the year of `date`
-                _days("base_date", pl.col("date").min().over("asset", pl.col("date").dt.year())).alias(
-                    "base_date_days_off_rule"
+                # the previous year's last close, if in its last week; null otherwise
+                (~pl.col("base_date").eq_missing(pl.col("_expected_base"))).cast(pl.Int32).alias(
+                    "base_date_off_rule"
                 ),
-                pl.when(pl.col("date") == pl.col("base_date")).then(pl.col("index_100") - 100).alias(
-                    "base_row_index_minus_100"
+                # a row without an index says why; a row with one has no reason
+                (pl.col("index_100").is_null() != pl.col("no_index_reason").is_not_null()).cast(pl.Int32).alias(
+                    "reason_mismatch"
                 ),
             )
         )
@@ -309,17 +349,17 @@ def performance_daily_suite(registry: Registry, clock: dt.date, previous_rows: i
             out,
             {"index_100": 100 * pl.col("value_native") / pl.col("_base_value")},
             relative=set(),
-        ).drop("_base_value")
+        ).drop("_base_value", "_expected_base", "_year")
 
     checks = _common_checks(PERFORMANCE_DAILY, derive, previous_rows) + [
         # an asset whose input is unavailable is simply absent (the catalog says why): a warning
         Check("every_asset_present",
               gxe.ExpectColumnDistinctValuesToEqualSet(column="asset", value_set=list(PERFORMANCE_ASSETS)),
               blocking=False),
-        *(_not_null(c) for c in ("value_native", "units", "base_date", "index_100")),
+        *(_not_null(c) for c in ("value_native", "units")),
         Check("value_positive", between("value_native", 0, None)),
-        Check("base_date_rule", between("base_date_days_off_rule", 0, 0)),
-        Check("index_100_on_base_date", between("base_row_index_minus_100", -INDEX_TOLERANCE, INDEX_TOLERANCE)),
+        Check("base_date_rule", between("base_date_off_rule", 0, 0)),
+        Check("no_index_reason_when_no_index", between("reason_mismatch", 0, 0)),
         *_definition_checks({"index_100": INDEX_TOLERANCE}),
     ]
     return Suite("performance_daily", ("asset", "date", "index_100"), tuple(checks), derive)

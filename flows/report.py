@@ -56,6 +56,8 @@ CORRELATION_YEARS = 10
 CORRELATION_WINDOW = 52
 CORRELATION_ASSETS = ("bitcoin", "nasdaq_100")
 SATS_PER_BTC = 100_000_000
+# asset_ratios_daily.denominator_source, as the ratio charts' subtitles say it
+RATIO_SOURCE_LABELS = {"bitcoin": "BTC-USD", "bitcoin_jpy": "BTC-JPY", "bitcoin*usd_jpy": "BTC-USD × JPY=X"}
 
 
 class ReportError(WarehouseError):
@@ -109,9 +111,10 @@ def build_report(published: Path, out_dir: Path, *, year: int | None = None) -> 
     publish = reader.last_publish()
 
     charts: list[_Chart] = []
+    # a year without a base (no close in the previous year's last week) has no index to draw
     perf = reader.query(
         "SELECT date, asset, value_native, units, base_date, index_100 FROM performance_daily "
-        f"WHERE asset IN {_sql_list(YEAR_ASSETS)} ORDER BY asset, date"
+        f"WHERE asset IN {_sql_list(YEAR_ASSETS)} AND index_100 IS NOT NULL ORDER BY asset, date"
     )
     if perf.height == 0:
         raise ReportError(f"{published}: performance_daily has no rows for {', '.join(YEAR_ASSETS)}")
@@ -271,18 +274,19 @@ def _color(mapping: dict[str, str], colors: list[str], title: str | None = None)
 def _year_chart(perf: pl.DataFrame, year: int, chart_id: str, title: str) -> _Chart:
     rows = perf.filter(pl.col("date").dt.year() == year).sort("asset", "date")
     tables = ("performance_daily",)
-    units = "index, each series' first observation of the year = 100"
+    units = "index, each series' last close of the previous year = 100"
     last = _last(rows)
     labels = {a: ASSET_LABELS[a] for a in YEAR_ASSETS}
     ends = rows.group_by("asset", maintain_order=True).last()
     base = alt.Chart(alt.NamedData("performance_daily")).transform_calculate(label=_label_calc("asset", labels))
     lines = base.mark_line(strokeWidth=2.2).encode(
         x=_x("Date", format="%b", tickCount={"interval": "month", "step": 1}),
-        y=alt.Y("index_100:Q", title="Index (first observation of the year = 100)", scale=alt.Scale(zero=False)),
+        y=alt.Y("index_100:Q", title="Index (previous year's last close = 100)", scale=alt.Scale(zero=False)),
         color=_color(labels, [ASSET_COLORS[a] for a in YEAR_ASSETS]),
         tooltip=[_date_tooltip(), alt.Tooltip("label:N", title="series"),
                  alt.Tooltip("index_100:Q", format=".1f", title="index"),
-                 alt.Tooltip("value_native:Q", format=",.2f", title="value"), alt.Tooltip("units:N")],
+                 alt.Tooltip("value_native:Q", format=",.2f", title="value"), alt.Tooltip("units:N"),
+                 _date_tooltip("base_date")],
     )
     hundred = alt.Chart(alt.NamedData("hundred")).mark_rule(color="#888", strokeDash=[4, 3]).encode(y="y:Q")
     end_labels = alt.Chart(alt.NamedData("year_end")).transform_calculate(
@@ -482,22 +486,23 @@ def _mortgage_chart(reader: _Reader) -> _Chart:
 
 def _gold_cpi_chart(reader: _Reader) -> _Chart:
     tables = ("gold_cpi_monthly",)
-    frame = reader.query("SELECT date, cpi_index, gold_usd_per_oz, gold_close_date, gold_cpi_ratio "
+    frame = reader.query("SELECT date, cpi_index, gold_usd_per_oz, gold_close_date, gold_real_usd_1982_84_per_oz "
                          "FROM gold_cpi_monthly ORDER BY date")
     cpi_start = _last(frame.select(pl.col("date").min()))
-    frame = frame.filter(pl.col("gold_cpi_ratio").is_not_null())
+    frame = frame.filter(pl.col("gold_real_usd_1982_84_per_oz").is_not_null())
     end = _last(frame)
     if end is None:
-        raise ReportError(f"{reader.path}: gold_cpi_monthly has no gold ÷ CPI value")
-    units = "USD per troy ounce in 1982–84 dollars (gold ÷ CPI-U NSA)"
+        raise ReportError(f"{reader.path}: gold_cpi_monthly has no real gold price")
+    units = "USD of 1982–84 per troy ounce (gold × 100 ÷ CPI-U NSA, 1982–84 = 100)"
     line = alt.Chart(alt.NamedData("gold_cpi_monthly")).mark_line(color=ASSET_COLORS["gold"], strokeWidth=2).encode(
-        x=_x(format="%Y"), y=alt.Y("gold_cpi_ratio:Q", title="Gold ÷ CPI, USD/oz in 1982–84 dollars"),
+        x=_x(format="%Y"),
+        y=alt.Y("gold_real_usd_1982_84_per_oz:Q", title="Gold in 1982–84 dollars, USD/oz", axis=alt.Axis(format="$,.0f")),
         tooltip=[alt.Tooltip("utcyearmonth(date):T", title="CPI month", format="%Y-%m"),
-                 alt.Tooltip("gold_cpi_ratio:Q", format=",.2f", title="gold ÷ CPI"),
+                 alt.Tooltip("gold_real_usd_1982_84_per_oz:Q", format="$,.2f", title="gold, 1982–84 USD/oz"),
                  alt.Tooltip("gold_usd_per_oz:Q", format="$,.2f", title="gold, USD/oz"),
                  alt.Tooltip("cpi_index:Q", format=".3f", title="CPI")],
     )
-    title = "Gold ÷ CPI: the real price of gold"
+    title = "Gold deflated by CPI: the real price of gold"
     note = (f"monthly, the table's whole CPI history (from {cpi_start:%Y-%m}; "
             f"gold data from {frame['date'].min():%Y-%m})")
     chart = line.properties(width=WIDTH, height=HEIGHT, title=_title(title, tables, units, end, note))
@@ -531,8 +536,9 @@ def _gld_chart(reader: _Reader) -> _Chart:
 
 def _ratio_chart(reader: _Reader, ratio: str, title: str, definition: str) -> _Chart:
     tables = ("asset_ratios_daily",)
-    frame = reader.query("SELECT date, ratio_value, numerator_close, denominator_close, percentile_2y_pct, "
-                         f"is_two_year_low FROM asset_ratios_daily WHERE ratio = '{ratio}' ORDER BY date")
+    frame = reader.query("SELECT date, ratio_value, numerator_close, denominator_close, denominator_source, "
+                         f"percentile_2y_pct, is_two_year_low FROM asset_ratios_daily WHERE ratio = '{ratio}' "
+                         "ORDER BY date")
     end = _last(frame)
     if end is None:
         raise ReportError(f"{reader.path}: asset_ratios_daily has no {ratio} rows")
@@ -560,7 +566,8 @@ def _ratio_chart(reader: _Reader, ratio: str, title: str, definition: str) -> _C
                  alt.Tooltip("ratio_value_sats:Q", format=",.0f", title="sats per share"),
                  alt.Tooltip("percentile_2y_pct:Q", format=".0f", title="2-year percentile, %"),
                  alt.Tooltip("numerator_close:Q", format=",.2f", title="share close"),
-                 alt.Tooltip("denominator_close:Q", format=",.0f", title="BTC close")],
+                 alt.Tooltip("denominator_close:Q", format=",.0f", title="BTC close"),
+                 alt.Tooltip("denominator_source:N", title="BTC close from")],
     )
     lows = base.transform_filter("datum.is_two_year_low === true").mark_point(
         color="#d62728", size=28, filled=True).encode(x=_x(), y="ratio_value_sats:Q")
@@ -570,9 +577,11 @@ def _ratio_chart(reader: _Reader, ratio: str, title: str, definition: str) -> _C
             range=["#1a1a1a", "#9ecae1", "#d62728"]),
             legend=alt.Legend(symbolType="square", symbolOpacity=1)),
     )
+    # the table says on every row where the denominator came from (BTC-JPY, or BTC-USD × USD/JPY)
+    sources = ", ".join(RATIO_SOURCE_LABELS.get(s, s) for s in sorted(set(frame["denominator_source"].to_list())))
     chart = alt.layer(band, line, lows, legend).properties(
         width=WIDTH, height=HEIGHT,
-        title=_title(title, tables, units, end, f"{definition}; last {RATIO_YEARS} years"),
+        title=_title(title, tables, units, end, f"{definition}; BTC from {sources}; last {RATIO_YEARS} years"),
     )
     datasets = {"asset_ratios_daily": _rows(frame),
                 "ratio_legend": [{"label": "Ratio"}, {"label": "Trailing 2-year range (min–max)"},

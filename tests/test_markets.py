@@ -26,7 +26,7 @@ from expectations.gate import validate
 from expectations.suites_markets import SUITES
 from flows.registry import load_registry
 from flows.sources.replay import SNAPSHOT_DIR, read_fred_csv, read_price_csv
-from transforms.known import with_rule_known_at
+from transforms.known import current, known_rows, with_rule_known_at
 from transforms.liquidity import in_billions, net_liquidity_daily
 from transforms.markets import (
     TABLE_SPECS,
@@ -44,7 +44,10 @@ DAY = dt.timedelta(days=1)
 REL = 1e-12
 CLOCK = D("2026-03-31")  # every snapshot file is cut at 2026-03-31
 REGISTRY = load_registry()
-CPI_LAG = REGISTRY.get("CPIAUCNS").publication_lag_days  # 45
+# gold_daily's fallback when no known_at is given: month M's CPI known CPI_LAG days after
+# M-01. These tests run it at 45 days (the registry's rule before BLS's release calendar, the
+# "obs + 45" of issue 12) so the named dates below stay put; the pipeline passes known_at.
+CPI_LAG = 45
 FOREIGN_LAG = REGISTRY.get("WMTSECL1").publication_lag_days  # 1
 SPECS = {spec.name: spec for spec in TABLE_SPECS}
 
@@ -173,7 +176,7 @@ def performance(values) -> pl.DataFrame:
 
 
 def test_parameters_and_quirks_these_tests_assume():
-    assert (CPI_LAG, FOREIGN_LAG) == (45, 1)
+    assert FOREIGN_LAG == 1
     assert D("2025-10-01") not in CPI and D("2025-09-01") in CPI and D("2025-11-01") in CPI
     assert TSE[D("2020-10-01")] == "#VALUE!"
     dropped = set(TSE) - set(price("3350.T")["date"].to_list())
@@ -193,37 +196,38 @@ def test_every_table_matches_its_spec_and_is_described(gold, monthly, ratios, pe
 
 # --- gold_daily ---------------------------------------------------------------------------
 
-# (day, CPI month used, hand note). Availability: month M's CPI (dated M-01) is known M-01 + 45 d.
+# (day, CPI month used, real price by hand). Availability without vintages: month M's CPI
+# (dated M-01) is known M-01 + 45 d. Real price = GC=F close × 100 / CPI (1982-84 = 100).
 GOLD_CPI_CASES = [
     # Wed 2025-10-15: September (2025-09-01) is known 2025-10-16, not yet → August 2025-08-01
-    # 323.976 (known 2025-09-15). GC=F close 4176.89990234375 → ratio 4176.89990234375 / 323.976
-    # = 12.892621374...
-    (D("2025-10-15"), D("2025-08-01"), 12.892621374249172),
+    # 323.976 (known 2025-09-15). GC=F close 4176.89990234375 × 100 / 323.976 = 1289.2621374...
+    (D("2025-10-15"), D("2025-08-01"), 1289.2621374249172),
     # Thu 2025-10-16: September becomes known (09-01 + 45 d = 10-16) → 324.800.
-    # GC=F 4280.2001953125 / 324.8 = 13.17795...
-    (D("2025-10-16"), D("2025-09-01"), 4280.2001953125 / 324.8),
+    # GC=F 4280.2001953125 × 100 / 324.8 = 1317.795...
+    (D("2025-10-16"), D("2025-09-01"), 4280.2001953125 * 100 / 324.8),
     # Thu 2025-11-20: October would have been known 2025-11-15, but October 2025 CPI was never
     # collected (no row): September 324.800 is carried, nothing invented.
-    # GC=F 4056.5 / 324.8 = 12.489224137...
-    (D("2025-11-20"), D("2025-09-01"), 12.489224137931034),
+    # GC=F 4056.5 × 100 / 324.8 = 1248.9224137...
+    (D("2025-11-20"), D("2025-09-01"), 1248.9224137931034),
     # Mon 2025-12-15: still September (November is known 2025-11-01 + 45 = 2025-12-16).
-    (D("2025-12-15"), D("2025-09-01"), 4306.7001953125 / 324.8),
-    # Tue 2025-12-16: November 324.122. GC=F 4304.5 / 324.122 = 13.280493147...
-    (D("2025-12-16"), D("2025-11-01"), 13.280493147641936),
+    (D("2025-12-15"), D("2025-09-01"), 4306.7001953125 * 100 / 324.8),
+    # Tue 2025-12-16: November 324.122. GC=F 4304.5 × 100 / 324.122 = 1328.0493147...
+    (D("2025-12-16"), D("2025-11-01"), 1328.0493147641936),
 ]
 
 
-@pytest.mark.parametrize(("day", "cpi_month", "ratio_by_hand"), GOLD_CPI_CASES, ids=lambda v: str(v))
-def test_gold_daily_cpi_is_availability_aligned(gold, day, cpi_month, ratio_by_hand):
+@pytest.mark.parametrize(("day", "cpi_month", "real_by_hand"), GOLD_CPI_CASES, ids=lambda v: str(v))
+def test_gold_daily_cpi_is_availability_aligned(gold, day, cpi_month, real_by_hand):
     assert cpi_month + dt.timedelta(days=CPI_LAG) <= day  # published by then
     later = [m for m in CPI if cpi_month < m and m + dt.timedelta(days=CPI_LAG) <= day]
     assert later == []  # and nothing newer was
-    assert f(GOLD, day) / f(CPI, cpi_month) == pytest.approx(ratio_by_hand, rel=REL)
+    assert f(GOLD, day) * 100 / f(CPI, cpi_month) == pytest.approx(real_by_hand, rel=REL)
     row = row_of(gold, day)
     assert row["gold_usd_per_oz"] == f(GOLD, day)
     assert row["cpi_obs_month"] == cpi_month
+    assert row["cpi_known_date"] == cpi_month + dt.timedelta(days=CPI_LAG)
     assert row["cpi_index"] == f(CPI, cpi_month)
-    assert row["gold_cpi_ratio"] == pytest.approx(ratio_by_hand, rel=REL)
+    assert row["gold_real_usd_1982_84_per_oz"] == pytest.approx(real_by_hand, rel=REL)
 
 
 def test_gold_daily_september_cpi_carried_through_the_missing_october(gold):
@@ -249,7 +253,80 @@ def test_gold_daily_every_row_uses_newest_published_cpi(gold):
         day = row["date"]
         i = bisect.bisect_right(months, day - dt.timedelta(days=CPI_LAG)) - 1
         assert row["cpi_obs_month"] == months[i], day
-        assert row["gold_cpi_ratio"] == pytest.approx(f(GOLD, day) / f(CPI, months[i]), rel=REL), day
+        assert row["gold_real_usd_1982_84_per_oz"] == pytest.approx(f(GOLD, day) * 100 / f(CPI, months[i]), rel=REL), day
+
+
+# Real BLS release dates (bls.gov CPI release schedule 2025; ALFRED's first vintage of each
+# CPIAUCNS observation, realtime_start, is the release day), each earlier than the old
+# approximation obs + 45 days: January 2025 CPI on Wed 2025-02-12 (rule: 02-15), February on
+# Wed 2025-03-12 (rule: 03-18), March on Thu 2025-04-10 (rule: 04-15).
+CPI_VINTAGES_2025 = {D("2025-01-01"): D("2025-02-12"), D("2025-02-01"): D("2025-03-12"),
+                     D("2025-03-01"): D("2025-04-10")}
+
+
+def cpi_known_at(vintages: dict[dt.date, dt.date]) -> pl.DataFrame:
+    """When each CPIAUCNS value became public, as the point-in-time layer says: the months in
+    `vintages` with that ALFRED realtime_start, every other month by the registry's release
+    rule (fetched 2026-04-01, after the snapshot's cut, so the rule is not overtaken)."""
+    months = sorted(CPI)
+    history = pl.DataFrame(
+        {"obs_date": months, "value": [float(CPI[m]) for m in months], "value_text": [CPI[m] for m in months],
+         "realtime_start": [vintages.get(m) for m in months],
+         "fetched_at_utc": [dt.datetime(2026, 4, 1)] * len(months), "run_id": ["r"] * len(months)},
+        schema_overrides={"realtime_start": pl.Date, "fetched_at_utc": pl.Datetime("us")},
+    )
+    known = current(known_rows(history, REGISTRY.get("CPIAUCNS").release_rule()))
+    return known.select(pl.col("obs_date").alias("date"), "known_at_utc")
+
+
+def test_gold_daily_uses_a_vintage_earlier_than_the_rule_and_its_check_accepts_it():
+    # Issue 12 point 5. With February 2025's vintage (public 2025-03-12, six days before
+    # 02-01 + 45 = 03-18), the gold row of Wed 2025-03-12 uses February's 319.082: GC=F
+    # 2939.10009765625 × 100 / 319.082 = 921.0986...; Tue 03-11 still has January 317.671
+    # (public 02-12): 2912.89990234375 × 100 / 317.671 = 916.956...
+    for obs, public in CPI_VINTAGES_2025.items():
+        assert public < obs + dt.timedelta(days=45)
+    out = gold_daily(
+        price("GC=F"), fred("CPIAUCNS"), gld_shares(), None,
+        cpi_publication_lag_days=CPI_LAG, foreign_official_treasuries_lag_days=FOREIGN_LAG,
+        known_at={"cpi_index": cpi_known_at(CPI_VINTAGES_2025)},
+    )
+    wed = row_of(out, D("2025-03-12"))
+    assert (wed["cpi_obs_month"], wed["cpi_known_date"], wed["cpi_index"]) == (D("2025-02-01"), D("2025-03-12"), 319.082)
+    assert wed["gold_real_usd_1982_84_per_oz"] == pytest.approx(2939.10009765625 * 100 / 319.082, rel=REL)
+    tue = row_of(out, D("2025-03-11"))
+    assert (tue["cpi_obs_month"], tue["cpi_known_date"]) == (D("2025-01-01"), D("2025-02-12"))
+    assert tue["gold_real_usd_1982_84_per_oz"] == pytest.approx(2912.89990234375 * 100 / 317.671, rel=REL)
+    # March 2025's CPI (319.799) from Thu 2025-04-10: GC=F 3155.199951171875 × 100 / 319.799
+    thu = row_of(out, D("2025-04-10"))
+    assert (thu["cpi_obs_month"], thu["cpi_known_date"], thu["cpi_index"]) == (D("2025-03-01"), D("2025-04-10"), 319.799)
+    assert thu["gold_real_usd_1982_84_per_oz"] == pytest.approx(3155.199951171875 * 100 / 319.799, rel=REL)
+    # the no-look-ahead check compares with when each value became public, not with the rule
+    result = run_suite("gold_daily", out)
+    assert result.passed, "\n".join(r.message() for r in result.blocking_failures)
+    # ... and still refuses a value used before that day: 03-11 claiming February's CPI
+    early = out.with_columns(
+        pl.when(pl.col("date") == D("2025-03-11")).then(pl.lit(D("2025-03-12"))).otherwise(pl.col("cpi_known_date"))
+        .alias("cpi_known_date")
+    )
+    failed = {r.check for r in run_suite("gold_daily", early).blocking_failures}
+    assert "no_lookahead_cpi" in failed
+
+
+def test_gold_daily_late_cpi_is_carried_and_passes():
+    # Issue 12 point 2 for gold_daily: CPIAUCNS (warn policy) cut after 2025-09-01, four
+    # months of releases missed by 2026-03-31. Every gold day from 2025-10-16 (September
+    # known, 09-01 + 45) to 2026-03-31 carries September's 324.800; rows before are unchanged.
+    full = gold_daily(price("GC=F"), fred("CPIAUCNS"), gld_shares(), None,
+                      cpi_publication_lag_days=CPI_LAG, foreign_official_treasuries_lag_days=FOREIGN_LAG)
+    late = gold_daily(price("GC=F"), fred("CPIAUCNS").filter(pl.col("date") <= D("2025-09-01")), gld_shares(), None,
+                      cpi_publication_lag_days=CPI_LAG, foreign_official_treasuries_lag_days=FOREIGN_LAG)
+    tail = late.filter(pl.col("date") >= D("2025-10-16"))
+    assert tail["date"].to_list() == sorted(d for d in GOLD if d >= D("2025-10-16"))
+    assert set(tail["cpi_obs_month"].to_list()) == {D("2025-09-01")} and set(tail["cpi_index"]) == {324.8}
+    assert late.filter(pl.col("date") < D("2025-10-16")).equals(full.filter(pl.col("date") < D("2025-10-16")))
+    result = run_suite("gold_daily", late, previous_rows=full.height)
+    assert result.passed, "\n".join(r.message() for r in result.blocking_failures)
 
 
 @pytest.mark.parametrize(
@@ -297,7 +374,7 @@ def test_gold_daily_missing_optional_inputs_are_null_columns(gold):
     )
     assert no_shares.schema == SPECS["gold_daily"].schema
     assert no_shares["gld_shares_outstanding"].null_count() == no_shares.height
-    assert no_shares["gold_cpi_ratio"].null_count() == 0
+    assert no_shares["gold_real_usd_1982_84_per_oz"].null_count() == 0
 
 
 def test_gold_daily_weekly_series_enters_the_day_after_its_wednesday(gold_with_weekly):
@@ -335,8 +412,7 @@ def test_gold_daily_bad_inputs_raise_naming_table_and_input():
 
 
 def test_gold_cpi_monthly_one_row_per_cpi_month_no_october_2025(monthly):
-    assert monthly["date"].to_list() == sorted(CPI)  # 350 months from 1997-01-01
-    assert monthly.height == 350 and monthly["date"][0] == D("1997-01-01")
+    assert monthly["date"].to_list() == sorted(CPI)  # every month of the file, from its first
     assert no_row(monthly, D("2025-10-01"))
 
 
@@ -362,16 +438,60 @@ def test_gold_cpi_monthly_last_close_of_the_month(monthly, month, close_day, rat
     assert row["cpi_index"] == f(CPI, month)
     assert row["gold_close_date"] == close_day
     assert row["gold_usd_per_oz"] == f(GOLD, close_day)
-    assert row["gold_cpi_ratio"] == pytest.approx(ratio_by_hand, rel=REL)
+    assert row["gold_real_usd_1982_84_per_oz"] == pytest.approx(ratio_by_hand * 100, rel=REL)
 
 
 def test_gold_cpi_monthly_null_gold_before_gold_data(monthly):
-    # GC=F starts 2000-08-30: July 2000 (CPI 172.8) and earlier months have no gold.
+    # GC=F starts 2000-08-30: July 2000 (CPI 172.8) and every earlier CPI month have no gold.
     assert min(GOLD) == D("2000-08-30")
     before = monthly.filter(pl.col("date") < D("2000-08-01"))
-    assert before.height == 43  # 1997-01 … 2000-07
-    assert before["gold_usd_per_oz"].null_count() == before["gold_cpi_ratio"].null_count() == 43
+    n = sum(1 for m in CPI if m < D("2000-08-01"))
+    assert before.height == n > 40
+    assert before["gold_usd_per_oz"].null_count() == before["gold_real_usd_1982_84_per_oz"].null_count() == n
     assert row_of(monthly, D("2000-07-01"))["cpi_index"] == 172.8
+
+
+def test_gold_real_price_march_2026_in_1982_84_dollars(monthly):
+    # Issue 12 point 7: the real price, not gold ÷ index. March 2026: the last GC=F close of
+    # the month is Tue 2026-03-31 4647.60009765625 (prices/GC=F.csv, Close); CPIAUCNS
+    # 2026-03-01 = 330.213 (fred/CPIAUCNS.csv). 4647.60009765625 × 100 / 330.213 = 1407.455...
+    # USD of 1982-84 per troy ounce (gold ÷ index alone would be 14.07).
+    march = sorted(d for d in GOLD if D("2026-03-01") <= d <= D("2026-03-31"))
+    assert march[-1] == D("2026-03-31") and GOLD[march[-1]] == "4647.60009765625"
+    assert CPI[D("2026-03-01")] == "330.213"
+    by_hand = float(GOLD[march[-1]]) * 100 / float(CPI[D("2026-03-01")])
+    assert by_hand == pytest.approx(1407.455, abs=1e-3)
+    row = row_of(monthly, D("2026-03-01"))
+    assert row["gold_close_date"] == D("2026-03-31")
+    assert row["gold_real_usd_1982_84_per_oz"] == pytest.approx(by_hand, rel=REL)
+
+
+def test_gold_cpi_monthly_late_gold_leaves_newest_months_null_and_passes(monthly):
+    # Issue 12 point 2. GC=F cut after Fri 2025-11-14 (a warn-policy series ending four months
+    # before the newest CPI month, 2026-03): November ends 11-30, after gold's newest close,
+    # so November through March have no gold (not 11-14's close carried); October 2025 has no
+    # CPI row. September 2025 keeps the last September close, Tue 2025-09-30
+    # 3840.800048828125 × 100 / 324.800 = 1182.51233...; every earlier month is unchanged.
+    cut = price("GC=F").filter(pl.col("date") <= D("2025-11-14"))
+    late = gold_cpi_monthly(cut, fred("CPIAUCNS"))
+    newest = late.filter(pl.col("date") >= D("2025-11-01"))
+    assert newest["date"].to_list() == sorted(m for m in CPI if m >= D("2025-11-01"))
+    assert newest["gold_usd_per_oz"].null_count() == newest["gold_close_date"].null_count() == newest.height
+    assert newest["gold_real_usd_1982_84_per_oz"].null_count() == newest.height
+    september = row_of(late, D("2025-09-01"))
+    assert september["gold_close_date"] == D("2025-09-30") and GOLD[D("2025-09-30")] == "3840.800048828125"
+    assert september["gold_real_usd_1982_84_per_oz"] == pytest.approx(1182.5123303042, rel=1e-11)
+    assert late.filter(pl.col("date") < D("2025-11-01")).equals(monthly.filter(pl.col("date") < D("2025-11-01")))
+    result = run_suite("gold_cpi_monthly", late, previous_rows=monthly.height)
+    assert result.passed, "\n".join(r.message() for r in result.blocking_failures)
+
+
+def test_gold_cpi_monthly_month_ending_on_gold_newest_close_is_priced():
+    # GC=F cut after Tue 2025-09-30, September's last day: gold's series reaches the month's
+    # end, so September is priced with that close (3840.800048828125).
+    cut = price("GC=F").filter(pl.col("date") <= D("2025-09-30"))
+    row = row_of(gold_cpi_monthly(cut, fred("CPIAUCNS")), D("2025-09-01"))
+    assert (row["gold_close_date"], row["gold_usd_per_oz"]) == (D("2025-09-30"), 3840.800048828125)
 
 
 def test_gold_cpi_monthly_bad_input():
@@ -416,6 +536,16 @@ def test_ratios_rows_and_values_follow_each_calendar_rule(ratios):
             assert (row["numerator_close"], row["denominator_date"]) == (num, den_day), (name, row["date"])
             assert row["denominator_close"] == pytest.approx(den, rel=REL), (name, row["date"])
             assert row["ratio_value"] == pytest.approx(num / den, rel=REL), (name, row["date"])
+
+
+def test_ratios_say_where_each_denominator_came_from(ratios):
+    # Issue 12 point 10. No BTC-JPY series in the snapshot: every Metaplanet row divides by
+    # BTC-USD × JPY=X and says so; the other ratios name their denominator's series.
+    sources = dict(ratios.group_by("ratio").agg(pl.col("denominator_source").unique().sort()).iter_rows())
+    assert sources == {"mstr_btc": ["bitcoin"], "metaplanet_btc_jpy": ["bitcoin*usd_jpy"],
+                       "btc_gold": ["gold"], "btc_ndx": ["nasdaq_100"]}
+    description = SPECS["asset_ratios_daily"].columns["denominator_source"].description
+    assert "bitcoin*usd_jpy" in description and "bitcoin_jpy" in description
 
 
 @pytest.mark.parametrize(
@@ -523,6 +653,11 @@ def test_ratios_given_btc_jpy_is_used_instead_of_derived():
         2.739042949804173e-05, rel=REL
     )
     assert out.schema == SPECS["asset_ratios_daily"].schema
+    metaplanet = out.filter(pl.col("ratio") == "metaplanet_btc_jpy")
+    assert set(metaplanet["denominator_source"].to_list()) == {"bitcoin_jpy"}
+    assert set(out.filter(pl.col("ratio") == "btc_gold")["denominator_source"].to_list()) == {"gold"}
+    result = run_suite("asset_ratios_daily", out)
+    assert result.passed, "\n".join(r.message() for r in result.blocking_failures)
 
 
 def test_ratios_stale_fx_gives_no_metaplanet_row():
@@ -562,55 +697,115 @@ def net_by_hand(day_walcl: dt.date, day_rrp: dt.date) -> float:
 @pytest.mark.parametrize(
     ("asset", "day", "base", "index_by_hand"),
     [
-        # BTC-USD 2026-01-01 88731.984375 (first 2026 bar) → 2026-03-31 68233.3125:
-        # 100 · 68233.3125 / 88731.984375 = 76.898215...
-        ("bitcoin", D("2026-03-31"), D("2026-01-01"), 76.89821542999837),
-        # BTC-USD 2025: base 2025-01-01 94419.7578125; 2025-12-31 87508.828125 → 92.680631...
-        ("bitcoin", D("2025-12-31"), D("2025-01-01"), 92.68063184272955),
-        # GC=F first 2026 close Fri 2026-01-02 4314.39990234375; 2026-03-31 4647.60009765625 → 107.722978...
-        ("gold", D("2026-03-31"), D("2026-01-02"), 107.72297892764861),
-        # 3350.T first 2026 day Mon 2026-01-05 468; last row 2026-02-06 340 → 72.649572...
-        ("metaplanet", D("2026-02-06"), D("2026-01-05"), 72.64957264957265),
-        # ZEC-USD has a hole 2024-12-09 → 2025-01-27: its 2025 base is 2025-01-27.
-        ("zcash", D("2025-01-27"), D("2025-01-27"), 100.0),
+        # Issue 12 point 8: a year's index is based on the previous year's last close.
+        # GC=F 2025: base Tue 2024-12-31 2629.199951171875; 2025-12-31 4325.60009765625
+        # → 100 · 4325.60009765625 / 2629.199951171875 = 164.5215... (not 162.7, which the
+        # first 2025 close, 2025-01-02 2658.89990234375, would give)
+        ("gold", D("2025-12-31"), D("2024-12-31"), 164.52153423052755),
+        # GC=F 2026: base 2025-12-31 4325.60009765625; 2026-03-31 4647.60009765625 → 107.4440...
+        ("gold", D("2026-03-31"), D("2025-12-31"), 100 * 4647.60009765625 / 4325.60009765625),
+        # BTC-USD 2025: base 2024-12-31 93429.203125; 2025-12-31 87508.828125 → 93.6632...
+        ("bitcoin", D("2025-12-31"), D("2024-12-31"), 100 * 87508.828125 / 93429.203125),
+        # BTC-USD 2026: base 2025-12-31 87508.828125; 2026-03-31 68233.3125 → 77.9730...
+        ("bitcoin", D("2026-03-31"), D("2025-12-31"), 100 * 68233.3125 / 87508.828125),
+        # MSTR 2026: base Wed 2025-12-31 151.95; 2026-03-31 124.8 → 82.1322...
+        ("mstr", D("2026-03-31"), D("2025-12-31"), 100 * 124.8 / 151.95),
+        # 3350.T 2026: Tokyo's last 2025 session Tue 2025-12-30 405; Fri 2026-02-06 340 → 83.9506...
+        ("metaplanet", D("2026-02-06"), D("2025-12-30"), 100 * 340 / 405),
+        # 3350.T 2019: last 2018 session Fri 2018-12-28 (4 days before 01-01, inside the week)
+        ("metaplanet", D("2019-01-04"), D("2018-12-28"), None),
+        # ZEC-USD 2026: base 2025-12-31 511.6153; 2026-03-27 214.5971 → 41.9447...
+        ("zcash", D("2026-03-27"), D("2025-12-31"), 100 * 214.5971 / 511.6153),
     ],
     ids=str,
 )
 def test_performance_named_dates(performance, asset, day, base, index_by_hand):
+    ticker = PERFORMANCE_TICKERS[asset]
+    cells = {d: c for d, c in closes(ticker).items() if c != "#VALUE!"}
+    # base = the ticker's last row of the previous year, in its last week (from the CSV)
+    assert base == max(d for d in cells if d.year < day.year) and (dt.date(day.year, 1, 1) - base).days <= 7
+    if index_by_hand is None:
+        index_by_hand = 100 * float(cells[day]) / float(cells[base])
     row = row_of(performance, day, asset=asset)
-    assert row["base_date"] == base
+    assert (row["base_date"], row["no_index_reason"]) == (base, None)
+    assert row["value_native"] == float(cells[day])
     assert row["index_100"] == pytest.approx(index_by_hand, rel=REL)
 
 
-def test_performance_net_liquidity_indexed_from_new_year(performance):
-    # 2026-01-01 is a federal holiday (Thursday): the H.4.1 of Wednesday 2025-12-31 is taken
-    # to come out the next business day, Friday 2026-01-02 16:30 ET, so New Year's Day still
-    # shows the week of 2025-12-24: WALCL 6,581,231 m, WTREGEN 837,120 m; RRP: no 01-01 op →
-    # 2025-12-31 105.993 bn. net = 6581.231 − 837.120 − 105.993 = 5638.118 bn.
+def test_performance_gold_2025_is_164_5():
+    # The issue's number, from the CSV alone: GC=F last close of 2024 and of 2025.
+    gold_2024 = max(d for d in GOLD if d.year == 2024)
+    gold_2025 = max(d for d in GOLD if d.year == 2025)
+    assert (gold_2024, gold_2025) == (D("2024-12-31"), D("2025-12-31"))
+    assert round(100 * f(GOLD, gold_2025) / f(GOLD, gold_2024), 1) == 164.5
+
+
+def test_performance_zcash_hole_across_new_year_has_no_2025_index(performance):
+    # ZEC-USD has no row from 2024-12-10 to 2025-01-26 (the last before 2025 is Mon
+    # 2024-12-09, 23 days before 01-01): every 2025 row keeps its close, with no base, no
+    # index and the reason; 2026 is indexed again (base 2025-12-31, in the year's last week).
+    zec = closes("ZEC-USD")
+    assert max(d for d in zec if d < D("2025-01-01")) == D("2024-12-09")
+    assert min(d for d in zec if d >= D("2024-12-10")) == D("2025-01-27")
+    rows = performance.filter((pl.col("asset") == "zcash") & (pl.col("date").dt.year() == 2025))
+    assert rows["date"].to_list() == sorted(d for d in zec if d.year == 2025)
+    assert rows["value_native"].to_list() == [float(zec[d]) for d in rows["date"].to_list()]
+    assert rows["index_100"].null_count() == rows["base_date"].null_count() == rows.height
+    assert set(rows["no_index_reason"].to_list()) == {
+        "no close from 2024-12-25 to 2024-12-31 to index the year to: the last one before 2025-01-01 is "
+        "2024-12-09 (a hole at the start of the year)"
+    }
+    assert row_of(performance, D("2026-01-01"), asset="zcash")["base_date"] == D("2025-12-31")
+
+
+def test_performance_first_year_of_a_series_has_no_index(performance):
+    # MSTR's file starts Mon 2020-08-10: no 2019 close to base 2020 on, so 2020 has no index;
+    # 2021 is based on 2020-12-31 (from the CSV).
+    assert min(MSTR) == D("2020-08-10")
+    first_year = performance.filter((pl.col("asset") == "mstr") & (pl.col("date").dt.year() == 2020))
+    assert first_year.height == sum(1 for d in MSTR if d.year == 2020)
+    assert first_year["index_100"].null_count() == first_year.height
+    assert set(first_year["no_index_reason"].to_list()) == {
+        "no close before 2020-01-01 to index the year to: the series starts 2020-08-10"
+    }
+    base = max(d for d in MSTR if d.year == 2020)
+    assert row_of(performance, D("2021-01-04"), asset="mstr")["base_date"] == base == D("2020-12-31")
+
+
+def test_performance_net_liquidity_indexed_to_new_years_eve(performance):
+    # 2026 is based on Wed 2025-12-31's net liquidity as known that evening: the H.4.1 of
+    # 2025-12-31 comes out after the holiday (Fri 2026-01-02), so the week of 2025-12-24:
+    # WALCL 6,581,231 m, WTREGEN 837,120 m; RRP 2025-12-31 105.993 bn.
+    # net = 6581.231 − 837.120 − 105.993 = 5638.118 bn.
     # 2026-03-26: 6657.161 − 874.077 − 0.885 = 5782.199 bn (tests/test_transforms.py).
-    # index = 100 · 5782.199 / 5638.118
     base = net_by_hand(D("2025-12-24"), D("2025-12-31"))
     assert base == pytest.approx(5638.118, abs=1e-9)
     now = f(WALCL, D("2026-03-25")) / 1000 - f(WTREGEN, D("2026-03-25")) / 1000 - f(RRP, D("2026-03-26"))
     assert now == pytest.approx(5782.199, abs=1e-9)
+    eve = row_of(performance, D("2025-12-31"), asset="net_liquidity")
+    assert eve["value_native"] == pytest.approx(base, abs=1e-9)
     first = row_of(performance, D("2026-01-01"), asset="net_liquidity")
-    assert (first["base_date"], first["index_100"]) == (D("2026-01-01"), 100.0)
-    assert first["value_native"] == pytest.approx(base, abs=1e-9)
+    assert first["base_date"] == D("2025-12-31")
+    assert first["index_100"] == pytest.approx(100 * first["value_native"] / base, rel=1e-9)
     row = row_of(performance, D("2026-03-26"), asset="net_liquidity")
     assert row["index_100"] == pytest.approx(100 * 5782.199 / 5638.118, rel=1e-9)
 
 
-def test_performance_each_asset_keeps_its_calendar_and_restarts_each_year(performance, values):
+def test_performance_each_asset_keeps_its_calendar_and_its_year_bases(performance, values):
     assert set(performance["asset"].unique()) == set(values)
     for name, ticker in PERFORMANCE_TICKERS.items():
         days = sorted(d for d, cell in closes(ticker).items() if cell != "#VALUE!")
         got = performance.filter(pl.col("asset") == name)
         assert got["date"].to_list() == days, name
-        firsts = {}
+        year_last = {}
         for d in days:
-            firsts.setdefault(d.year, d)
-        assert got["base_date"].to_list() == [firsts[d.year] for d in days], name
-    assert performance.filter(pl.col("date") == pl.col("base_date"))["index_100"].unique().to_list() == [100.0]
+            year_last[d.year] = d
+        expected = []
+        for d in days:
+            prev = year_last.get(d.year - 1)
+            expected.append(prev if prev and (dt.date(d.year, 1, 1) - prev).days <= 7 else None)
+        assert got["base_date"].to_list() == expected, name
+        assert (got["index_100"].is_null() == got["no_index_reason"].is_not_null()).all(), name
 
 
 def test_performance_from_base_date(values):
@@ -627,8 +822,14 @@ def test_performance_from_base_date(values):
     mstr_row = row_of(out, D("2026-03-31"), asset="mstr")
     assert mstr_row["base_date"] == D("2025-07-07")
     assert mstr_row["index_100"] == pytest.approx(31.541436045189172, rel=REL)
-    # an asset with nothing on or after the base has no rows (3350.T ends 2026-02-06)
+    assert out["no_index_reason"].null_count() == out.height
+    # an asset with nothing on or after the base has no rows (3350.T's file ends in February 2026)
+    assert max(TSE) < D("2026-03-01")
     assert performance_from(values, D("2026-03-01")).filter(pl.col("asset") == "metaplanet").height == 0
+    # --base keeps meaning "the first observation on or after", across a hole too: ZEC-USD's
+    # first row on or after 2025-01-01 is 2025-01-27 (42.9488)
+    zec = row_of(performance_from(values, D("2025-01-01")), D("2025-01-27"), asset="zcash")
+    assert (zec["base_date"], zec["index_100"]) == (D("2025-01-27"), 100.0)
 
 
 def test_performance_missing_asset_and_bad_input(values):
@@ -674,22 +875,29 @@ def _key(frame: pl.DataFrame, where: pl.Expr) -> dict:
 C = pl.col
 CORRUPTIONS = {
     "gold_daily": [
-        ("definition_gold_cpi_ratio", C("date") == D("2024-06-03"), "gold_cpi_ratio", C("gold_cpi_ratio") * 1.001),
+        ("definition_gold_real_usd_1982_84_per_oz", C("date") == D("2024-06-03"), "gold_real_usd_1982_84_per_oz",
+         C("gold_real_usd_1982_84_per_oz") * 1.001),
         ("definition_gld_shares_per_gold_usd_ratio", C("date") == D("2024-06-04"), "gld_shares_per_gold_usd_ratio",
          C("gld_shares_per_gold_usd_ratio") + 1),
         ("definition_foreign_official_treasuries_per_gold_ratio", C("date") == D("2024-06-05"),
          "foreign_official_treasuries_per_gold_ratio", C("foreign_official_treasuries_per_gold_ratio") * 2),
         # a ratio where its numerator is null (no GLD shares after 2025-05-28)
         ("null_where_undefined", C("date") == D("2025-06-02"), "gld_shares_per_gold_usd_ratio", pl.lit(1.0)),
-        # 2025-11-20 claims November's CPI, known only from 2025-12-16: look-ahead
-        ("no_lookahead_cpi", C("date") == D("2025-11-20"), "cpi_obs_month", pl.lit(D("2025-11-01"))),
-        # Wednesday 2026-03-25 claims that Wednesday's H.4.1 value, published the next day
+        # 2025-11-20 claims a CPI known only from 2025-12-16: look-ahead
+        ("no_lookahead_cpi", C("date") == D("2025-11-20"), "cpi_known_date", pl.lit(D("2025-12-16"))),
+        # 2024-06-10 carries a CPI known 2024-03-15, 87 days before (> 62), though newer ones exist
+        ("cpi_carry_within_limit", C("date") == D("2024-06-10"), "cpi_known_date", pl.lit(D("2024-03-15"))),
+        # Wednesday 2026-03-25 claims a value that became known the next day
         ("no_lookahead_foreign_official_treasuries", C("date") == D("2026-03-25"),
-         "foreign_official_treasuries_obs_date", pl.lit(D("2026-03-25"))),
+         "foreign_official_treasuries_known_date", pl.lit(D("2026-03-26"))),
         ("gld_shares_within_max_age", C("date") == D("2025-05-30"), "gld_shares_date", pl.lit(D("2025-05-23"))),
     ],
     "gold_cpi_monthly": [
-        ("definition_gold_cpi_ratio", C("date") == D("2015-06-01"), "gold_cpi_ratio", C("gold_cpi_ratio") + 0.01),
+        ("definition_gold_real_usd_1982_84_per_oz", C("date") == D("2015-06-01"), "gold_real_usd_1982_84_per_oz",
+         C("gold_real_usd_1982_84_per_oz") + 0.01),
+        # a month inside gold's history without gold (only months after gold ends may lack it)
+        ("gold_present_within_gold_history", C("date") == D("2016-06-01"), "gold_usd_per_oz",
+         pl.lit(None, pl.Float64)),
         # November 2025 priced with a close from after the month's end
         ("gold_close_in_month_end", C("date") == D("2025-11-01"), "gold_close_date", pl.lit(D("2025-12-01"))),
         ("date_is_month_start", C("date") == D("2025-12-01"), "date", pl.lit(D("2025-12-02"))),
@@ -708,14 +916,22 @@ CORRUPTIONS = {
         # Tokyo 2025-11-04 priced against BTC bar 2025-11-04, which closed after Tokyo's close
         ("denominator_date_rule", (C("ratio") == "metaplanet_btc_jpy") & (C("date") == D("2025-11-04")),
          "denominator_date", pl.lit(D("2025-11-04"))),
+        # an MSTR ÷ BTC row claiming its denominator came from gold
+        ("denominator_source_rule", (C("ratio") == "mstr_btc") & (C("date") == D("2025-10-07")),
+         "denominator_source", pl.lit("gold")),
     ],
     "performance_daily": [
-        ("index_100_on_base_date", (C("asset") == "gold") & (C("date") == D("2026-01-02")), "index_100", pl.lit(100.5)),
+        # an indexed row that claims to have no index
+        ("no_index_reason_when_no_index", (C("asset") == "gold") & (C("date") == D("2026-01-02")),
+         "no_index_reason", pl.lit("no close")),
         ("definition_index_100", (C("asset") == "mstr") & (C("date") == D("2026-03-31")), "index_100",
          C("index_100") + 0.01),
-        # zcash's 2025 base is 2025-01-27 (first row after its hole), not 2025-01-28
+        # zcash has no 2025 base (its hole across the new year): 2025-01-27 is not one
         ("base_date_rule", (C("asset") == "zcash") & (C("date") == D("2025-03-03")), "base_date",
-         pl.lit(D("2025-01-28"))),
+         pl.lit(D("2025-01-27"))),
+        # gold's 2026 base is 2025-12-31, not the first 2026 close
+        ("base_date_rule", (C("asset") == "gold") & (C("date") == D("2026-03-02")), "base_date",
+         pl.lit(D("2026-01-02"))),
     ],
 }
 
@@ -725,15 +941,15 @@ def test_suite_fails_on_corrupted_copy_naming_the_check(tables, name):
     # One copy per table, each identity broken on its own row; every check must fail and name
     # that row among its offending rows.
     corrupted = tables[name]
-    targets = {}
+    targets = []
     for check, where, column, value in CORRUPTIONS[name]:
         first = pl.int_range(pl.len()) == corrupted.with_row_index().filter(where)["index"][0]
-        targets[check] = _key(corrupted, first)
+        targets.append((check, _key(corrupted, first)))
         corrupted = corrupted.with_columns(pl.when(first).then(value).otherwise(C(column)).alias(column))
     assert corrupted.schema == tables[name].schema
     result = run_suite(name, corrupted)
     failed = {r.check: r for r in result.blocking_failures}
-    for check, key in targets.items():
+    for check, key in targets:
         assert check in failed, f"{name}: expected {check} to fail; failed: {sorted(failed)}"
         message = failed[check].message()
         assert message.startswith(f"{name}: check {check} failed"), message

@@ -97,7 +97,9 @@ def test_every_chart_is_built_with_its_metadata(report):
     assert result.charts["year"].last_date == dt.date(2025, 12, 31)
     assert result.charts["year_to_date"].last_date == dt.date(2026, 3, 31)
     # stale inputs show as an earlier last date
-    assert result.charts["metaplanet_btc"].last_date == dt.date(2026, 2, 6)
+    with open(SNAPSHOT / "prices/3350.T.csv", newline="") as handle:
+        last_tokyo_day = max(row["Date"] for row in csv.DictReader(handle))
+    assert result.charts["metaplanet_btc"].last_date == dt.date.fromisoformat(last_tokyo_day)
     assert result.charts["gld_shares_gold"].last_date == dt.date(2025, 5, 28)
 
 
@@ -123,17 +125,41 @@ def test_every_charted_row_is_a_row_of_its_published_table(report):
 
 
 def test_year_chart_bitcoin_on_the_last_day_of_2025_from_the_csv(report):
-    closes = {d: v for d, v in csv_values("prices/BTC-USD.csv", "Close").items() if d.startswith("2025-")}
+    # the yearly index is based on the previous year's last close: BTC-USD 2024-12-31
+    every = csv_values("prices/BTC-USD.csv", "Close")
+    closes = {d: v for d, v in every.items() if d.startswith("2025-")}
     first_day = min(closes)
-    expected = 100 * closes["2025-12-31"] / closes[first_day]
+    base_day = max(d for d in every if d < "2025-01-01")
+    assert base_day == "2024-12-31"
+    expected = 100 * closes["2025-12-31"] / every[base_day]
     rows = report["specs"]["year"]["datasets"]["performance_daily"]
     assert {r["date"][:4] for r in rows} == {"2025"}
     assert {r["asset"] for r in rows} == {"bitcoin", "gold", "nasdaq_100", "net_liquidity"}
     btc = {r["date"]: r for r in rows if r["asset"] == "bitcoin"}
-    assert btc[first_day]["index_100"] == pytest.approx(100)
+    assert btc[first_day]["index_100"] == pytest.approx(100 * closes[first_day] / every[base_day], rel=1e-9)
+    assert {r["base_date"][:10] for r in rows if r["asset"] == "bitcoin"} == {base_day}
     assert btc["2025-12-31"]["index_100"] == pytest.approx(expected, rel=1e-9)
     ytd = report["specs"]["year_to_date"]["datasets"]["performance_daily"]
     assert {r["date"][:4] for r in ytd} == {"2026"} and max(r["date"] for r in ytd) == "2026-03-31"
+
+
+def test_gold_cpi_chart_is_the_price_in_1982_84_dollars(report):
+    # March 2026: GC=F's last close of the month, 2026-03-31, × 100 ÷ CPIAUCNS 2026-03-01 (330.213)
+    # = 1,407.46 USD of 1982-84 per ounce (gold ÷ index alone would be 14.07)
+    gold = csv_values("prices/GC=F.csv", "Close")
+    last_close = max(d for d in gold if d.startswith("2026-03"))
+    expected = gold[last_close] * 100 / csv_values("fred/CPIAUCNS.csv")["2026-03-01"]
+    assert expected == pytest.approx(1407.455, abs=1e-3)
+    rows = report["specs"]["gold_cpi"]["datasets"]["gold_cpi_monthly"]
+    assert rows[-1]["date"][:10] == "2026-03-01" and rows[-1]["gold_close_date"][:10] == last_close
+    assert rows[-1]["gold_real_usd_1982_84_per_oz"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_metaplanet_ratio_chart_says_where_its_btc_jpy_came_from(report):
+    # no BTC-JPY series in the snapshot: every row divides by BTC-USD × JPY=X, and the chart says so
+    rows = report["specs"]["metaplanet_btc"]["datasets"]["asset_ratios_daily"]
+    assert {r["denominator_source"] for r in rows} == {"bitcoin*usd_jpy"}
+    assert "BTC from BTC-USD × JPY=X" in " ".join(report["specs"]["metaplanet_btc"]["title"]["subtitle"])
 
 
 def test_net_liquidity_chart_last_point_from_the_csvs(report):

@@ -31,6 +31,21 @@ RATIOS = ("mstr_btc", "metaplanet_btc_jpy", "btc_gold", "btc_ndx")
 # calendar days from a ratio's row date back to the BTC bar in its denominator (or, for
 # the non-BTC denominators, to the denominator's own close): the alignment rule per ratio
 RATIO_DENOMINATOR_LAG_DAYS = {"mstr_btc": 0, "metaplanet_btc_jpy": 1, "btc_gold": 0, "btc_ndx": 0}
+# where each ratio's denominator comes from, by the series' registry names: Metaplanet's
+# BTC-JPY is a BTC-JPY series when one is available, else BTC-USD × USD/JPY (JPY=X)
+BTC_JPY_GIVEN = "bitcoin_jpy"
+BTC_JPY_DERIVED = "bitcoin*usd_jpy"
+DENOMINATOR_SOURCES = {
+    "mstr_btc": ("bitcoin",), "metaplanet_btc_jpy": (BTC_JPY_GIVEN, BTC_JPY_DERIVED),
+    "btc_gold": ("gold",), "btc_ndx": ("nasdaq_100",),
+}
+# The yearly index of year Y is based on the asset's last observation before Y-01-01, if it is
+# dated in the last YEAR_BASE_MAX_DAYS (7) days of Y-1 (December 25-31): every calendar here
+# has its last session of the year in that week (NYSE/COMEX December 29-31, Tokyo December
+# 28-30, crypto and net liquidity December 31). A series without one (it starts during Y, or
+# has a hole across the new year, like ZEC-USD from 2024-12-10 to 2025-01-26) gets no index
+# for Y, and `no_index_reason` says why.
+YEAR_BASE_MAX_DAYS = 7
 PERFORMANCE_ASSETS = ("bitcoin", "gold", "nasdaq_100", "mstr", "metaplanet", "zcash", "gld", "net_liquidity")
 # the unit of value_native for each asset (the long table mixes them; index_100 is unitless)
 PERFORMANCE_UNITS = {
@@ -78,35 +93,39 @@ def gold_daily(
     """One row per COMEX trading day of gold (the dates of `gold_usd_per_oz`, GC=F closes).
 
     - gold_usd_per_oz: that day's close, USD per troy ounce.
-    - cpi_index (CPIAUCNS, 1982-84 = 100, monthly, dated the first of the month): the
-      observation for month M becomes known `cpi_publication_lag_days` after M-01 and is
-      carried until the next one is known (as of BACKWARD on that availability date, no
-      age limit, so a month that was never collected — October 2025 — carries the previous
-      month's value rather than inventing one). `cpi_obs_month` is the month used.
-      gold_cpi_ratio = gold_usd_per_oz / cpi_index.
+    - cpi_index (CPIAUCNS, 1982-84 = 100, monthly, dated the first of the month): each
+      month's index enters on `cpi_known_date`, the New York date it became public, and is
+      carried until the next one is known (as of BACKWARD on that date, no age limit, so a
+      month that was never collected — October 2025 — carries the previous month's value
+      rather than inventing one; so does a CPI series that is late). `cpi_obs_month` is
+      the month used. gold_real_usd_1982_84_per_oz = gold_usd_per_oz · 100 / cpi_index: the
+      price in dollars of 1982-84 purchasing power (an index of 100 is 1982-84's price level).
     - gld_shares_outstanding (shares, optional): the newest count dated on or before the
       day, at most GLD_SHARES_MAX_AGE_DAYS (5) calendar days old, else null; `gld_shares_date`
       is its date. gld_shares_per_gold_usd_ratio = shares / gold_usd_per_oz.
     - foreign_official_treasuries_bn (WMTSECL1, weekly Wednesday, billions USD, optional):
-      known `foreign_official_treasuries_lag_days` after its Wednesday, carried (as of
-      BACKWARD on availability); `foreign_official_treasuries_obs_date` is its Wednesday.
+      enters on `foreign_official_treasuries_known_date`, carried (as of BACKWARD on that
+      date); `foreign_official_treasuries_obs_date` is its Wednesday.
       foreign_official_treasuries_per_gold_ratio = bn USD / (USD per oz) = billions of
       troy ounces the holdings would buy.
     An optional input passed as None gives null columns (right dtype), never a filled value.
-    known_at: input name ("cpi_index", "foreign_official_treasuries_bn") → `date`,
-    `known_at_utc` (when each observation became public, transforms.known): that input then
-    enters on the New York date it became known instead of after its lag.
+    When each observation became known: known_at maps an input name ("cpi_index",
+    "foreign_official_treasuries_bn") to `date`, `known_at_utc` (from its ALFRED vintage or
+    the release rule, transforms.known), and the known date is its New York date; an input
+    without it is known `*_lag_days` after its observation date (the registry's rule alone).
     """
     table = "gold_daily"
     gold = _checked(table, "gold_usd_per_oz", gold_usd_per_oz)
-    cpi = _with_known_on("cpi_index", _checked_months(table, "cpi_index", cpi_index), known_at)
+    cpi = _with_known_on(
+        "cpi_index", _checked_months(table, "cpi_index", cpi_index), known_at, cpi_publication_lag_days
+    )
     shares = _optional(table, "gld_shares_outstanding", gld_shares_outstanding)
     foreign = _optional(table, "foreign_official_treasuries_bn", foreign_official_treasuries_bn)
     if foreign is not None:
-        foreign = _with_known_on("foreign_official_treasuries_bn", foreign, known_at)
+        foreign = _with_known_on("foreign_official_treasuries_bn", foreign, known_at, foreign_official_treasuries_lag_days)
 
     out = gold.select("date", pl.col("value").alias("gold_usd_per_oz"))
-    out = as_of(out, cpi, value="cpi_index", obs_date="cpi_obs_month", lag_days=cpi_publication_lag_days)
+    out = as_of(out, cpi, value="cpi_index", obs_date="cpi_obs_month", extra={"_known_on": "cpi_known_date"})
     if shares is None:
         out = out.with_columns(_null("gld_shares_outstanding", pl.Float64()), _null("gld_shares_date", pl.Date()))
     else:
@@ -118,14 +137,15 @@ def gold_daily(
         out = out.with_columns(
             _null("foreign_official_treasuries_bn", pl.Float64()),
             _null("foreign_official_treasuries_obs_date", pl.Date()),
+            _null("foreign_official_treasuries_known_date", pl.Date()),
         )
     else:
         out = as_of(
             out, foreign, value="foreign_official_treasuries_bn", obs_date="foreign_official_treasuries_obs_date",
-            lag_days=foreign_official_treasuries_lag_days,
+            extra={"_known_on": "foreign_official_treasuries_known_date"},
         )
     return out.with_columns(
-        (pl.col("gold_usd_per_oz") / pl.col("cpi_index")).alias("gold_cpi_ratio"),
+        _real_price(pl.col("gold_usd_per_oz"), pl.col("cpi_index")),
         (pl.col("gld_shares_outstanding") / pl.col("gold_usd_per_oz")).alias("gld_shares_per_gold_usd_ratio"),
         (pl.col("foreign_official_treasuries_bn") / pl.col("gold_usd_per_oz")).alias(
             "foreign_official_treasuries_per_gold_ratio"
@@ -133,10 +153,18 @@ def gold_daily(
     ).select(GOLD_DAILY.schema.names()).sort("date")
 
 
-def _with_known_on(name: str, frame: pl.DataFrame, known_at: dict[str, pl.DataFrame] | None) -> pl.DataFrame:
-    """`frame` entering on the day it became known, when `known_at` says when (see gold_daily)."""
+def _real_price(gold: pl.Expr, cpi: pl.Expr) -> pl.Expr:
+    # CPIAUCNS is 100 at the 1982-84 price level: deflating by index / 100 gives 1982-84 dollars
+    return (gold * 100.0 / cpi).alias("gold_real_usd_1982_84_per_oz")
+
+
+def _with_known_on(
+    name: str, frame: pl.DataFrame, known_at: dict[str, pl.DataFrame] | None, lag_days: int
+) -> pl.DataFrame:
+    """`frame` with `_known_on`, the New York date it became known: from `known_at` when it
+    says (see gold_daily), else `lag_days` after each observation date."""
     if not known_at or name not in known_at:
-        return frame
+        return frame.with_columns((pl.col("date") + pl.duration(days=lag_days)).alias("_known_on"))
     joined = frame.join(known_at[name].select("date", "known_at_utc"), on="date", how="left")
     return with_known_on("gold_daily", name, joined).select("date", "value", "_known_on")
 
@@ -153,8 +181,11 @@ def gold_cpi_monthly(gold_usd_per_oz: pl.DataFrame, cpi_index: pl.DataFrame) -> 
     """One row per CPI observation month (CPIAUCNS, the whole history), dated the 1st.
 
     cpi_index: that month's CPI (1982-84 = 100). gold_usd_per_oz: the last GC=F close on or
-    before the month's last day (as of BACKWARD, no age limit; null before the first gold
-    close), with `gold_close_date` the day it comes from. gold_cpi_ratio = gold / CPI.
+    before the month's last day, with `gold_close_date` the day it comes from, when gold's
+    series reaches that day (its newest close is on or after it); otherwise null: before
+    the first gold close, and for months that end after gold's newest close (a gold series
+    that is late is never priced with an older month's close; the month gets its gold when
+    gold catches up). gold_real_usd_1982_84_per_oz = gold_usd_per_oz · 100 / cpi_index.
     Dated by observation month, not by when the CPI was published (gold_daily is the
     availability-aligned view). A month without a CPI observation (October 2025 was never
     collected) has no row: nothing is carried into a month that has no CPI of its own.
@@ -162,6 +193,7 @@ def gold_cpi_monthly(gold_usd_per_oz: pl.DataFrame, cpi_index: pl.DataFrame) -> 
     table = "gold_cpi_monthly"
     gold = _checked(table, "gold_usd_per_oz", gold_usd_per_oz)
     cpi = _checked_months(table, "cpi_index", cpi_index)
+    newest_close = gold["date"].max()
     months = cpi.select(
         "date", pl.col("value").alias("cpi_index"), pl.col("date").dt.month_end().alias("_month_end")
     )
@@ -169,17 +201,22 @@ def gold_cpi_monthly(gold_usd_per_oz: pl.DataFrame, cpi_index: pl.DataFrame) -> 
         pl.col("date").alias("gold_close_date"), pl.col("value").alias("gold_usd_per_oz")
     )
     out = months.join_asof(closes, left_on="_month_end", right_on="gold_close_date", strategy="backward")
+    reached = pl.col("_month_end") <= pl.lit(newest_close)
+    out = out.with_columns(
+        pl.when(reached).then(pl.col(c)).alias(c) for c in ("gold_close_date", "gold_usd_per_oz")
+    )
     return out.with_columns(
-        (pl.col("gold_usd_per_oz") / pl.col("cpi_index")).alias("gold_cpi_ratio")
+        _real_price(pl.col("gold_usd_per_oz"), pl.col("cpi_index"))
     ).select(GOLD_CPI_MONTHLY.schema.names()).sort("date")
 
 
 # ---------------------------------------------------------------- ratios
 
 
-def _pair(ratio: str, numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.DataFrame:
+def _pair(ratio: str, numerator: pl.DataFrame, denominator: pl.DataFrame, source: str) -> pl.DataFrame:
     """Rows on the numerator's dates D, divided by the denominator dated D − the ratio's lag
-    (an exact date: a missing denominator bar means no row, never another day's close)."""
+    (an exact date: a missing denominator bar means no row, never another day's close);
+    `source` names the series the denominator came from."""
     lag = RATIO_DENOMINATOR_LAG_DAYS[ratio]
     num = numerator.select(
         "date",
@@ -188,7 +225,8 @@ def _pair(ratio: str, numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.
     )
     den = denominator.select(pl.col("date").alias("denominator_date"), pl.col("value").alias("denominator_close"))
     return num.join(den, on="denominator_date", how="inner").select(
-        "date", pl.lit(ratio).alias("ratio"), "numerator_close", "denominator_close", "denominator_date"
+        "date", pl.lit(ratio).alias("ratio"), "numerator_close", "denominator_close", "denominator_date",
+        pl.lit(source).alias("denominator_source"),
     )
 
 
@@ -219,12 +257,14 @@ def asset_ratios_daily(
       before 2024-11-05) ÷ BTC-JPY of BTC bar D−1, the last bar completed before the Tokyo
       close. BTC-JPY is `btc_jpy` when given, else BTC-USD close(D−1) × USD/JPY
       (`jpy_per_usd`, JPY=X close on or before D−1, at most 5 days old). Rows on Tokyo
-      trading days (3350.T dates) only.
+      trading days (3350.T dates) only. `denominator_source` says which BTC-JPY each row
+      used: "bitcoin_jpy" (the given series) or "bitcoin*usd_jpy" (derived).
     - btc_gold: BTC-USD bar D ÷ GC=F close on COMEX day D (troy ounces per bitcoin).
       Rows on COMEX days only.
     - btc_ndx: BTC-USD bar D ÷ ^NDX close on Nasdaq day D. Rows on Nasdaq days only.
     The denominator is joined on its exact date (D, or D−1 for Metaplanet): without that
-    bar there is no row. `denominator_date` is the date of the denominator used.
+    bar there is no row. `denominator_date` is the date of the denominator used and
+    `denominator_source` the series it came from (DENOMINATOR_SOURCES).
     percentile_2y_pct = 100 · (number of that ratio's values in the trailing 730 calendar
     days [D−729, D], today included, that are ≤ today's) / (number of values in that
     window); is_two_year_low = today's value is the window's minimum. Both are null until
@@ -239,12 +279,16 @@ def asset_ratios_daily(
     fx = _checked(table, "jpy_per_usd", jpy_per_usd)
     given_btc_jpy = _optional(table, "btc_jpy", btc_jpy)
 
+    if given_btc_jpy is not None:
+        btc_in_jpy, btc_jpy_source = given_btc_jpy, BTC_JPY_GIVEN
+    else:
+        btc_in_jpy, btc_jpy_source = _btc_jpy(btc, fx), BTC_JPY_DERIVED
     pairs = pl.concat(
         [
-            _pair("mstr_btc", mstr, btc),
-            _pair("metaplanet_btc_jpy", metaplanet, given_btc_jpy if given_btc_jpy is not None else _btc_jpy(btc, fx)),
-            _pair("btc_gold", btc, gold),
-            _pair("btc_ndx", btc, ndx),
+            _pair("mstr_btc", mstr, btc, "bitcoin"),
+            _pair("metaplanet_btc_jpy", metaplanet, btc_in_jpy, btc_jpy_source),
+            _pair("btc_gold", btc, gold, "gold"),
+            _pair("btc_ndx", btc, ndx, "nasdaq_100"),
         ]
     ).with_columns((pl.col("numerator_close") / pl.col("denominator_close")).alias("ratio_value"))
     return _with_two_year_rank(pairs).select(ASSET_RATIOS_DAILY.schema.names()).sort("ratio", "date")
@@ -282,12 +326,46 @@ def _long(values: dict[str, pl.DataFrame]) -> pl.DataFrame:
     ])
 
 
-def _indexed(long: pl.DataFrame, *, over: list[str | pl.Expr]) -> pl.DataFrame:
-    # 100 · (value / base), in that order, so a base row is exactly 100 (v / v = 1.0)
-    return long.sort("asset", "date").with_columns(
-        pl.col("date").first().over(over).alias("base_date"),
-        (100.0 * (pl.col("value_native") / pl.col("value_native").first().over(over))).alias("index_100"),
-    ).select(PERFORMANCE_DAILY.schema.names())
+def _index_on(long: pl.DataFrame, bases: pl.DataFrame, *, on: list[str]) -> pl.DataFrame:
+    """`long` with base_date, index_100 and no_index_reason from `bases` (`on` columns,
+    base_date, _base_value, no_index_reason); 100 · (value / base), in that order, so a
+    value equal to its base is exactly 100."""
+    return long.join(bases, on=on, how="left").with_columns(
+        (100.0 * (pl.col("value_native") / pl.col("_base_value"))).alias("index_100"),
+    ).sort("asset", "date").select(PERFORMANCE_DAILY.schema.names())
+
+
+def _year_bases(long: pl.DataFrame) -> pl.DataFrame:
+    """Per asset and calendar year Y of its rows: the base of its yearly index (the last
+    observation before Y-01-01, if within YEAR_BASE_MAX_DAYS of it) or why there is none."""
+    years = (
+        long.select("asset", pl.col("date").dt.year().alias("_year")).unique()
+        .with_columns(pl.date(pl.col("_year"), 1, 1).alias("_year_start"))
+        .with_columns((pl.col("_year_start") - pl.duration(days=1)).alias("_eve"),
+                      (pl.col("_year_start") - pl.duration(days=YEAR_BASE_MAX_DAYS)).alias("_window_start"))
+        .sort("_eve")
+    )
+    closes = long.select("asset", pl.col("date").alias("_last_date"), pl.col("value_native").alias("_last_value"))
+    # both sides are sorted on their key, hence within every asset (polars cannot check that)
+    found = years.join_asof(closes.sort("_last_date"), left_on="_eve", right_on="_last_date", by="asset",
+                            strategy="backward", check_sortedness=False)
+    found = found.join(long.group_by("asset").agg(pl.col("date").min().alias("_first")), on="asset", how="left")
+    ok = pl.col("_last_date") >= pl.col("_window_start")
+    reason = (
+        pl.when(pl.col("_last_date").is_null())
+        .then(pl.format("no close before {} to index the year to: the series starts {}",
+                        pl.col("_year_start"), pl.col("_first")))
+        .when(~ok)
+        .then(pl.format("no close from {} to {} to index the year to: the last one before {} is {} "
+                        "(a hole at the start of the year)",
+                        pl.col("_window_start"), pl.col("_eve"), pl.col("_year_start"), pl.col("_last_date")))
+    )
+    return found.select(
+        "asset", "_year",
+        pl.when(ok).then(pl.col("_last_date")).alias("base_date"),
+        pl.when(ok).then(pl.col("_last_value")).alias("_base_value"),
+        reason.alias("no_index_reason"),
+    )
 
 
 def performance_daily(values: dict[str, pl.DataFrame | None]) -> pl.DataFrame:
@@ -295,19 +373,29 @@ def performance_daily(values: dict[str, pl.DataFrame | None]) -> pl.DataFrame:
 
     `values`: asset name → its series in its own units (USD closes; metaplanet in JPY;
     net_liquidity in billions USD, from the availability-aligned daily table, so every
-    calendar day). An asset passed as None has no rows. base_date = the asset's first date
-    in the calendar year of `date`; index_100 = 100 · value / value on base_date, so each
-    asset restarts at 100 on its first observation of every year.
+    calendar day). An asset passed as None has no rows. The yearly index, as performance
+    tables state a year's return: base_date = the asset's last observation before January 1
+    of the year of `date` (the previous year's last close), index_100 = 100 · value / value
+    on base_date, so a row's index is 100 + its year-to-date return in percent. When that
+    last observation is more than YEAR_BASE_MAX_DAYS (7) days before January 1 (the series
+    starts during the year, or has a hole across the new year), the year's rows keep their
+    value but have no base_date and no index_100, and `no_index_reason` says why (it is null
+    on every indexed row).
     """
-    return _indexed(_long(_checked_values("performance_daily", values)), over=["asset", pl.col("date").dt.year()])
+    long = _long(_checked_values("performance_daily", values)).with_columns(pl.col("date").dt.year().alias("_year"))
+    return _index_on(long, _year_bases(long), on=["asset", "_year"])
 
 
 def performance_from(values: dict[str, pl.DataFrame | None], base_date: dt.date) -> pl.DataFrame:
     """performance_daily's columns for rows dated on or after `base_date`, each asset indexed
-    to 100 on its first observation on or after `base_date` (the CLI's `--base DATE`).
-    An asset with no observation from `base_date` on has no rows."""
+    to 100 on its first observation on or after `base_date` (the CLI's `--base DATE`);
+    no_index_reason is null. An asset with no observation from `base_date` on has no rows."""
     long = _long(_checked_values("performance_from", values)).filter(pl.col("date") >= base_date)
-    return _indexed(long, over=["asset"])
+    bases = long.sort("asset", "date").group_by("asset", maintain_order=True).first().select(
+        "asset", pl.col("date").alias("base_date"), pl.col("value_native").alias("_base_value"),
+        _null("no_index_reason", pl.String()),
+    )
+    return _index_on(long, bases, on=["asset"])
 
 
 # ---------------------------------------------------------------- data dictionary
@@ -318,12 +406,14 @@ GOLD_DAILY = TableSpec(
     description=(
         "Gold (GC=F close, USD per troy ounce) against US CPI, GLD shares outstanding and foreign official "
         "Treasury holdings. Rows are the GC=F close dates. CPIAUCNS (monthly, dated the 1st) is availability-"
-        "aligned: month M's index is known the registry's publication lag (e.g. 45 days) after M-01 and is "
-        "carried until the next one is known (as of backward on availability; a month never collected, "
-        "October 2025, carries September, nothing is invented). GLD shares outstanding: as of backward on "
-        "the same day, at most 5 days old, else null (the snapshot's series ends 2025-05-23). WMTSECL1 "
-        "(weekly Wednesday): as of backward on availability (Wednesday + the registry's lag); null when the "
-        "series is not available (not in the offline snapshot)."
+        "aligned: month M's index is used from cpi_known_date, the New York date it became public (its first "
+        "ALFRED vintage, else the registry's release rule), and is carried until the next one is known (as of "
+        "backward on that date; a month never collected, October 2025, carries September, nothing is invented; "
+        "a late CPI series carries its newest month and the table is marked stale). The real price "
+        "gold_real_usd_1982_84_per_oz is gold × 100 / CPI. GLD shares outstanding: as of backward on the same "
+        "day, at most 5 days old, else null (the snapshot's series ends 2025-05-23). WMTSECL1 (weekly "
+        "Wednesday): as of backward on foreign_official_treasuries_known_date (its vintage, else Wednesday + "
+        "the registry's lag); null when the series is not available (not in the offline snapshot)."
     ),
     key=("date",),
     columns={
@@ -331,7 +421,11 @@ GOLD_DAILY = TableSpec(
         "gold_usd_per_oz": Column(pl.Float64(), "gold front-month future close (GC=F), USD per troy ounce"),
         "cpi_index": Column(pl.Float64(), "CPI-U all items NSA (CPIAUCNS) known that day, index 1982-84 = 100"),
         "cpi_obs_month": Column(pl.Date(), "month (first day) of the CPI observation in cpi_index"),
-        "gold_cpi_ratio": Column(pl.Float64(), "gold_usd_per_oz / cpi_index: USD per ounce in 1982-84 dollars"),
+        "gold_real_usd_1982_84_per_oz": Column(
+            pl.Float64(),
+            "gold_usd_per_oz × 100 / cpi_index: the real price of gold, USD of 1982-84 purchasing power per troy "
+            "ounce (CPI-U 1982-84 = 100)",
+        ),
         "gld_shares_outstanding": Column(
             pl.Float64(), "GLD shares outstanding on or up to 5 days before that day, shares; null when none"
         ),
@@ -351,6 +445,16 @@ GOLD_DAILY = TableSpec(
             pl.Float64(),
             "foreign_official_treasuries_bn / gold_usd_per_oz: billions of troy ounces the holdings would buy",
         ),
+        "cpi_known_date": Column(
+            pl.Date(),
+            "New York date on which cpi_index became public (its first ALFRED vintage at the release time, else "
+            "the registry's release rule); date is never earlier",
+        ),
+        "foreign_official_treasuries_known_date": Column(
+            pl.Date(),
+            "New York date on which foreign_official_treasuries_bn became public (its first ALFRED vintage, else "
+            "Wednesday + the registry's lag); date is never earlier; null when none",
+        ),
     },
 )
 
@@ -360,18 +464,27 @@ GOLD_CPI_MONTHLY = TableSpec(
     description=(
         "Gold ÷ US CPI by month, over the whole CPI history. Dated by the CPI observation month (the 1st, as "
         "FRED dates it), not by when it was published (gold_daily is the availability-aligned view). Gold is "
-        "the last GC=F close on or before the month's last day (as of backward; null before the first gold "
-        "close). A month without a CPI observation (October 2025, never collected) has no row."
+        "the last GC=F close on or before the month's last day (as of backward), null before the first gold "
+        "close and for months that end after gold's newest close (a late gold series leaves the newest months "
+        "without gold, never priced with an older month's close, and the table is marked stale). "
+        "gold_real_usd_1982_84_per_oz is gold × 100 / CPI. A month without a CPI observation (October 2025, "
+        "never collected) has no row."
     ),
     key=("date",),
     columns={
         "date": Column(pl.Date(), "CPI observation month, first day of the month"),
         "cpi_index": Column(pl.Float64(), "CPI-U all items NSA (CPIAUCNS) for that month, index 1982-84 = 100"),
         "gold_usd_per_oz": Column(
-            pl.Float64(), "last GC=F close on or before the month's last day, USD per troy ounce; null before gold data"
+            pl.Float64(),
+            "last GC=F close on or before the month's last day, USD per troy ounce; null before gold data and for "
+            "months ending after gold's newest close",
         ),
-        "gold_close_date": Column(pl.Date(), "trading day of gold_usd_per_oz; null before gold data"),
-        "gold_cpi_ratio": Column(pl.Float64(), "gold_usd_per_oz / cpi_index: USD per ounce in 1982-84 dollars"),
+        "gold_close_date": Column(pl.Date(), "trading day of gold_usd_per_oz; null when gold_usd_per_oz is"),
+        "gold_real_usd_1982_84_per_oz": Column(
+            pl.Float64(),
+            "gold_usd_per_oz × 100 / cpi_index: the real price of gold, USD of 1982-84 purchasing power per troy "
+            "ounce (CPI-U 1982-84 = 100)",
+        ),
     },
 )
 
@@ -383,8 +496,9 @@ ASSET_RATIOS_DAILY = TableSpec(
         "exact date (no row without it). mstr_btc: MSTR (NYSE day D, close 16:00 ET) ÷ BTC-USD bar D (UTC "
         "day, closes 00:00 UTC D+1, 3–4 h after the NYSE close); NYSE days only. metaplanet_btc_jpy: 3350.T "
         "(Tokyo day D, close 15:30 JST = 06:30 UTC D, 15:00 before 2024-11-05) ÷ BTC-JPY of bar D−1, "
-        "the last BTC bar completed before the Tokyo close, BTC-JPY = BTC-USD close × USD/JPY (JPY=X on or before D−1, at most 5 days "
-        "old) unless a BTC-JPY series is given; Tokyo days only. btc_gold: BTC-USD bar D ÷ GC=F on COMEX "
+        "the last BTC bar completed before the Tokyo close: a BTC-JPY series when one is available, else "
+        "BTC-USD close × USD/JPY (JPY=X on or before D−1, at most 5 days old), as denominator_source says on "
+        "every row; Tokyo days only. btc_gold: BTC-USD bar D ÷ GC=F on COMEX "
         "day D; btc_ndx: BTC-USD bar D ÷ ^NDX on Nasdaq day D; exchange days only (no weekend rows). "
         "percentile_2y_pct and is_two_year_low look at the ratio's values in the trailing 730 calendar "
         "days, today included, and are null until the ratio has 365 days of history."
@@ -418,6 +532,12 @@ ASSET_RATIOS_DAILY = TableSpec(
             pl.Boolean(),
             "today's ratio_value is the minimum of the trailing 730 calendar days; null until 365 days of history",
         ),
+        "denominator_source": Column(
+            pl.String(),
+            "series of denominator_close, by registry name: bitcoin (BTC-USD), gold (GC=F), nasdaq_100 (^NDX); for "
+            "metaplanet_btc_jpy bitcoin_jpy (a BTC-JPY series) or bitcoin*usd_jpy (BTC-USD close × JPY=X, used "
+            "when no BTC-JPY series is available)",
+        ),
     },
 )
 
@@ -425,10 +545,14 @@ PERFORMANCE_DAILY = TableSpec(
     name="performance_daily",
     grain="one row per asset per date of that asset's series",
     description=(
-        "Each asset and net liquidity indexed to 100 on its first observation of each calendar year (the "
-        "'year in one chart' comparison). Each asset keeps its own calendar (crypto and net liquidity every "
-        "day, exchange-traded assets on their trading days); nothing is filled. Net liquidity comes from "
-        "net_liquidity_daily (availability-aligned)."
+        "Each asset and net liquidity indexed to 100 at the previous year's last close, the convention of "
+        "yearly performance tables (the 'year in one chart' comparison): in year Y, index_100 = 100 · value / "
+        "the asset's last value before Y-01-01, so index_100 − 100 is the year-to-date return in percent. That "
+        "base must be dated December 25-31 of Y-1; an asset without one (its series starts during Y, or has a "
+        "hole across the new year, like ZEC-USD in January 2025) keeps its rows for Y with base_date and "
+        "index_100 null and the reason in no_index_reason. Each asset keeps its own calendar (crypto and net "
+        "liquidity every day, exchange-traded assets on their trading days); nothing is filled. Net liquidity "
+        "comes from net_liquidity_daily (availability-aligned)."
     ),
     key=("asset", "date"),
     columns={
@@ -442,8 +566,19 @@ PERFORMANCE_DAILY = TableSpec(
             "troy ounce (gold), JPY (metaplanet), index points (nasdaq_100), bn USD (net_liquidity)",
         ),
         "units": Column(pl.String(), "the unit of value_native for this asset"),
-        "base_date": Column(pl.Date(), "the asset's first date in the calendar year of date"),
-        "index_100": Column(pl.Float64(), "100 · value_native / value_native on base_date (100 on base_date), index"),
+        "base_date": Column(
+            pl.Date(),
+            "the asset's last date before January 1 of the year of date (the previous year's last close), within "
+            "December 25-31; null when there is none (no_index_reason says why)",
+        ),
+        "index_100": Column(
+            pl.Float64(),
+            "100 · value_native / value_native on base_date, index (100 = the previous year's last close); null "
+            "when base_date is",
+        ),
+        "no_index_reason": Column(
+            pl.String(), "why the row has no index_100 (no close in the last week of the previous year); null when it has"
+        ),
     },
 )
 

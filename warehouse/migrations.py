@@ -29,6 +29,34 @@ def _history_row_ranges(con) -> None:
         con.execute(f'DROP TABLE history."{copies}"')
 
 
+def _history_tables(con) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'history'").fetchall()}
+
+
+def _markets_labels(con) -> None:
+    """Issue 12: gold ÷ CPI is published as the real price, gold × 100 ÷ CPI, under a name that
+    says so; earlier versions are rescaled with the rename, so every version reads in the
+    new column's units (the old values were gold ÷ the index, 100× too small for the label
+    they carried). New columns (when CPI and WMTSECL1 became public, where a ratio's
+    denominator came from, why a row has no yearly index) are NULL in versions published
+    before this: not recorded then."""
+    tables = _history_tables(con)
+    for name in ("gold_daily", "gold_cpi_monthly"):
+        if name in tables:
+            con.execute(f'ALTER TABLE history."{name}" RENAME COLUMN gold_cpi_ratio TO gold_real_usd_1982_84_per_oz')
+            con.execute(f'UPDATE history."{name}" SET gold_real_usd_1982_84_per_oz = gold_real_usd_1982_84_per_oz * 100')
+    added = {
+        "gold_daily": (("cpi_known_date", "DATE"), ("foreign_official_treasuries_known_date", "DATE")),
+        "asset_ratios_daily": (("denominator_source", "VARCHAR"),),
+        "performance_daily": (("no_index_reason", "VARCHAR"),),
+    }
+    for name, columns in added.items():
+        for column, kind in columns:
+            if name in tables:
+                con.execute(f'ALTER TABLE history."{name}" ADD COLUMN IF NOT EXISTS {column} {kind}')
+
+
 MIGRATIONS: list[tuple[str, str | Callable]] = [
     (
         "0001_layers",
@@ -118,4 +146,5 @@ MIGRATIONS: list[tuple[str, str | Callable]] = [
     ),
     # a daily publish stores the rows that changed, not another copy of every table
     ("0005_history_row_ranges", _history_row_ranges),
+    ("0006_markets_labels", _markets_labels),
 ]
