@@ -83,7 +83,9 @@ _CORE_TABLES: tuple[TableSpec, ...] = (
                 "ticker": Column(pl.String(), "Yahoo ticker"),
                 "close": Column(pl.Float64(), "close in the asset's own currency (currency column), split-adjusted"),
                 "currency": Column(pl.String(), "ISO currency of close"),
-                "close_usd": Column(pl.Float64(), "close converted to US dollars at that day's rate (equal to close for USD assets)"),
+                "close_usd": Column(pl.Float64(), "close converted to US dollars at the newest rate on or before that day, at "
+                                                  "most 5 days old (equal to close for USD assets); null after the rate "
+                                                  "series ends (the table is then marked stale)"),
             },
         ),
 )
