@@ -577,7 +577,10 @@ PERFORMANCE_DAILY = TableSpec(
             "when base_date is",
         ),
         "no_index_reason": Column(
-            pl.String(), "why the row has no index_100 (no close in the last week of the previous year); null when it has"
+            pl.String(),
+            "why the row has no index_100: no close dated December 25-31 of the previous year, because the series "
+            "starts in this year or has a hole across the new year (the text names its last earlier close); null "
+            "when the row has an index",
         ),
     },
 )
