@@ -147,4 +147,19 @@ MIGRATIONS: list[tuple[str, str | Callable]] = [
     # a daily publish stores the rows that changed, not another copy of every table
     ("0005_history_row_ranges", _history_row_ranges),
     ("0006_markets_labels", _markets_labels),
+    (
+        # issue 12: a best lag only when significant, with its Fisher interval. Versions published
+        # before this have NULL there (no interval was computed; their is_best_lag marks stand)
+        "0007_lead_lag_intervals",
+        """
+        ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS liquidity_autocorrelation_1w DOUBLE;
+        ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS asset_autocorrelation_1w DOUBLE;
+        ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS n_effective DOUBLE;
+        ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS ci_level_pct DOUBLE;
+        ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS correlation_ci_low DOUBLE;
+        ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS correlation_ci_high DOUBLE;
+        ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS is_significant BOOLEAN;
+        ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS no_best_lag_reason VARCHAR;
+        """,
+    ),
 ]
