@@ -56,8 +56,18 @@ CORRELATION_YEARS = 10
 CORRELATION_WINDOW = 52
 CORRELATION_ASSETS = ("bitcoin", "nasdaq_100")
 SATS_PER_BTC = 100_000_000
-# asset_ratios_daily.denominator_source, as the ratio charts' subtitles say it
-RATIO_SOURCE_LABELS = {"bitcoin": "BTC-USD", "bitcoin_jpy": "BTC-JPY", "bitcoin*usd_jpy": "BTC-USD × JPY=X"}
+
+
+def _source_label(source: str) -> str:
+    """asset_ratios_daily.denominator_source (registry names, `a*b` a product) as the ratio
+    charts' subtitles say it: the providers' ids, e.g. "BTC-USD × JPY=X"."""
+    from flows.registry import RegistryError, load_registry
+
+    registry = load_registry()
+    try:
+        return " × ".join(registry.named(name).id for name in source.split("*"))
+    except RegistryError:
+        return source
 
 
 class ReportError(WarehouseError):
@@ -578,7 +588,7 @@ def _ratio_chart(reader: _Reader, ratio: str, title: str, definition: str) -> _C
             legend=alt.Legend(symbolType="square", symbolOpacity=1)),
     )
     # the table says on every row where the denominator came from (BTC-JPY, or BTC-USD × USD/JPY)
-    sources = ", ".join(RATIO_SOURCE_LABELS.get(s, s) for s in sorted(set(frame["denominator_source"].to_list())))
+    sources = ", ".join(_source_label(s) for s in sorted(set(frame["denominator_source"].to_list())))
     chart = alt.layer(band, line, lows, legend).properties(
         width=WIDTH, height=HEIGHT,
         title=_title(title, tables, units, end, f"{definition}; BTC from {sources}; last {RATIO_YEARS} years"),
