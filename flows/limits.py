@@ -97,6 +97,11 @@ FRED = RateLimit(name="netliq-fred", burst=15, per_second=1.75)
 # Yahoo: no published limit; it throttles bursts. Polite: one request a second, three at once.
 YAHOO = RateLimit(name="netliq-yahoo", burst=3, per_second=1.0)
 LIMITS: tuple[RateLimit, ...] = (FRED, YAHOO)
+# The Treasury's fiscal-data API: keyless, no published limit. One registry series reads it,
+# in one task, its pages one after another (two for the whole history), so a bucket in this
+# process is the whole budget and it is not a Prefect limit (not in LIMITS): polite, one
+# request a second, two at once.
+TREASURY = RateLimit(name="netliq-treasury", burst=2, per_second=1.0)
 FRED_LIMIT = FRED.name
 YAHOO_LIMIT = YAHOO.name
 
@@ -385,6 +390,12 @@ def fred_throttle() -> None:
     take_slot(FRED)
 
 
+def treasury_throttle() -> None:
+    """Take one slot of the polite Treasury budget (this process's bucket); call before every
+    fiscal-data API request."""
+    _local_bucket(TREASURY).take()
+
+
 def yahoo_throttle() -> None:
     """Take one slot of the polite Yahoo budget (`netliq-yahoo`); call before every Yahoo request."""
     take_slot(YAHOO)
@@ -392,6 +403,6 @@ def yahoo_throttle() -> None:
 
 __all__ = [
     "API_RETRY_WAITS_S", "DEFAULT_WAIT_TIMEOUT_S", "FRED", "FRED_LIMIT", "LIMITS", "LOCAL_FALLBACK_S", "LocalBucket",
-    "RateLimit", "ThrottleError", "YAHOO", "YAHOO_LIMIT", "ensure_limits", "fred_throttle", "take_slot", "throttle",
-    "yahoo_throttle",
+    "RateLimit", "ThrottleError", "TREASURY", "YAHOO", "YAHOO_LIMIT", "ensure_limits", "fred_throttle", "take_slot",
+    "throttle", "treasury_throttle", "yahoo_throttle",
 ]

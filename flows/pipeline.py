@@ -29,7 +29,7 @@ from flows import limits, notify
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
-from flows.sources import fred, replay, yahoo
+from flows.sources import fred, replay, treasury, yahoo
 from flows.sources.schema import OBSERVATIONS, BadRows, FetchResult, SourceError
 from expectations.tables import PUBLISHED_SUITES
 from flows.tables import BUILDERS, Inputs
@@ -137,6 +137,8 @@ def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, a
             return yahoo.fetch_shares(spec, since, throttle=limits.yahoo_throttle)
         if spec.provider == "file":
             return file_source.fetch(spec)
+        if spec.provider == "treasury":
+            return treasury.fetch(spec, since, throttle=limits.treasury_throttle)
         return yahoo.fetch(spec, since, today=today, throttle=limits.yahoo_throttle)
     except SourceError as exc:
         return exc

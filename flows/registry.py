@@ -13,8 +13,9 @@ from transforms.known import ReleaseRule
 REGISTRY_PATH = Path(__file__).with_name("series.toml")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # fred: FRED via fredapi; yahoo: Yahoo closes via yfinance; yahoo_shares: shares outstanding
-# via yfinance get_shares_full; file: a CSV/Parquet file or URL with date and value columns
-PROVIDERS = ("fred", "yahoo", "yahoo_shares", "file")
+# via yfinance get_shares_full; file: a CSV/Parquet file or URL with date and value columns;
+# treasury: the Daily Treasury Statement's TGA close from the fiscal-data API (flows/sources/treasury.py)
+PROVIDERS = ("fred", "yahoo", "yahoo_shares", "file", "treasury")
 
 _REQUIRED = (
     "provider", "id", "name", "native_units", "frequency", "publication_lag_days",
@@ -47,6 +48,8 @@ class SeriesSpec:
     drop_dates: tuple[dt.date, ...] = ()
     snapshot_file: str | None = None
     value_column: str | None = None
+    # replay only, provider treasury: the recorded Table I files under the replay folder, read together
+    replay_files: tuple[str, ...] = ()
     date_column: str | None = None  # provider "file": the date column when it is not `date`
     path: str | None = None  # provider "file": a CSV or Parquet path (relative to the repo) or URL
     # when on its release day a value becomes public: "HH:MM Area/City"; "24:00" = end of day
@@ -131,6 +134,7 @@ class RegistryError(ValueError):
 _FIELD_TYPES = {f.name: f.type for f in fields(SeriesSpec)}
 _LOADED = {"key", "calendar_dates"}  # filled by the loader, never written in the registry
 _DATE_LISTS = {"exempt_dates", "drop_dates"}
+_TEXT_LISTS = {"replay_files"}
 _NUMERIC = {"publication_lag_days", "max_age_days", "max_gap_days", "valid_min", "valid_max",
             "to_bn", "max_change_pct", "max_change_abs"}
 
@@ -153,6 +157,10 @@ def _check_types(path: Path, key: str, entry: dict) -> None:
                 isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in value.values()):
                 raise RegistryError(f"{path.name}: series {key!r}: release_exceptions must map "
                                     f"\"YYYY-MM-DD\" observation dates to TOML release dates, got {value!r}")
+            continue
+        if name in _TEXT_LISTS:
+            if not (isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value)):
+                raise RegistryError(f"{path.name}: series {key!r}: {name} must be a list of file names, got {value!r}")
             continue
         if name == "lateness" and value not in ("block", "warn"):
             raise RegistryError(f"{path.name}: series {key!r}: lateness must be block or warn, got {value!r}")
@@ -229,7 +237,7 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
             raise RegistryError(f"{path.name}: series {key!r} needs max_change_pct or max_change_abs")
         if entry["provider"] == "file" and not entry.get("path"):
             raise RegistryError(f"{path.name}: series {key!r} has provider file but no path")
-        entry = {k: tuple(v) if k in _DATE_LISTS else v for k, v in entry.items()}
+        entry = {k: tuple(v) if k in _DATE_LISTS | _TEXT_LISTS else v for k, v in entry.items()}
         if "release_exceptions" in entry:
             entry["release_exceptions"] = _release_exceptions(path, key, entry["release_exceptions"])
         if entry.get("release_calendar"):

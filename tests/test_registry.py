@@ -67,7 +67,7 @@ def test_real_registry_loads(registry):
 
 
 def test_providers_are_the_documented_ones():
-    assert PROVIDERS == ("fred", "yahoo", "yahoo_shares", "file")
+    assert PROVIDERS == ("fred", "yahoo", "yahoo_shares", "file", "treasury")
 
 
 def test_every_series_has_required_fields_units_and_description(registry):
@@ -87,7 +87,7 @@ def test_every_series_has_required_fields_units_and_description(registry):
             assert spec.path, key
     # each documented frequency and provider family is really in use (the sets are not stale)
     assert {s.frequency for s in registry.series.values()} == FREQUENCIES
-    assert {s.provider for s in registry.series.values()} == {"fred", "yahoo", "yahoo_shares", "file"}
+    assert {s.provider for s in registry.series.values()} == {"fred", "yahoo", "yahoo_shares", "file", "treasury"}
 
 
 def test_names_are_unique_and_provider_ids_are_unique(registry):

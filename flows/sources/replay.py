@@ -9,6 +9,9 @@ Layout (the layout of the bundled snapshot, data/snapshot/):
                               periods (realtime_start=1776-07-04 for the whole history):
                               replayed as vintages, so every value knows when it was published
   DIR/prices/<TICKER>.csv     Yahoo columns `Date,Open,High,Low,Close[,Adj Close][,Volume]`
+  DIR/<replay_files>          provider treasury: the registry's recorded Daily Treasury Statement
+                              Table I files (e.g. other/dts_…csv), read together through the
+                              source's close rule (flows/sources/treasury.py)
 
 Values are read as text first: a cell that is not a number is kept (value null,
 value_text as written) so the quality gate can name it instead of the reader guessing.
@@ -23,6 +26,7 @@ import polars as pl
 
 from flows.registry import SeriesSpec
 from flows.sources import file as file_source
+from flows.sources import treasury
 from flows.sources.schema import FetchResult, SourceError, conform, parse_number
 
 
@@ -92,6 +96,8 @@ def locate(spec: SeriesSpec, folder: Path) -> Path | None:
 def fetch(spec: SeriesSpec, folder: Path) -> FetchResult:
     if spec.provider == "file":
         return file_source.fetch(spec)
+    if spec.provider == "treasury":
+        return _treasury(spec, folder)
     path = locate(spec, folder)
     if path is None:
         raise NotInReplay(f"{spec.key}: not in {folder} (looked for the {spec.provider} file of {spec.id})")
@@ -113,6 +119,19 @@ def fetch(spec: SeriesSpec, folder: Path) -> FetchResult:
         frame = read_price_csv(path, spec.id)
     # an empty file is returned as an empty frame: the gate's not_empty check names it
     return FetchResult(series_id=spec.id, frame=frame, metadata={"file": str(path)})
+
+
+def _treasury(spec: SeriesSpec, folder: Path) -> FetchResult:
+    """All of the registry's recorded statement files, or none: a folder holding only some
+    would replay a history with years missing and say nothing."""
+    paths = [folder / name for name in spec.replay_files]
+    present = [p for p in paths if p.is_file()]
+    if not present:
+        raise NotInReplay(f"{spec.key}: not in {folder} (looked for {', '.join(spec.replay_files) or 'replay_files'})")
+    if len(present) < len(paths):
+        missing = ", ".join(str(p.relative_to(folder)) for p in paths if p not in present)
+        raise SourceError(f"{spec.key}: {folder} holds only part of the recorded statements: {missing} missing")
+    return treasury.read_statement_files(spec, present)
 
 
 def replay_clock(frames: list[pl.DataFrame]) -> dt.date:
