@@ -27,7 +27,12 @@ from transforms.markets import (
     DENOMINATOR_SOURCES,
     GLD_SHARES_MAX_AGE_DAYS,
     GOLD_CPI_MONTHLY,
+    GOLD_ANNUAL_FIGURES_THROUGH_YEAR,
+    GOLD_AVERAGE_SOURCE,
+    GOLD_CLOSE_SOURCE,
     GOLD_DAILY,
+    GOLD_PRICE_BASES,
+    GOLD_REAL_MONTHLY,
     PERFORMANCE_ASSETS,
     PERFORMANCE_DAILY,
     RATIO_DENOMINATOR_LAG_DAYS,
@@ -56,6 +61,11 @@ CPI_CARRY_DAYS = 62
 MAX_MONTHS_BETWEEN_CPI = 2
 # The last gold close of a month falls in its last days (weekends, holidays); 10 allows both.
 GOLD_MONTH_END_MAX_DAYS = 10
+# gold_real_monthly reaches back to 1913, when gold was 18.92 USD/oz (the long history's lowest
+# figure since is 18.92 too); its real price in 1982-84 USD ran from 89.7 (1970-07: 35 USD at
+# CPI 39.0) to 1,600.6 (2026-01) in the snapshot.
+GOLD_LONG_RANGE_USD_PER_OZ = (10.0, 50_000.0)
+GOLD_REAL_RANGE_USD_1982_84_PER_OZ = (40.0, 5_000.0)
 
 
 # ---------------------------------------------------------------- helpers
@@ -223,6 +233,98 @@ def gold_cpi_monthly_suite(registry: Registry, clock: dt.date, previous_rows: in
     return Suite("gold_cpi_monthly", ("date", "cpi_index"), tuple(checks), derive)
 
 
+# ---------------------------------------------------------------- gold_real_monthly
+
+
+def gold_real_monthly_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
+    # each gold series and what it measures, in the order the table passes through them
+    basis_rank = {b: i for i, b in enumerate(GOLD_PRICE_BASES)}
+    basis_source = {"annual_figure": GOLD_AVERAGE_SOURCE, "monthly_average": GOLD_AVERAGE_SOURCE,
+                    "month_end_close": GOLD_CLOSE_SOURCE}
+
+    def derive(frame: pl.DataFrame) -> pl.DataFrame:
+        month = pl.col("date").dt.year() * 12 + pl.col("date").dt.month()
+        basis = pl.col("gold_price_basis")
+        rank = basis.replace_strict(basis_rank, default=None, return_dtype=pl.Int32)
+        # the last day on which a gold figure cannot be public yet: its year's last day for an
+        # annual figure, its month's last for an average, the day before for a close
+        not_yet_public = (
+            pl.when(basis == "annual_figure").then(pl.date(pl.col("date").dt.year(), 12, 31))
+            .when(basis == "monthly_average").then(pl.col("date").dt.month_end())
+            .when(basis == "month_end_close").then(pl.col("gold_obs_date") - pl.duration(days=1))
+        )
+        out = frame.sort("date").with_columns(
+            _age(clock),
+            pl.col("date").dt.day().alias("day_of_month"),
+            (month - month.shift(1)).alias("months_since_previous"),
+            # one switch, forwards: annual figures, then monthly averages, then GC=F closes
+            (rank - rank.forward_fill().shift(1)).alias("basis_step"),
+            (~basis.replace_strict(basis_source, default=None).eq_missing(pl.col("gold_source"))
+             ).cast(pl.Int32).alias("source_off_basis"),
+            # annual figures are the years through GOLD_ANNUAL_FIGURES_THROUGH_YEAR, and only they
+            (basis.is_in(["annual_figure", "monthly_average"])
+             & ((basis == "annual_figure") != (pl.col("date").dt.year() <= GOLD_ANNUAL_FIGURES_THROUGH_YEAR))
+             ).cast(pl.Int32).alias("annual_figure_off_years"),
+            # no look-ahead: a figure is public only after its period, CPI only after its month
+            _days("gold_known_date", not_yet_public).alias("gold_known_days_after_not_yet_public"),
+            _days("cpi_known_date", pl.col("date").dt.month_end()).alias("cpi_known_days_after_month"),
+            _days("known_date", "cpi_known_date").alias("known_after_cpi_days"),
+            _days("known_date", "gold_known_date").alias("known_after_gold_days"),
+            pl.when(basis == "month_end_close")
+            .then(_days(pl.col("date").dt.month_end(), "gold_obs_date")).alias("gold_close_days_before_month_end"),
+            pl.when(basis != "month_end_close").then(_days("gold_obs_date", "date"))
+            .alias("average_obs_days_off_month"),
+            # every month from the first with gold to the last has gold (a late GC=F leaves only
+            # the newest months without it)
+            (
+                pl.col("gold_usd_per_oz").is_null()
+                & (pl.col("date") > pl.col("date").filter(pl.col("gold_usd_per_oz").is_not_null()).min())
+                & (pl.col("date") < pl.col("date").filter(pl.col("gold_usd_per_oz").is_not_null()).max())
+            ).cast(pl.Int32).alias("gold_missing_within_gold_history"),
+            pl.sum_horizontal(
+                (pl.col("gold_usd_per_oz").is_null() != pl.col(c).is_null()).cast(pl.Int32)
+                for c in ("gold_source", "gold_price_basis", "gold_obs_date", "gold_known_date")
+            ).alias("gold_columns_null_mismatches"),
+        )
+        return _with_definitions(
+            out,
+            {
+                "gold_real_usd_1982_84_per_oz": 100 * pl.col("gold_usd_per_oz") / pl.col("cpi_index"),
+                "known_date": pl.max_horizontal("cpi_known_date", "gold_known_date"),
+            },
+            relative={"gold_real_usd_1982_84_per_oz"},
+        ).with_columns(pl.col("known_date_residual").dt.total_days().alias("known_date_residual_days")).drop(
+            "known_date_residual")
+
+    checks = _common_checks(GOLD_REAL_MONTHLY, derive, previous_rows) + [
+        *(_not_null(c) for c in ("cpi_index", "cpi_known_date", "known_date")),
+        Check("range_cpi_index", between("cpi_index", *CPI_RANGE_INDEX)),
+        Check("range_gold_usd_per_oz", between("gold_usd_per_oz", *GOLD_LONG_RANGE_USD_PER_OZ)),
+        Check("range_gold_real_usd_1982_84_per_oz",
+              between("gold_real_usd_1982_84_per_oz", *GOLD_REAL_RANGE_USD_1982_84_PER_OZ)),
+        Check("date_is_month_start", between("day_of_month", 1, 1)),
+        Check("monthly_no_gap", between("months_since_previous", 1, MAX_MONTHS_BETWEEN_CPI)),
+        Check("gold_present_within_gold_history", between("gold_missing_within_gold_history", 0, 0)),
+        Check("gold_source_in_set", gxe.ExpectColumnValuesToBeInSet(
+            column="gold_source", value_set=[GOLD_AVERAGE_SOURCE, GOLD_CLOSE_SOURCE])),
+        Check("gold_price_basis_in_set", gxe.ExpectColumnValuesToBeInSet(
+            column="gold_price_basis", value_set=list(GOLD_PRICE_BASES))),
+        Check("gold_source_matches_basis", between("source_off_basis", 0, 0)),
+        Check("gold_source_switches_once_forwards", between("basis_step", 0, 1)),
+        Check("annual_figures_through_their_years", between("annual_figure_off_years", 0, 0)),
+        Check("gold_columns_null_together", between("gold_columns_null_mismatches", 0, 0)),
+        Check("gold_close_in_month_end", between("gold_close_days_before_month_end", 0, GOLD_MONTH_END_MAX_DAYS)),
+        Check("average_dated_its_month", between("average_obs_days_off_month", 0, 0)),
+        Check("no_lookahead_gold", between("gold_known_days_after_not_yet_public", 1, None)),
+        Check("no_lookahead_cpi", between("cpi_known_days_after_month", 1, None)),
+        Check("known_date_not_before_cpi", between("known_after_cpi_days", 0, None)),
+        Check("known_date_not_before_gold", between("known_after_gold_days", 0, None)),
+        Check("definition_known_date", between("known_date_residual_days", 0, 0)),
+        *_definition_checks({"gold_real_usd_1982_84_per_oz": RATIO_TOLERANCE}),
+    ]
+    return Suite("gold_real_monthly", ("date", "gold_source", "gold_usd_per_oz", "known_date"), tuple(checks), derive)
+
+
 # ---------------------------------------------------------------- asset_ratios_daily
 
 
@@ -368,6 +470,7 @@ def performance_daily_suite(registry: Registry, clock: dt.date, previous_rows: i
 SUITES = {
     "gold_daily": gold_daily_suite,
     "gold_cpi_monthly": gold_cpi_monthly_suite,
+    "gold_real_monthly": gold_real_monthly_suite,
     "asset_ratios_daily": asset_ratios_daily_suite,
     "performance_daily": performance_daily_suite,
 }

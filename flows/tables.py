@@ -135,6 +135,16 @@ def _gold_daily(inputs: Inputs) -> pl.DataFrame:
     )
 
 
+def _gold_real(inputs: Inputs) -> pl.DataFrame:
+    registry = inputs.registry
+    names = {"gold_monthly_average_usd_per_oz": "gold_monthly_average", "gold_usd_per_oz": "gold", "cpi_index": "cpi"}
+    return markets.gold_real_monthly(
+        inputs.named("gold_monthly_average"), inputs.named("gold"), inputs.named("cpi"),
+        known_at={column: frame for column, name in names.items()
+                  if (frame := inputs.known(registry.named(name).key)) is not None},
+    )
+
+
 def _ratios(inputs: Inputs) -> pl.DataFrame:
     # a BTC-JPY series replaces BTC-USD × USD/JPY when present; its absence is not staleness
     return markets.asset_ratios_daily(*(inputs.named(n) for n in _RATIO_INPUTS), btc_jpy=inputs.named("bitcoin_jpy"))
@@ -177,6 +187,8 @@ BUILDERS: dict[str, Builder] = {
                           _names_to_keys("gld_shares_outstanding", "foreign_official_treasuries")),
     "gold_cpi_monthly": Builder(lambda i: markets.gold_cpi_monthly(i.named("gold"), i.named("cpi")),
                                 _names_to_keys("gold", "cpi")),
+    # the long monthly history prices the months before GC=F; without it they have no gold
+    "gold_real_monthly": Builder(_gold_real, _names_to_keys("gold", "cpi"), _names_to_keys("gold_monthly_average")),
     "asset_ratios_daily": Builder(_ratios, _names_to_keys(*_RATIO_INPUTS)),
     "performance_daily": Builder(
         _performance, _core,

@@ -1,7 +1,8 @@
 """transforms/markets.py and its suites, against values computed independently from the snapshot.
 
 Inputs for the code under test are built the way the pipeline builds them: `read_price_csv`
-/ `read_fred_csv` on data/snapshot/ → (date, value); 3350.T without its `#VALUE!` row
+/ `read_fred_csv` on data/snapshot/ → (date, value), the long gold history (GOLD-MONTHLY) through
+the file source of its registry entry; 3350.T without its `#VALUE!` row
 (2020-10-01, the TSE outage, dropped by the pipeline); GLD shares outstanding from
 GLD_shares_outstanding_derived.csv, column shares_outstanding. Expected values never come
 from the code under test: each test reads the same CSV cells with Python's `csv` module and
@@ -25,14 +26,16 @@ import pytest
 from expectations.gate import validate
 from expectations.suites_markets import SUITES
 from flows.registry import load_registry
+from flows.sources import file as file_source
 from flows.sources.replay import SNAPSHOT_DIR, read_fred_csv, read_price_csv
-from transforms.known import current, known_rows, with_rule_known_at
+from transforms.known import current, end_of_day_utc, known_rows, with_rule_known_at
 from transforms.liquidity import in_billions, net_liquidity_daily
 from transforms.markets import (
     TABLE_SPECS,
     asset_ratios_daily,
     gold_cpi_monthly,
     gold_daily,
+    gold_real_monthly,
     performance_daily,
     performance_from,
 )
@@ -67,6 +70,13 @@ def closes(ticker: str) -> dict[dt.date, str]:
 
 BTC, GOLD, NDX, MSTR, TSE, JPY = (closes(t) for t in ("BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "JPY=X"))
 CPI = csv_values(FRED / "CPIAUCNS.csv", "date", "value")
+# datasets/gold-prices monthly.csv: `Date,Price`, dates YYYY-MM (the month's 1st here)
+with (SNAPSHOT_DIR / "other" / "gold_price_monthly_1833_datasets-gold-prices.csv").open(newline="") as _f:
+    GOLD_MONTHLY = {D(row["Date"] + "-01"): row["Price"] for row in csv.DictReader(_f)}
+# BLS's CPI release dates (obs_date,release_date; '#' lines are its header)
+with (Path(__file__).resolve().parents[1] / "flows" / "release_dates" / "bls_cpi.csv").open(newline="") as _f:
+    BLS_CPI_RELEASES = {D(row["obs_date"]): D(row["release_date"])
+                        for row in csv.DictReader(line for line in _f if not line.startswith("#"))}
 SHARES = csv_values(PRICES / "GLD_shares_outstanding_derived.csv", "date", "shares_outstanding")
 TREAST = csv_values(FRED / "TREAST.csv", "date", "value")
 WALCL, WTREGEN, RRP = (csv_values(FRED / f"{s}.csv", "date", "value") for s in ("WALCL", "WTREGEN", "RRPONTSYD"))
@@ -137,6 +147,29 @@ def monthly() -> pl.DataFrame:
     return gold_cpi_monthly(price("GC=F"), fred("CPIAUCNS"))
 
 
+def gold_long_history() -> pl.DataFrame:
+    fetched = file_source.fetch(REGISTRY.get("GOLD-MONTHLY")).frame
+    return fetched.select(pl.col("obs_date").alias("date"), "value")
+
+
+def known_by_rule(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """When each observation became public by the registry's release rule (the pipeline's
+    first fetch, after the fact): for CPIAUCNS BLS's dates where listed, else 59 days."""
+    return with_rule_known_at(frame.select("date"), REGISTRY.get(key).release_rule())
+
+
+def real_gold_inputs(long: pl.DataFrame | None, closes: pl.DataFrame, cpi: pl.DataFrame) -> dict:
+    known = {"gold_usd_per_oz": known_by_rule(closes, "GC=F"), "cpi_index": known_by_rule(cpi, "CPIAUCNS")}
+    if long is not None:
+        known["gold_monthly_average_usd_per_oz"] = known_by_rule(long, "GOLD-MONTHLY")
+    return {"gold_monthly_average_usd_per_oz": long, "gold_usd_per_oz": closes, "cpi_index": cpi, "known_at": known}
+
+
+@pytest.fixture(scope="module")
+def real_gold() -> pl.DataFrame:
+    return gold_real_monthly(**real_gold_inputs(gold_long_history(), price("GC=F"), fred("CPIAUCNS")))
+
+
 RATIO_INPUTS = ("BTC-USD", "GC=F", "^NDX", "MSTR", "3350.T", "JPY=X")
 
 
@@ -183,9 +216,9 @@ def test_parameters_and_quirks_these_tests_assume():
     assert dropped == {D("2020-10-01")}
 
 
-def test_every_table_matches_its_spec_and_is_described(gold, monthly, ratios, performance):
-    built = {"gold_daily": gold, "gold_cpi_monthly": monthly, "asset_ratios_daily": ratios,
-             "performance_daily": performance}
+def test_every_table_matches_its_spec_and_is_described(gold, monthly, real_gold, ratios, performance):
+    built = {"gold_daily": gold, "gold_cpi_monthly": monthly, "gold_real_monthly": real_gold,
+             "asset_ratios_daily": ratios, "performance_daily": performance}
     assert set(SPECS) == set(built) == set(SUITES)
     for name, frame in built.items():
         spec = SPECS[name]
@@ -497,6 +530,221 @@ def test_gold_cpi_monthly_month_ending_on_gold_newest_close_is_priced():
 def test_gold_cpi_monthly_bad_input():
     with pytest.raises(ValueError, match="gold_cpi_monthly: input gold_usd_per_oz is empty"):
         gold_cpi_monthly(price("GC=F").head(0), fred("CPIAUCNS"))
+
+
+# --- gold_real_monthly ---------------------------------------------------------------------
+# Method for every expected value below: read the three CSV files with the csv module
+# (other/gold_price_monthly_1833_datasets-gold-prices.csv `Date,Price`; fred/CPIAUCNS.csv;
+# prices/GC=F.csv `Close`). Months before the month of GC=F's first close (2000-08-30, so
+# before 2000-08) take the long history's cell for that month; from 2000-08 on, the last GC=F
+# close on or before the month's last day. Real price = gold × 100 / CPI (1982-84 = 100).
+# Known dates by the registry's rules: GOLD-MONTHLY month M-01 + 35 days at 24:00 New York
+# (the first instant of the next day, so its New York date is M-01 + 36 days); an annual figure
+# (through 1959) with its year's December; CPIAUCNS BLS's release date where
+# flows/release_dates/bls_cpi.csv lists it, else M-01 + 59 days moved to the next business
+# day; a GC=F close on its own day (17:00 New York).
+
+
+def _month_end(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - DAY
+
+
+def real_gold_by_hand() -> dict[dt.date, tuple[float, str, dt.date]]:
+    """CPI month → (gold USD/oz, gold_source, gold_obs_date), from the CSV cells alone."""
+    days = sorted(GOLD)
+    out = {}
+    for month in sorted(CPI):
+        end = _month_end(month)
+        if end >= days[0]:
+            close_day = days[bisect.bisect_right(days, end) - 1]
+            out[month] = (float(GOLD[close_day]), "gold", close_day)
+        else:
+            out[month] = (float(GOLD_MONTHLY[month]), "gold_monthly_average", month)
+    return out
+
+
+def test_gold_real_monthly_every_cpi_month_from_1913_matches_the_csvs(real_gold):
+    # 1,358 rows: every CPIAUCNS month from 1913-01 to 2026-03 but October 2025 (never
+    # collected); each row's gold and real price as the method above gives them.
+    by_hand = real_gold_by_hand()
+    assert real_gold.height == len(CPI) == len(by_hand) == 1358
+    assert real_gold["date"].to_list() == sorted(CPI)
+    assert real_gold["date"][0] == D("1913-01-01") and no_row(real_gold, D("2025-10-01"))
+    for row in real_gold.iter_rows(named=True):
+        gold, source, obs = by_hand[row["date"]]
+        assert (row["gold_usd_per_oz"], row["gold_source"], row["gold_obs_date"]) == (gold, source, obs), row["date"]
+        assert row["cpi_index"] == float(CPI[row["date"]])
+        assert row["gold_real_usd_1982_84_per_oz"] == pytest.approx(gold * 100 / float(CPI[row["date"]]), rel=REL)
+
+
+@pytest.mark.parametrize(
+    ("month", "gold_cell", "cpi_cell", "source", "basis", "real_by_hand"),
+    [
+        # the first CPI month: 1913's annual figure 18.920 × 100 / 9.8 = 193.0612...
+        ("1913-01-01", "18.920", "9.8", "gold_monthly_average", "annual_figure", 193.06122448979592),
+        # the Gold Reserve Act year: 1934's figure 34.690 (after 20.670 in 1932) × 100 / 13.2 = 262.8030...
+        ("1934-01-01", "34.690", "13.2", "gold_monthly_average", "annual_figure", 262.80303030303030),
+        # the last annual figure, 1959: 35.100 × 100 / 29.4 = 119.3877...
+        ("1959-12-01", "35.100", "29.4", "gold_monthly_average", "annual_figure", 119.38775510204081),
+        # the first World Bank monthly average: 35.270 × 100 / 29.3 = 120.3754...
+        ("1960-01-01", "35.270", "29.3", "gold_monthly_average", "monthly_average", 120.37542662116041),
+        # the January 1980 spike: 675.310 × 100 / 77.8 = 868.0077...
+        ("1980-01-01", "675.310", "77.8", "gold_monthly_average", "monthly_average", 868.00771208226221),
+        ("1999-12-01", "283.000", "168.3", "gold_monthly_average", "monthly_average", 168.15210932857992),
+        # the last month before GC=F: 282.000 × 100 / 172.8 = 163.1944...
+        ("2000-07-01", "282.000", "172.8", "gold_monthly_average", "monthly_average", 163.19444444444443),
+        # the first GC=F month: its last close, Thu 2000-08-31, 278.29998779296875 × 100 / 172.8 (not the
+        # average 274.470) = 161.0532...
+        ("2000-08-01", "278.29998779296875", "172.8", "gold", "month_end_close", 161.05323367648654),
+        # the newest: Tue 2026-03-31 4647.60009765625 × 100 / 330.213 = 1407.4552...
+        ("2026-03-01", "4647.60009765625", "330.213", "gold", "month_end_close", 1407.4552175887230),
+    ],
+)
+def test_gold_real_monthly_named_months(real_gold, month, gold_cell, cpi_cell, source, basis, real_by_hand):
+    month = D(month)
+    cells = GOLD_MONTHLY if source == "gold_monthly_average" else GOLD
+    obs = month if source == "gold_monthly_average" else max(d for d in GOLD if d <= _month_end(month))
+    assert cells[obs] == gold_cell and CPI[month] == cpi_cell
+    assert float(gold_cell) * 100 / float(cpi_cell) == pytest.approx(real_by_hand, rel=1e-15)
+    row = row_of(real_gold, month)
+    assert (row["gold_source"], row["gold_price_basis"], row["gold_obs_date"]) == (source, basis, obs)
+    assert row["gold_usd_per_oz"] == float(gold_cell)
+    assert row["gold_real_usd_1982_84_per_oz"] == pytest.approx(real_by_hand, rel=REL)
+
+
+@pytest.mark.parametrize(
+    ("month", "gold_known", "cpi_known"),
+    [
+        # 1913: the annual figure with December 1913's: 1913-12-01 + 35 d = 1914-01-05 24:00 → 1914-01-06.
+        # CPI: 1913-01-01 + 59 d = Sat 1913-03-01 → Mon 03-03
+        ("1913-01-01", "1914-01-06", "1913-03-03"),
+        # every month of 1934 waits for the year's end: December 1934 + 35 d → 1935-01-06; CPI
+        # 1934-01-01 + 59 d = Thu 1934-03-01, and 1934-07-01 + 59 d = Wed 1934-08-29
+        ("1934-01-01", "1935-01-06", "1934-03-01"),
+        ("1934-07-01", "1935-01-06", "1934-08-29"),
+        # a monthly average: 1980-01-01 + 35 d = 02-05 24:00 → 02-06; CPI 1980-01-01 + 59 d = Fri 02-29
+        ("1980-01-01", "1980-02-06", "1980-02-29"),
+        # a GC=F close on its day; CPI March 2026 on BLS's release date, 2026-04-10
+        ("2026-03-01", "2026-03-31", "2026-04-10"),
+    ],
+)
+def test_gold_real_monthly_known_dates_are_honest(real_gold, month, gold_known, cpi_known):
+    row = row_of(real_gold, D(month))
+    assert (row["gold_known_date"], row["cpi_known_date"]) == (D(gold_known), D(cpi_known))
+    assert row["known_date"] == max(D(gold_known), D(cpi_known))
+    assert BLS_CPI_RELEASES.get(D(month), D(cpi_known)) == D(cpi_known)
+
+
+def test_gold_real_monthly_annual_figures_known_only_after_their_year(real_gold):
+    # Through 1959 each month repeats the year's figure (1934: 34.690 twelve times), which
+    # existed only once the year had ended: every such row's gold is known after 12-31.
+    assert {GOLD_MONTHLY[D(f"1934-{m:02d}-01")] for m in range(1, 13)} == {"34.690"}
+    annual = real_gold.filter(pl.col("gold_price_basis") == "annual_figure")
+    assert annual["date"].min() == D("1913-01-01") and annual["date"].max() == D("1959-12-01")
+    assert annual.height == 47 * 12
+    assert (annual["gold_known_date"] > annual["date"].dt.year().map_elements(
+        lambda y: dt.date(y, 12, 31), return_dtype=pl.Date)).all()
+    assert set(annual.filter(pl.col("date").dt.year() == 1934)["gold_known_date"].to_list()) == {D("1935-01-06")}
+
+
+def test_gold_real_monthly_source_switches_once_at_gc_f_first_month(real_gold):
+    # GC=F's first close is Wed 2000-08-30 (prices/GC=F.csv), so 2000-08 is its first month:
+    # every month before is the long history, every month from it GC=F, with no way back.
+    assert min(GOLD) == D("2000-08-30")
+    sources = real_gold.select("date", "gold_source", "gold_price_basis")
+    before, after = sources.filter(pl.col("date") < D("2000-08-01")), sources.filter(pl.col("date") >= D("2000-08-01"))
+    assert set(before["gold_source"]) == {"gold_monthly_average"} and set(after["gold_source"]) == {"gold"}
+    assert set(after["gold_price_basis"]) == {"month_end_close"}
+    assert before.height == 1051 and after.height == 307  # 1913-01..2000-07; 2000-08..2026-03 less 2025-10
+
+
+def test_gold_real_monthly_the_essays_point_across_the_decades(real_gold):
+    # In dollars of 1982-84 (by hand, from the cells): gold was 193.06 in 1913-01, fell to its
+    # low of 89.74 in 1970-07 (35.000 at CPI 39.0: the fixed price eroded by inflation, a year
+    # before the gold window closed), spiked to 868.01 in 1980-01, sank to 146.37 in 2001-03
+    # (GC=F 2001-03-30 257.8999938964844 at CPI 176.2), and first passed the 1980 peak in
+    # 2025-01 (GC=F 2025-01-31 2812.5 × 100 / 317.671 = 885.35); the highest month is
+    # 2026-02 (GC=F 2026-02-27 5230.5 × 100 / 326.785 = 1600.59).
+    by_hand = {m: g * 100 / float(CPI[m]) for m, (g, _, _) in real_gold_by_hand().items()}
+    low = min(by_hand, key=by_hand.get)
+    high = max(by_hand, key=by_hand.get)
+    assert (low, round(by_hand[low], 2)) == (D("1970-07-01"), 89.74)
+    assert (high, round(by_hand[high], 2)) == (D("2026-02-01"), 1600.59)
+    assert round(by_hand[D("1980-01-01")], 2) == 868.01
+    post_peak_low = min((m for m in by_hand if m > D("1980-01-01")), key=by_hand.get)
+    assert (post_peak_low, round(by_hand[post_peak_low], 2)) == (D("2001-03-01"), 146.37)
+    passed = min(m for m in by_hand if m > D("1980-01-01") and by_hand[m] > by_hand[D("1980-01-01")])
+    assert (passed, round(by_hand[passed], 2)) == (D("2025-01-01"), 885.35)
+    real = dict(zip(real_gold["date"], real_gold["gold_real_usd_1982_84_per_oz"], strict=True))
+    for month in (D("1913-01-01"), low, D("1980-01-01"), post_peak_low, passed, high):
+        assert real[month] == pytest.approx(by_hand[month], rel=REL)
+    # nominal gold rose 245-fold (18.92 → 4647.60), CPI 34-fold (9.8 → 330.213): the real price 7.3-fold
+    assert real[D("2026-03-01")] / real[D("1913-01-01")] == pytest.approx(
+        (4647.60009765625 / 18.92) / (330.213 / 9.8), rel=1e-12)
+
+
+def test_gold_real_monthly_as_known_mid_1934_has_no_1934_gold():
+    # Inputs as known on the evening of 1934-06-30 (the pipeline's as-of view: rows whose
+    # known_at is by then). CPI through 1934-04 (1934-04-01 + 59 d = 05-30; May's is due 06-29
+    # 08:30, a Friday, so through 1934-05). The long history holds 1934-01..05 by the
+    # monthly rule, but 1934's annual figure needs its December: no 1934 row has gold, and
+    # 1933's (known 1934-01-06 with December 1933) is there. No known_date after the day.
+    through = end_of_day_utc(D("1934-06-30"))
+    inputs = real_gold_inputs(gold_long_history(), price("GC=F"), fred("CPIAUCNS"))
+    for name in ("gold_monthly_average_usd_per_oz", "cpi_index"):
+        known = inputs["known_at"][name].filter(pl.col("known_at_utc") <= through)
+        inputs["known_at"][name] = known
+        inputs[name] = inputs[name].join(known.select("date"), on="date", how="semi")
+    assert inputs["gold_monthly_average_usd_per_oz"]["date"].max() == D("1934-05-01")
+    out = gold_real_monthly(**inputs)
+    assert out["date"].max() == D("1934-05-01")
+    assert out.filter(pl.col("date") >= D("1934-01-01"))["gold_usd_per_oz"].null_count() == 5
+    assert row_of(out, D("1933-12-01"))["gold_usd_per_oz"] == float(GOLD_MONTHLY[D("1933-12-01")])
+    assert (out["known_date"] <= D("1934-06-30")).all()
+    result = run_suite("gold_real_monthly", out)
+    assert result.passed, "\n".join(r.message() for r in result.blocking_failures)
+
+
+def test_gold_real_monthly_late_gc_f_leaves_newest_months_null_never_the_average(real_gold):
+    # GC=F cut after Wed 2025-12-31 (a warn-policy series ending three months early): January to
+    # March 2026 have no gold and no source, though the long history has them (2026-01 4753.000,
+    # 02 5020.000, 03 4856.000): the source never switches back. December 2025 keeps its last
+    # close, 2025-12-31 4325.60009765625; every earlier month is unchanged.
+    cut = price("GC=F").filter(pl.col("date") <= D("2025-12-31"))
+    late = gold_real_monthly(**real_gold_inputs(gold_long_history(), cut, fred("CPIAUCNS")))
+    newest = late.filter(pl.col("date") >= D("2026-01-01"))
+    assert GOLD_MONTHLY[D("2026-02-01")] == "5020.000" and newest.height == 3
+    assert newest.select("gold_usd_per_oz", "gold_source", "gold_known_date").null_count().row(0) == (3, 3, 3)
+    assert newest["known_date"].to_list() == newest["cpi_known_date"].to_list()
+    december = row_of(late, D("2025-12-01"))
+    assert (december["gold_obs_date"], december["gold_usd_per_oz"]) == (D("2025-12-31"), 4325.60009765625)
+    assert late.filter(pl.col("date") < D("2026-01-01")).equals(real_gold.filter(pl.col("date") < D("2026-01-01")))
+    result = run_suite("gold_real_monthly", late, previous_rows=real_gold.height)
+    assert result.passed, "\n".join(r.message() for r in result.blocking_failures)
+
+
+def test_gold_real_monthly_without_the_long_history_prices_only_gc_f_months(real_gold):
+    out = gold_real_monthly(**real_gold_inputs(None, price("GC=F"), fred("CPIAUCNS")))
+    assert out.height == real_gold.height
+    assert out.filter(pl.col("date") < D("2000-08-01"))["gold_usd_per_oz"].null_count() == 1051
+    assert out.filter(pl.col("date") >= D("2000-08-01")).equals(real_gold.filter(pl.col("date") >= D("2000-08-01")))
+    assert run_suite("gold_real_monthly", out).passed
+
+
+def test_gold_real_monthly_bad_input():
+    inputs = real_gold_inputs(gold_long_history(), price("GC=F"), fred("CPIAUCNS"))
+    # a year through 1959 whose months do not repeat one figure is not the history the rule describes
+    mixed = inputs["gold_monthly_average_usd_per_oz"].with_columns(
+        pl.when(pl.col("date") == D("1950-06-01")).then(40.0).otherwise(pl.col("value")).alias("value"))
+    with pytest.raises(ValueError, match="gold_real_monthly: .*repeat one annual figure.*1950"):
+        gold_real_monthly(**{**inputs, "gold_monthly_average_usd_per_oz": mixed})
+    with pytest.raises(ValueError, match="gold_real_monthly: input cpi_index needs known_at"):
+        gold_real_monthly(**{**inputs, "known_at": {k: v for k, v in inputs["known_at"].items() if k != "cpi_index"}})
+    with pytest.raises(ValueError, match="gold_real_monthly: input gold_monthly_average_usd_per_oz is monthly"):
+        gold_real_monthly(**{**inputs, "gold_monthly_average_usd_per_oz": inputs["gold_monthly_average_usd_per_oz"]
+                             .with_columns(pl.col("date") + pl.duration(days=1))})
+    with pytest.raises(ValueError, match="gold_real_monthly: input gold_usd_per_oz is empty"):
+        gold_real_monthly(**{**inputs, "gold_usd_per_oz": price("GC=F").head(0)})
 
 
 # --- asset_ratios_daily --------------------------------------------------------------------
@@ -848,16 +1096,17 @@ def test_performance_missing_asset_and_bad_input(values):
 
 
 @pytest.fixture(scope="module")
-def tables(gold_with_weekly, monthly, ratios, performance) -> dict[str, pl.DataFrame]:
-    return {"gold_daily": gold_with_weekly, "gold_cpi_monthly": monthly, "asset_ratios_daily": ratios,
-            "performance_daily": performance}
+def tables(gold_with_weekly, monthly, real_gold, ratios, performance) -> dict[str, pl.DataFrame]:
+    return {"gold_daily": gold_with_weekly, "gold_cpi_monthly": monthly, "gold_real_monthly": real_gold,
+            "asset_ratios_daily": ratios, "performance_daily": performance}
 
 
 def run_suite(name: str, frame: pl.DataFrame, previous_rows: int = 0):
     return validate(SUITES[name](REGISTRY, CLOCK, previous_rows), frame)
 
 
-@pytest.mark.parametrize("name", ["gold_daily", "gold_cpi_monthly", "asset_ratios_daily", "performance_daily"])
+@pytest.mark.parametrize("name", ["gold_daily", "gold_cpi_monthly", "gold_real_monthly", "asset_ratios_daily",
+                                  "performance_daily"])
 def test_suite_passes_on_real_table(tables, gold, name):
     frames = [tables[name]] + ([gold] if name == "gold_daily" else [])  # with and without the weekly series
     for frame in frames:
@@ -901,6 +1150,28 @@ CORRUPTIONS = {
         # November 2025 priced with a close from after the month's end
         ("gold_close_in_month_end", C("date") == D("2025-11-01"), "gold_close_date", pl.lit(D("2025-12-01"))),
         ("date_is_month_start", C("date") == D("2025-12-01"), "date", pl.lit(D("2025-12-02"))),
+    ],
+    "gold_real_monthly": [
+        ("definition_gold_real_usd_1982_84_per_oz", C("date") == D("1980-01-01"), "gold_real_usd_1982_84_per_oz",
+         C("gold_real_usd_1982_84_per_oz") * 1.001),
+        # 1934's annual figure claimed known in June 1934, before the year ended
+        ("no_lookahead_gold", C("date") == D("1934-01-01"), "gold_known_date", pl.lit(D("1934-06-01"))),
+        # January 1980's average claimed known on 1980-01-31, before the month ended
+        ("no_lookahead_gold", C("date") == D("1980-02-01"), "gold_known_date", pl.lit(D("1980-02-29"))),
+        # March 2026's CPI claimed known on the month's last day
+        ("no_lookahead_cpi", C("date") == D("2026-03-01"), "cpi_known_date", pl.lit(D("2026-03-31"))),
+        ("definition_known_date", C("date") == D("1999-12-01"), "known_date", pl.lit(D("2000-01-01"))),
+        # a month after the switch priced from the long history again: the source switches twice
+        ("gold_source_switches_once_forwards", C("date") == D("2010-06-01"), "gold_price_basis",
+         pl.lit("monthly_average")),
+        ("gold_source_matches_basis", C("date") == D("2012-06-01"), "gold_source", pl.lit("gold_monthly_average")),
+        # a 1960s month claiming to be an annual figure
+        ("annual_figures_through_their_years", C("date") == D("1965-06-01"), "gold_price_basis",
+         pl.lit("annual_figure")),
+        ("gold_present_within_gold_history", C("date") == D("1950-06-01"), "gold_usd_per_oz",
+         pl.lit(None, pl.Float64)),
+        ("gold_columns_null_together", C("date") == D("1990-06-01"), "gold_source", pl.lit(None, pl.String)),
+        ("gold_close_in_month_end", C("date") == D("2020-06-01"), "gold_obs_date", pl.lit(D("2020-07-01"))),
     ],
     "asset_ratios_daily": [
         ("definition_ratio_value", (C("ratio") == "btc_gold") & (C("date") == D("2025-10-06")), "ratio_value",

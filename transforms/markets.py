@@ -39,6 +39,15 @@ DENOMINATOR_SOURCES = {
     "mstr_btc": ("bitcoin",), "metaplanet_btc_jpy": (BTC_JPY_GIVEN, BTC_JPY_DERIVED),
     "btc_gold": ("gold",), "btc_ndx": ("nasdaq_100",),
 }
+# gold_real_monthly: where each month's gold comes from, by the series' registry names. Before
+# GC=F's first month, the long monthly history (datasets/gold-prices): through 1959 it repeats the
+# year's figure (Timothy Green's annual table) in every month, from 1960 it is the World Bank's
+# monthly average; from the month of GC=F's first close on, the month's last GC=F close.
+GOLD_AVERAGE_SOURCE = "gold_monthly_average"
+GOLD_CLOSE_SOURCE = "gold"
+GOLD_ANNUAL_FIGURES_THROUGH_YEAR = 1959
+GOLD_PRICE_BASES = ("annual_figure", "monthly_average", "month_end_close")
+
 # The yearly index of year Y is based on the asset's last observation before Y-01-01, if it is
 # dated in the last YEAR_BASE_MAX_DAYS (7) days of Y-1 (December 25-31): every calendar here
 # has its last session of the year in that week (NYSE/COMEX December 29-31, Tokyo December
@@ -208,6 +217,119 @@ def gold_cpi_monthly(gold_usd_per_oz: pl.DataFrame, cpi_index: pl.DataFrame) -> 
     return out.with_columns(
         _real_price(pl.col("gold_usd_per_oz"), pl.col("cpi_index"))
     ).select(GOLD_CPI_MONTHLY.schema.names()).sort("date")
+
+
+def gold_real_monthly(
+    gold_monthly_average_usd_per_oz: pl.DataFrame | None,
+    gold_usd_per_oz: pl.DataFrame,
+    cpi_index: pl.DataFrame,
+    *,
+    known_at: dict[str, pl.DataFrame],
+) -> pl.DataFrame:
+    """One row per CPI observation month (CPIAUCNS, from 1913-01), dated the 1st: the real
+    price of gold in USD of 1982-84, gold_real_usd_1982_84_per_oz = gold_usd_per_oz · 100 /
+    cpi_index, and when each part became known.
+
+    Gold, one series per month and one switch (gold_source, by registry name):
+    - before the month of GC=F's first close: `gold_monthly_average_usd_per_oz` (optional; dated
+      the 1st), gold_source "gold_monthly_average". Through GOLD_ANNUAL_FIGURES_THROUGH_YEAR
+      (1959) every month of a year carries that year's figure (gold_price_basis
+      "annual_figure"), from 1960 the month's average ("monthly_average");
+    - from that month on: the last GC=F close (`gold_usd_per_oz`) on or before the month's
+      last day ("month_end_close", gold_source "gold"), null for months that end after
+      GC=F's newest close (a late gold series is never priced with an older close, and never
+      falls back to the average: the source switches once).
+    gold_obs_date is the observation used: the month's 1st for the averages, the close's day.
+
+    Availability (known_at maps each input's name to `date`, `known_at_utc`, when each
+    observation became public, transforms.known; its New York date is the *_known_date):
+    cpi_known_date is CPI month M's; gold_known_date is the average's (the registry's rule:
+    early the next month), the close's day, or for an annual figure the known date of the
+    year's December figure, since a year's figure exists only once the year has ended (a
+    year whose December is not known yet has no gold). known_date = the later of the two
+    (cpi_known_date when there is no gold): from then on the row's real price was public,
+    so a back-test that keeps rows with known_date on or before its day never looks ahead.
+    A month without a CPI observation (October 2025) has no row.
+    """
+    table = "gold_real_monthly"
+    cpi = _known_dates(table, "cpi_index", _checked_months(table, "cpi_index", cpi_index), known_at)
+    closes = _known_dates(table, "gold_usd_per_oz", _checked(table, "gold_usd_per_oz", gold_usd_per_oz), known_at)
+    averages = None
+    if gold_monthly_average_usd_per_oz is not None:
+        averages = _annual_figures_known_at_year_end(table, _known_dates(
+            table, "gold_monthly_average_usd_per_oz",
+            _checked_months(table, "gold_monthly_average_usd_per_oz", gold_monthly_average_usd_per_oz), known_at,
+        ))
+
+    first_close, newest_close = closes["date"].min(), closes["date"].max()
+    months = cpi.select(
+        "date", pl.col("value").alias("cpi_index"), pl.col("_known_on").alias("cpi_known_date"),
+        pl.col("date").dt.month_end().alias("_month_end"),
+    ).sort("date")
+    by_close = months.join_asof(
+        closes.select(pl.col("date").alias("_close_date"), pl.col("value").alias("_close"),
+                      pl.col("_known_on").alias("_close_known")),
+        left_on="_month_end", right_on="_close_date", strategy="backward",
+    )
+    if averages is None:
+        by_close = by_close.with_columns(_null("_average", pl.Float64()), _null("_average_known", pl.Date()))
+    else:
+        by_close = by_close.join(
+            averages.select("date", pl.col("value").alias("_average"), pl.col("_known_on").alias("_average_known")),
+            on="date", how="left",
+        )
+    # the month of GC=F's first close and every later one are GC=F's, priced or not
+    closing = pl.col("_month_end") >= pl.lit(first_close)
+    reached = pl.col("_month_end") <= pl.lit(newest_close)
+    annual = pl.col("date").dt.year() <= GOLD_ANNUAL_FIGURES_THROUGH_YEAR
+    has_average = pl.col("_average").is_not_null()
+    out = by_close.with_columns(
+        pl.when(closing).then(pl.when(reached).then(pl.col("_close"))).otherwise(pl.col("_average"))
+        .alias("gold_usd_per_oz"),
+        pl.when(closing).then(pl.when(reached).then(pl.lit(GOLD_CLOSE_SOURCE)))
+        .when(has_average).then(pl.lit(GOLD_AVERAGE_SOURCE)).alias("gold_source"),
+        pl.when(closing).then(pl.when(reached).then(pl.lit("month_end_close")))
+        .when(has_average).then(pl.when(annual).then(pl.lit("annual_figure")).otherwise(pl.lit("monthly_average")))
+        .alias("gold_price_basis"),
+        pl.when(closing).then(pl.when(reached).then(pl.col("_close_date")))
+        .when(has_average).then(pl.col("date")).alias("gold_obs_date"),
+        pl.when(closing).then(pl.when(reached).then(pl.col("_close_known")))
+        .otherwise(pl.col("_average_known")).alias("gold_known_date"),
+    )
+    return out.with_columns(
+        _real_price(pl.col("gold_usd_per_oz"), pl.col("cpi_index")),
+        pl.max_horizontal("cpi_known_date", "gold_known_date").alias("known_date"),
+    ).select(GOLD_REAL_MONTHLY.schema.names()).sort("date")
+
+
+def _known_dates(table: str, name: str, frame: pl.DataFrame, known_at: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """`frame` with `_known_on`, the New York date each observation became public, from
+    known_at[name]; a ValueError naming the input when it does not say."""
+    if name not in known_at:
+        raise ValueError(f"{table}: input {name} needs known_at (when each observation became public)")
+    joined = frame.join(known_at[name].select("date", "known_at_utc"), on="date", how="left")
+    return with_known_on(table, name, joined).select("date", "value", "_known_on")
+
+
+def _annual_figures_known_at_year_end(table: str, averages: pl.DataFrame) -> pl.DataFrame:
+    """The long gold history with each annual figure (a year through
+    GOLD_ANNUAL_FIGURES_THROUGH_YEAR) known when the year's December figure is, and a year
+    whose December is absent (not yet known) dropped; a ValueError when such a year's months
+    do not all carry one figure (the file is not the history this rule describes)."""
+    year = pl.col("date").dt.year()
+    annual = averages.filter(year <= GOLD_ANNUAL_FIGURES_THROUGH_YEAR)
+    mixed = annual.group_by(year.alias("year")).agg(pl.col("value").n_unique().alias("n")).filter(pl.col("n") > 1)
+    if mixed.height:
+        raise ValueError(
+            f"{table}: input gold_monthly_average_usd_per_oz should repeat one annual figure in every month through "
+            f"{GOLD_ANNUAL_FIGURES_THROUGH_YEAR}; {mixed.height} year(s) have more, "
+            f"e.g. {mixed.sort('year')['year'][0]}"
+        )
+    december = annual.filter(pl.col("date").dt.month() == 12).select(
+        year.alias("_year"), pl.col("_known_on").alias("_year_known_on"))
+    annual = annual.with_columns(year.alias("_year")).join(december, on="_year", how="inner").select(
+        "date", "value", pl.col("_year_known_on").alias("_known_on"))
+    return pl.concat([annual, averages.filter(year > GOLD_ANNUAL_FIGURES_THROUGH_YEAR)]).sort("date")
 
 
 # ---------------------------------------------------------------- ratios
@@ -488,6 +610,72 @@ GOLD_CPI_MONTHLY = TableSpec(
     },
 )
 
+GOLD_REAL_MONTHLY = TableSpec(
+    name="gold_real_monthly",
+    grain="one row per CPI observation month (CPIAUCNS, from 1913-01)",
+    description=(
+        "The real price of gold since 1913: gold × 100 / CPI-U (NSA), in USD of 1982-84 per troy ounce, one row per "
+        "CPI month. Gold comes from one series per month and switches once, as gold_source says on every row: "
+        "before the month of GC=F's first close (2000-08 in the snapshot) the long monthly history "
+        "gold_monthly_average (datasets/gold-prices: through 1959 the year's figure repeated in every month, "
+        "gold_price_basis annual_figure; from 1960 the World Bank's monthly average, monthly_average); from that "
+        "month on the month's last GC=F close (month_end_close), null for months that end after GC=F's newest "
+        "close (a late gold series leaves the newest months without gold and the table is marked stale). Each part "
+        "says when it became public, as New York dates: cpi_known_date (BLS's release, else the registry's rule), "
+        "gold_known_date (a monthly average early the next month by the registry's rule; an annual figure only "
+        "once its year ended, with the year's December figure; a close on its day); known_date is the later: "
+        "keep rows with known_date <= D for what was known on day D. Dated by CPI month; October 2025 (never "
+        "collected) has no row."
+    ),
+    key=("date",),
+    columns={
+        "date": Column(pl.Date(), "CPI observation month, first day of the month"),
+        "cpi_index": Column(pl.Float64(), "CPI-U all items NSA (CPIAUCNS) for that month, index 1982-84 = 100"),
+        "cpi_known_date": Column(
+            pl.Date(),
+            "New York date on which cpi_index became public (BLS's release date, else the registry's release rule); "
+            "always after the month's end",
+        ),
+        "gold_usd_per_oz": Column(
+            pl.Float64(),
+            "gold for that month, nominal USD per troy ounce, from the series in gold_source as gold_price_basis "
+            "says; null when that series has no value for the month (GC=F months after its newest close)",
+        ),
+        "gold_source": Column(
+            pl.String(),
+            "registry name of the series gold_usd_per_oz comes from: gold_monthly_average (the long monthly "
+            "history, GOLD-MONTHLY) before GC=F's first month, gold (GC=F) from it on; null when there is no gold",
+        ),
+        "gold_price_basis": Column(
+            pl.String(),
+            "what gold_usd_per_oz measures: annual_figure (through 1959, the year's figure, the same in each of its "
+            "months), monthly_average (the month's average, 1960 to the month before GC=F), month_end_close (the "
+            "last GC=F close on or before the month's last day); null when there is no gold",
+        ),
+        "gold_obs_date": Column(
+            pl.Date(),
+            "observation gold_usd_per_oz comes from: the month's first day for the averages and annual figures, the "
+            "trading day of the GC=F close; null when there is no gold",
+        ),
+        "gold_known_date": Column(
+            pl.Date(),
+            "New York date on which gold_usd_per_oz became public: a monthly average by the registry's rule (early "
+            "the next month); an annual figure with its year's December figure (a year's figure exists only once the "
+            "year ended); a GC=F close on its day; null when there is no gold",
+        ),
+        "gold_real_usd_1982_84_per_oz": Column(
+            pl.Float64(),
+            "gold_usd_per_oz × 100 / cpi_index: the real price of gold, USD of 1982-84 purchasing power per troy "
+            "ounce (CPI-U 1982-84 = 100); null when there is no gold",
+        ),
+        "known_date": Column(
+            pl.Date(),
+            "New York date from which the row's real price was public: the later of cpi_known_date and "
+            "gold_known_date (cpi_known_date when there is no gold)",
+        ),
+    },
+)
+
 ASSET_RATIOS_DAILY = TableSpec(
     name="asset_ratios_daily",
     grain="one row per ratio per trading day of the ratio's numerator",
@@ -585,4 +773,6 @@ PERFORMANCE_DAILY = TableSpec(
     },
 )
 
-TABLE_SPECS: tuple[TableSpec, ...] = (GOLD_DAILY, GOLD_CPI_MONTHLY, ASSET_RATIOS_DAILY, PERFORMANCE_DAILY)
+TABLE_SPECS: tuple[TableSpec, ...] = (
+    GOLD_DAILY, GOLD_CPI_MONTHLY, GOLD_REAL_MONTHLY, ASSET_RATIOS_DAILY, PERFORMANCE_DAILY,
+)
