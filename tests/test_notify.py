@@ -85,9 +85,9 @@ def test_blocked_publish_and_late_series_are_notified(receiver, replay_dir: Path
     monkeypatch.setenv(notify.WEBHOOK_ENV, url)
     root = tmp_path / "data"
     summary = daily(from_dir=str(replay_dir), data_dir=str(root))
-    # the snapshot's TOTBKCR ends 2025-11-12, 139 days before the clock 2026-03-31: late (warn)
+    # the snapshot's ECB assets end 2025-05-09, 326 days before the clock 2026-03-31: late (warn)
     late = [m for m in received if m["event"] == "late"]
-    assert len(late) == 1 and "TOTBKCR" in late[0]["late"] and summary.late.keys() == late[0]["late"].keys()
+    assert len(late) == 1 and "ECBASSETSW" in late[0]["late"] and summary.late.keys() == late[0]["late"].keys()
 
     rrp = replay_dir / "fred/RRPONTSYD.csv"
     rrp.write_text(rrp.read_text().replace("2026-03-31,15.782", "2026-03-31,-15.782"))

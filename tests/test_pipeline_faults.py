@@ -22,8 +22,9 @@ import pytest
 
 from flows import pipeline
 from flows.pipeline import daily
-from flows.sources import fred, replay, yahoo
+from flows.sources import fred, replay, treasury, yahoo
 from tests.fake_fred import WIRE, FakeFred
+from tests.fake_treasury import FakeTreasury, recorded_rows
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -41,6 +42,8 @@ def live(monkeypatch, tmp_path):
     monkeypatch.setattr(fred, "FredClient", functools.partial(fred.FredClient, backoff_initial=0, backoff_jitter=0))
     monkeypatch.setattr(yahoo, "fetch", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))
     monkeypatch.setattr(yahoo, "fetch_shares", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))
+    # the Treasury's statement from the fake fiscal-data API (rows built from the recorded file)
+    monkeypatch.setattr(treasury, "urllib_transport", FakeTreasury(recorded_rows("2025-06-02")))
     real = fred.fetch_vintages
 
     def serve(key: str, fake: FakeFred) -> None:

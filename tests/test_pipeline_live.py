@@ -11,7 +11,8 @@ import pytest
 from flows.pipeline import GateBlocked, daily
 from flows.registry import load_registry
 from flows import limits
-from flows.sources import fred, replay, yahoo
+from flows.sources import fred, replay, treasury, yahoo
+from tests.fake_treasury import FakeTreasury, recorded_rows
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -38,6 +39,8 @@ def test_units_change_at_the_source_blocks_and_the_key_leaks_nowhere(tmp_path, m
     # Yahoo's client path is replayed in tests/test_yahoo.py; here prices come from the snapshot
     monkeypatch.setattr(yahoo, "fetch", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))
     monkeypatch.setattr(yahoo, "fetch_shares", lambda spec, since, **kw: replay.fetch(spec, replay.SNAPSHOT_DIR))
+    # the Treasury's statement from the fake fiscal-data API (rows built from the recorded file)
+    monkeypatch.setattr(treasury, "urllib_transport", FakeTreasury(recorded_rows("2025-06-02")))
     root = tmp_path / "data"
     caplog.set_level("DEBUG")
 
