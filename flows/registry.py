@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from transforms.known import ReleaseRule
+from transforms.variants import TERM_NAMES, Variant
 
 REGISTRY_PATH = Path(__file__).with_name("series.toml")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +93,11 @@ class Registry:
     series: dict[str, SeriesSpec]
     model: dict[str, object]
     path: Path = REGISTRY_PATH
+    # [variants]: the net-liquidity formulas by name, the one the others are compared with,
+    # and the overnight facilities (no row on days without an operation)
+    variants: dict[str, Variant] = field(default_factory=dict)
+    reference_variant: str | None = None
+    overnight: frozenset[str] = frozenset()
 
     def get(self, key: str) -> SeriesSpec:
         try:
@@ -223,6 +230,72 @@ def _check_fallback(path: Path, spec: SeriesSpec) -> None:
             f"{len(early)} listed date(s) came later, e.g. {obs} was released on {released}, the fallback says {fallback}")
 
 
+# [variants]: the settings beside the variant tables, and the fields of one variant
+_VARIANT_SETTINGS = {"reference", "overnight"}
+_VARIANT_FIELDS = {"terms": "a table of registry key = sign", "since": "a TOML date",
+                   "source": "text", "description": "text"}
+
+
+def _variants(path: Path, registry: Registry, section: object) -> Registry:
+    """`registry` with the net-liquidity variants of its `[variants]` section, each checked:
+    known series with a to_bn factor and a column in the variants table, signs +1 or −1."""
+    where = f"{path.name}: [variants]"
+    if not isinstance(section, dict):
+        raise RegistryError(f"{where} must be a table")
+    settings = {k: v for k, v in section.items() if not isinstance(v, dict)}
+    unknown = sorted(set(settings) - _VARIANT_SETTINGS)
+    if unknown:
+        raise RegistryError(f"{where} has unknown setting(s) {', '.join(unknown)} (settings: "
+                            f"{', '.join(sorted(_VARIANT_SETTINGS))}; a variant is a table [variants.<name>])")
+    overnight = settings.get("overnight", [])
+    if not isinstance(overnight, list) or not all(isinstance(k, str) for k in overnight):
+        raise RegistryError(f"{where}: overnight must be a list of registry keys, got {overnight!r}")
+    for key in overnight:
+        registry.get(key)
+    unused = {str(k) for k in registry.model.get("unused", [])}  # type: ignore[union-attr]
+    variants = {}
+    for name, entry in section.items():
+        if not isinstance(entry, dict):
+            continue
+        at = f"{path.name}: variant {name!r}"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise RegistryError(f"{at}: a variant name is snake_case (a-z, 0-9, _)")
+        fields_are = f"(fields: {', '.join(f'{f} ({t})' for f, t in _VARIANT_FIELDS.items())})"
+        wrong = sorted(set(entry) - set(_VARIANT_FIELDS))
+        if wrong:
+            raise RegistryError(f"{at} has unknown field(s) {', '.join(wrong)} {fields_are}")
+        lacking = [f for f in ("terms", "since", "description") if f not in entry]
+        if lacking:
+            raise RegistryError(f"{at} lacks {', '.join(lacking)} {fields_are}")
+        terms, since = entry["terms"], entry["since"]
+        if not isinstance(terms, dict) or not terms:
+            raise RegistryError(f"{at}: terms must be a non-empty table of registry key = sign, got {terms!r}")
+        if not isinstance(since, dt.date) or isinstance(since, dt.datetime):
+            raise RegistryError(f"{at}: since must be a TOML date, got {since!r}")
+        for text in ("source", "description"):
+            if not isinstance(entry.get(text, ""), str):
+                raise RegistryError(f"{at}: {text} must be text, got {entry[text]!r}")
+        for key, sign in terms.items():
+            if key not in registry.series:
+                raise RegistryError(f"{at}: term {key!r} is not a series in the registry")
+            spec = registry.series[key]
+            if not isinstance(sign, int) or isinstance(sign, bool) or sign not in (1, -1):
+                raise RegistryError(f"{at}: term {key} has sign {sign!r}; a sign is 1 (adds) or -1 (subtracts)")
+            if spec.to_bn is None:
+                raise RegistryError(f"{at}: term {key} has no to_bn factor (terms are billions of USD)")
+            if spec.name not in TERM_NAMES:
+                raise RegistryError(f"{at}: term {key} ({spec.name}) has no column in net_liquidity_variants_daily; "
+                                    f"a term is one of the series named {', '.join(TERM_NAMES)}")
+            if key in unused:
+                raise RegistryError(f"{at}: term {key} is listed in [model].unused and never fetched")
+        variants[name] = Variant(name=name, terms=tuple((k, int(s)) for k, s in terms.items()), since=since,
+                                 source=entry.get("source", ""), description=entry["description"])
+    reference = settings.get("reference")
+    if variants and reference not in variants:
+        raise RegistryError(f"{where}: reference must name one of the variants ({', '.join(variants)}), got {reference!r}")
+    return replace(registry, variants=variants, reference_variant=reference, overnight=frozenset(overnight))
+
+
 def load_registry(path: Path = REGISTRY_PATH) -> Registry:
     raw = tomllib.loads(path.read_text())
     series = {}
@@ -265,4 +338,4 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
     for spec in registry.assets():
         if spec.currency is None:
             raise RegistryError(f"{path.name}: asset {spec.key} has no currency")
-    return registry
+    return _variants(path, registry, raw.get("variants", {}))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows.registry import Registry
-from transforms import balance_sheet, correlation, markets
+from transforms import balance_sheet, correlation, markets, variants
 from transforms.liquidity import in_billions, net_liquidity_daily, net_liquidity_weekly
 from transforms.prices import asset_prices_daily
 
@@ -167,6 +167,28 @@ def _balance_sheet(inputs: Inputs) -> pl.DataFrame:
     )
 
 
+def _variants(inputs: Inputs) -> pl.DataFrame:
+    """net_liquidity_variants_daily: the registry's [variants], each term a series in bn."""
+    registry = inputs.registry
+    if not registry.variants:
+        return pl.DataFrame(schema=variants.NET_LIQUIDITY_VARIANTS_DAILY.schema)
+    terms = {}
+    for key in _variant_terms(registry):
+        spec, known = registry.get(key), inputs.known(key)
+        terms[key] = variants.TermInput(key=key, name=spec.name, max_age_days=spec.max_age_days,
+                                        overnight=key in registry.overnight,
+                                        values=None if known is None else known.rename({"value": "value_bn"}))
+    return variants.net_liquidity_variants_daily(list(registry.variants.values()), terms,
+                                                 reference=str(registry.reference_variant), through=inputs.clock)
+
+
+def _variant_terms(registry: Registry, reference: bool | None = None) -> tuple[str, ...]:
+    """The series the variants read: all, the reference's (True) or only the others' (False)."""
+    ref = {k for k, _ in registry.variants[registry.reference_variant].terms} if registry.variants else set()
+    keys = dict.fromkeys(k for v in registry.variants.values() for k, _ in v.terms)
+    return tuple(k for k in keys if reference is None or (k in ref) == reference)
+
+
 BUILDERS: dict[str, Builder] = {
     "net_liquidity_weekly": Builder(_weekly, _core),
     "net_liquidity_daily": Builder(_daily, _core),
@@ -208,4 +230,6 @@ BUILDERS: dict[str, Builder] = {
         _names_to_keys("mortgage_rate_30y", "treasury_10y"),
     ),
     "liquidity_regime_weekly": Builder(lambda i: balance_sheet.liquidity_regime_weekly(_net_weekly(i)), _core),
+    # the reference variant's terms are required; a variant whose terms are missing is published unavailable
+    "net_liquidity_variants_daily": Builder(_variants, lambda r: _variant_terms(r, True), lambda r: _variant_terms(r, False)),
 }

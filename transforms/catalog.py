@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms import balance_sheet, correlation, markets
+from transforms import balance_sheet, correlation, markets, variants
 from transforms.spec import Column, TableSpec
 
 __all__ = ["CATALOG", "PUBLISHES", "TABLES", "Column", "TableSpec", "catalog_frame"]
@@ -184,5 +184,6 @@ def catalog_frame(tables: list[str], inputs: dict[str, list[str]], stale: dict[s
 # the model's tables are described beside the transforms that compute them
 TABLES: dict[str, TableSpec] = {
     t.name: t
-    for t in (*_CORE_TABLES, *balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS, REVISIONS, CATALOG, PUBLISHES)
+    for t in (*_CORE_TABLES, *balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS,
+              *variants.TABLE_SPECS, REVISIONS, CATALOG, PUBLISHES)
 }
