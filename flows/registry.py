@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -296,7 +297,13 @@ def _variants(path: Path, registry: Registry, section: object) -> Registry:
     return replace(registry, variants=variants, reference_variant=reference, overnight=frozenset(overnight))
 
 
-def load_registry(path: Path = REGISTRY_PATH) -> Registry:
+def registry_path() -> Path:
+    """The registry a run reads: $NETLIQ_REGISTRY when set (a user's own copy), else flows/series.toml."""
+    return Path(os.environ["NETLIQ_REGISTRY"]) if os.environ.get("NETLIQ_REGISTRY") else REGISTRY_PATH
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    path = path or registry_path()
     raw = tomllib.loads(path.read_text())
     series = {}
     for key, entry in raw.get("series", {}).items():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows.registry import Registry
-from transforms import balance_sheet, correlation, markets, variants
+from transforms import balance_sheet, correlation, markets, observations, variants
 from transforms.liquidity import in_billions, net_liquidity_daily, net_liquidity_weekly
 from transforms.prices import asset_prices_daily
 
@@ -189,6 +189,20 @@ def _variant_terms(registry: Registry, reference: bool | None = None) -> tuple[s
     return tuple(k for k in keys if reference is None or (k in ref) == reference)
 
 
+def _observations(inputs: Inputs) -> pl.DataFrame:
+    """series_observations: every stored series, from the rows as known (Inputs.series)."""
+    present = {k: f for k, f in inputs.series.items() if f is not None and f.height}
+    stored = [f.with_columns(pl.lit(k).alias("series_id")).select(observations.STORED_SCHEMA.keys())
+              .cast(observations.STORED_SCHEMA) for k, f in present.items()]
+    specs = [inputs.registry.get(k) for k in present]
+    series = pl.DataFrame({"series_id": [s.key for s in specs], "series_name": [s.name for s in specs],
+                           "native_units": [s.native_units for s in specs], "to_bn": [s.to_bn for s in specs],
+                           "source": [s.provider for s in specs], "source_id": [s.id for s in specs]},
+                          schema=observations.SERIES_SCHEMA)
+    return observations.series_observations(
+        pl.concat(stored) if stored else pl.DataFrame(schema=observations.STORED_SCHEMA), series)
+
+
 BUILDERS: dict[str, Builder] = {
     "net_liquidity_weekly": Builder(_weekly, _core),
     "net_liquidity_daily": Builder(_daily, _core),
@@ -232,4 +246,6 @@ BUILDERS: dict[str, Builder] = {
     "liquidity_regime_weekly": Builder(lambda i: balance_sheet.liquidity_regime_weekly(_net_weekly(i)), _core),
     # the reference variant's terms are required; a variant whose terms are missing is published unavailable
     "net_liquidity_variants_daily": Builder(_variants, lambda r: _variant_terms(r, True), lambda r: _variant_terms(r, False)),
+    # every series the run reads, as the warehouse holds it: one never stored has no rows (the catalog says why)
+    "series_observations": Builder(_observations, lambda r: (), lambda r: tuple(s.key for s in r.used())),
 }
