@@ -40,13 +40,17 @@ PNG_SCALE = 2.0
 # Every table the report reads; a published file from an older version may lack some.
 REQUIRED_TABLES = (
     "performance_daily", "net_liquidity_weekly", "asset_prices_daily", "liquidity_regime_weekly",
-    "fed_balance_sheet_weekly", "bank_credit_weekly", "mortgage_rate_weekly", "gold_cpi_monthly",
+    "fed_balance_sheet_weekly", "bank_credit_weekly", "mortgage_rate_weekly", "gold_real_monthly",
     "gold_daily", "asset_ratios_daily", "liquidity_asset_correlation_weekly", "liquidity_asset_lead_lag",
     "catalog", "publishes",
 )
 
 ASSET_LABELS = {"bitcoin": "Bitcoin", "gold": "Gold", "nasdaq_100": "Nasdaq-100", "net_liquidity": "Net liquidity"}
-ASSET_COLORS = {"bitcoin": "#f7931a", "gold": "#b8860b", "nasdaq_100": "#1f77b4", "net_liquidity": "#2f2f2f"}
+# Bitcoin keeps its brand orange; gold is a dark old gold, apart from it in lightness as well as
+# hue, so the two stay distinct in print and for red-green colour-blind readers (CIE76 ΔE 43
+# between them, 37 under a deuteranopia simulation; the ochre #b8860b it replaces was 25 and 16)
+ASSET_COLORS = {"bitcoin": "#f7931a", "gold": "#806000", "nasdaq_100": "#1f77b4", "net_liquidity": "#2f2f2f"}
+CPI_COLOR = "#5b7fa6"
 YEAR_ASSETS = ("bitcoin", "gold", "nasdaq_100", "net_liquidity")
 NET_LIQUIDITY_YEARS = 5
 FED_BALANCE_SHEET_YEARS = 7
@@ -142,7 +146,7 @@ def build_report(published: Path, out_dir: Path, *, year: int | None = None) -> 
     charts.extend(_fed_chart(reader))
     charts.append(_bank_credit_chart(reader))
     charts.append(_mortgage_chart(reader))
-    charts.append(_gold_cpi_chart(reader))
+    charts.append(_gold_real_chart(reader))
     charts.append(_gld_chart(reader))
     charts.append(_ratio_chart(reader, "mstr_btc", "MSTR ÷ BTC-USD: bitcoin per Strategy share",
                                "MSTR (USD) ÷ BTC-USD (USD)"))
@@ -244,9 +248,33 @@ def _title(title: str, tables: tuple[str, ...], units: str, last: dt.date | None
                            fontSize=17, subtitleFontSize=12, subtitleColor="#555", offset=12)
 
 
-def _x(title: str | None = "Date", **axis) -> alt.X:
+def _x(title: str | None = "Date", span: tuple[dt.date, dt.date] | None = None, **axis) -> alt.X:
+    """The date axis. With `span` (the data's first and last date), one tick per label: ticks
+    every 1, 3 or 6 months ("%Y-%m") or every 1, 2, 5, 10 or 20 years ("%Y"), the finest whose
+    labels fit the width (Vega would otherwise hide every other label and leave ticks without
+    one, e.g. the last)."""
+    if span is not None:
+        axis = {**_date_ticks(*span), **axis}
     axis = {"format": "%Y-%m", "labelAngle": 0, **axis}
     return alt.X("date:T", title=title, scale=alt.Scale(type="utc"), axis=alt.Axis(**axis))
+
+
+# width one date label needs on the axis, pixels: "2026-01" at 11 px is about 45
+DATE_LABEL_PX = 64
+
+
+def _date_ticks(first: dt.date, last: dt.date) -> dict[str, Any]:
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    for step in (1, 3, 6):
+        if months / step * DATE_LABEL_PX <= WIDTH:
+            return {"format": "%Y-%m", "tickCount": {"interval": "month", "step": step}}
+    years = months / 12
+    step = next((s for s in (1, 2, 5, 10, 20) if years / s * DATE_LABEL_PX <= WIDTH), 50)
+    return {"format": "%Y", "tickCount": {"interval": "year", "step": step}}
+
+
+def _span(*frames: pl.DataFrame, column: str = "date") -> tuple[dt.date, dt.date]:
+    return (min(f[column].min() for f in frames if f.height), max(f[column].max() for f in frames if f.height))
 
 
 def _date_tooltip(field_name: str = "date") -> alt.Tooltip:
@@ -345,41 +373,50 @@ def _net_liquidity_chart(reader: _Reader) -> _Chart:
                           "ORDER BY date")
     intervals = _regime_intervals(regime, end)
     last = max(d for d in (_last(weekly), _last(btc)) if d)
-    units = "billions of USD (left); bitcoin in USD (right)"
+    span = _span(weekly, btc)
+    # one x scale for the three panels, so a week lines up across them
+    x_scale = alt.Scale(type="utc", domain=[f"{span[0]:%Y-%m-%d}", f"{span[1]:%Y-%m-%d}"])
+    x_axis = alt.Axis(**{"labelAngle": 0, **_date_ticks(*span)})
+    units = "billions of USD (top panel); bitcoin in USD (bottom panel)"
     components = {"fed_assets_bn": "Fed total assets", "tga_bn": "Treasury General Account (−)",
                   "rrp_bn": "Overnight reverse repo (−)", "net_liquidity_bn": "Net liquidity"}
-    btc_label = "Bitcoin, USD (right axis)"
-    labels = {**components, "bitcoin": btc_label}
-    colors = ["#6a8caf", "#c0504d", "#8e6bb5", "#1a1a1a", ASSET_COLORS["bitcoin"]]
-    color = _color(labels, colors)
-    shade = alt.Chart(alt.NamedData("regime_intervals")).mark_rect(opacity=0.45).encode(
-        x=alt.X("start:T", scale=alt.Scale(type="utc")), x2="end:T",
-        fill=alt.Fill("regime:N", title="13-week regime",
-                      scale=alt.Scale(domain=["expanding", "contracting"], range=["#cfe8cf", "#f3d0d0"])),
-    )
     lines = alt.Chart(alt.NamedData("net_liquidity_weekly")).transform_fold(
         list(components), as_=["component", "value_bn"]
     ).transform_calculate(label=_label_calc("component", components)).mark_line().encode(
-        x=_x(),
-        y=alt.Y("value_bn:Q", title="Billions of USD", axis=alt.Axis(orient="left", format=",.0f")),
-        color=color,
+        x=alt.X("date:T", title=None, scale=x_scale, axis=alt.Axis(**{**x_axis.to_dict(), "labels": False})),
+        y=alt.Y("value_bn:Q", title="Billions of USD", axis=alt.Axis(format=",.0f")),
+        color=_color(components, ["#6a8caf", "#c0504d", "#8e6bb5", "#1a1a1a"]),
         strokeWidth=alt.condition("datum.component === 'net_liquidity_bn'", alt.value(3), alt.value(1.6)),
         tooltip=[_date_tooltip(), alt.Tooltip("label:N", title="series"),
                  alt.Tooltip("value_bn:Q", format=",.1f", title="bn USD")],
-    )
-    btc_line = alt.Chart(alt.NamedData("asset_prices_daily")).transform_calculate(
-        label=json.dumps(btc_label)
-    ).mark_line(strokeWidth=1.3, opacity=0.9).encode(
-        x=_x(),
-        y=alt.Y("close_usd:Q", title="Bitcoin, USD", axis=alt.Axis(orient="right", format="$,.0f", grid=False)),
-        color=color,
+    ).properties(width=WIDTH, height=260)
+    # the 13-week regime as a strip under the lines, not a wash behind them
+    strip = alt.Chart(alt.NamedData("regime_intervals")).transform_calculate(
+        row="'13-week regime'").mark_rect().encode(
+        x=alt.X("start:T", title=None, scale=x_scale, axis=None), x2="end:T",
+        y=alt.Y("row:N", title=None, axis=alt.Axis(ticks=False, domain=False, labelFontSize=11, labelPadding=6)),
+        fill=alt.Fill("regime:N", title=None,
+                      scale=alt.Scale(domain=["expanding", "contracting"], range=["#7fbf7f", "#e08080"]),
+                      legend=alt.Legend(title="13-week regime:", orient="top", direction="horizontal",
+                                        titleOrient="left", titleFontWeight="normal")),
+        tooltip=[alt.Tooltip("regime:N", title="13-week regime"),
+                 alt.Tooltip("utcyearmonthdate(start):T", title="from", format="%Y-%m-%d"),
+                 alt.Tooltip("utcyearmonthdate(end):T", title="until", format="%Y-%m-%d")],
+    ).properties(width=WIDTH, height=14)
+    btc_domain = [btc["close_usd"].min() / 1.15, btc["close_usd"].max() * 1.15] if btc.height else None
+    btc_line = alt.Chart(alt.NamedData("asset_prices_daily")).mark_line(
+        strokeWidth=1.3, color=ASSET_COLORS["bitcoin"]
+    ).encode(
+        x=alt.X("date:T", title="Date", scale=x_scale, axis=x_axis),
+        y=alt.Y("close_usd:Q", title="Bitcoin, USD (log scale)",
+                scale=alt.Scale(type="log", domain=btc_domain, nice=False),
+                axis=alt.Axis(format="$,.0f", values=[10_000, 20_000, 50_000, 100_000, 200_000, 500_000])),
         tooltip=[_date_tooltip(), alt.Tooltip("close_usd:Q", format="$,.0f", title="bitcoin USD")],
-    )
+    ).properties(width=WIDTH, height=130)
     title = f"Net liquidity and its components, with bitcoin: last {NET_LIQUIDITY_YEARS} years"
-    chart = alt.layer(shade, lines, btc_line).resolve_scale(y="independent").properties(
-        width=WIDTH, height=HEIGHT,
+    chart = alt.vconcat(lines, strip, btc_line, spacing=6).resolve_scale(x="shared").properties(
         title=_title(title, tables, units, last,
-                     "net liquidity = Fed total assets − TGA − reverse repo (H.4.1 Wednesdays); shading: "
+                     "net liquidity = Fed total assets − TGA − reverse repo (H.4.1 Wednesdays); strip: "
                      "liquidity_regime_weekly.regime"),
     )
     datasets = {"net_liquidity_weekly": _rows(weekly), "asset_prices_daily": _rows(btc),
@@ -406,7 +443,7 @@ def _fed_chart(reader: _Reader) -> list[_Chart]:
     level_chart = alt.Chart(alt.NamedData("fed_balance_sheet_weekly")).transform_fold(
         list(levels), as_=["component", "value_bn"]
     ).transform_calculate(label=_label_calc("component", levels)).mark_line(strokeWidth=2).encode(
-        x=_x(title=None), y=alt.Y("value_bn:Q", title="Billions of USD", axis=alt.Axis(format=",.0f")),
+        x=_x(title=None, span=_span(frame)), y=alt.Y("value_bn:Q", title="Billions of USD", axis=alt.Axis(format=",.0f")),
         color=_color(levels, colors),
         tooltip=[_date_tooltip(), alt.Tooltip("label:N", title="series"),
                  alt.Tooltip("value_bn:Q", format=",.1f", title="bn USD")],
@@ -416,7 +453,7 @@ def _fed_chart(reader: _Reader) -> list[_Chart]:
     change_chart = alt.Chart(alt.NamedData("fed_balance_sheet_weekly")).transform_fold(
         list(changes), as_=["component", "change_bn"]
     ).transform_calculate(label=_label_calc("component", changes)).mark_line(strokeWidth=1.6).encode(
-        x=_x(), y=alt.Y("change_bn:Q", title="13-week change, bn USD", axis=alt.Axis(format=",.0f")),
+        x=_x(span=_span(frame)), y=alt.Y("change_bn:Q", title="13-week change, bn USD", axis=alt.Axis(format=",.0f")),
         color=alt.Color("label:N", title=None, scale=alt.Scale(domain=list(changes.values()),
                                                                range=["#1a1a1a", "#1f77b4"])),
         strokeDash=alt.StrokeDash("label:N", title=None, scale=alt.Scale(domain=list(changes.values()),
@@ -450,7 +487,7 @@ def _bank_credit_chart(reader: _Reader) -> _Chart:
     lines = alt.Chart(alt.NamedData("bank_credit_weekly")).transform_fold(
         list(series), as_=["measure", "pct"]
     ).transform_calculate(label=_label_calc("measure", series)).mark_line().encode(
-        x=_x(), y=alt.Y("pct:Q", title="Growth of bank credit, %"),
+        x=_x(span=_span(frame)), y=alt.Y("pct:Q", title="Growth of bank credit, %"),
         color=_color(series, ["#1f77b4", "#ff7f0e"]),
         strokeWidth=alt.condition("datum.measure === 'bank_credit_yoy_pct'", alt.value(2.4), alt.value(1.2)),
         tooltip=[_date_tooltip(), alt.Tooltip("label:N", title="growth"), alt.Tooltip("pct:Q", format=".2f", title="%"),
@@ -479,7 +516,7 @@ def _mortgage_chart(reader: _Reader) -> _Chart:
     lines = alt.Chart(alt.NamedData("mortgage_rate_weekly")).transform_fold(
         list(series), as_=["measure", "pct"]
     ).transform_calculate(label=_label_calc("measure", series)).mark_line().encode(
-        x=_x(format="%Y"), y=alt.Y("pct:Q", title="Percent"),
+        x=_x(span=_span(frame)), y=alt.Y("pct:Q", title="Percent"),
         color=_color(series, ["#c0504d", "#7f7f7f"]),
         strokeWidth=alt.condition("datum.measure === 'mortgage_rate_30y_pct'", alt.value(2.2), alt.value(1.2)),
         tooltip=[_date_tooltip(), alt.Tooltip("label:N", title="rate"), alt.Tooltip("pct:Q", format=".2f", title="%"),
@@ -494,29 +531,71 @@ def _mortgage_chart(reader: _Reader) -> _Chart:
 # ------------------------------------------------------------------ 4. gold
 
 
-def _gold_cpi_chart(reader: _Reader) -> _Chart:
-    tables = ("gold_cpi_monthly",)
-    frame = reader.query("SELECT date, cpi_index, gold_usd_per_oz, gold_close_date, gold_real_usd_1982_84_per_oz "
-                         "FROM gold_cpi_monthly ORDER BY date")
-    cpi_start = _last(frame.select(pl.col("date").min()))
-    frame = frame.filter(pl.col("gold_real_usd_1982_84_per_oz").is_not_null())
+def _gold_real_chart(reader: _Reader) -> _Chart:
+    tables = ("gold_real_monthly",)
+    frame = reader.query(
+        "SELECT date, cpi_index, gold_usd_per_oz, gold_real_usd_1982_84_per_oz, gold_source, gold_price_basis, "
+        "gold_obs_date FROM gold_real_monthly WHERE gold_usd_per_oz IS NOT NULL ORDER BY date")
     end = _last(frame)
     if end is None:
-        raise ReportError(f"{reader.path}: gold_cpi_monthly has no real gold price")
-    units = "USD of 1982–84 per troy ounce (gold × 100 ÷ CPI-U NSA, 1982–84 = 100)"
-    line = alt.Chart(alt.NamedData("gold_cpi_monthly")).mark_line(color=ASSET_COLORS["gold"], strokeWidth=2).encode(
-        x=_x(format="%Y"),
-        y=alt.Y("gold_real_usd_1982_84_per_oz:Q", title="Gold in 1982–84 dollars, USD/oz", axis=alt.Axis(format="$,.0f")),
+        raise ReportError(f"{reader.path}: gold_real_monthly has no real gold price")
+    units = ("USD per troy ounce (gold; real: USD of 1982–84 = gold × 100 ÷ CPI), CPI-U NSA index 1982–84 = 100; "
+             "log scale")
+    series = {"gold_usd_per_oz": "Gold, USD per troy ounce",
+              "gold_real_usd_1982_84_per_oz": "Gold in 1982–84 dollars (gold × 100 ÷ CPI)",
+              "cpi_index": "CPI-U, index 1982–84 = 100"}
+    colors = ["#c9a640", ASSET_COLORS["gold"], CPI_COLOR]
+    x = _x(span=_span(frame))
+    low_value = min(frame[c].min() for c in series)
+    high_value = max(frame[c].max() for c in series)
+    log_domain = [low_value / 1.25, high_value * 1.25]
+    lines = alt.Chart(alt.NamedData("gold_real_monthly")).transform_fold(
+        list(series), as_=["measure", "value"]
+    ).transform_calculate(label=_label_calc("measure", series)).mark_line().encode(
+        x=x,
+        y=alt.Y("value:Q", title="USD per troy ounce · CPI index (log scale)",
+                scale=alt.Scale(type="log", domain=log_domain, nice=False),
+                axis=alt.Axis(format=",.0f", values=[5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000])),
+        color=_color(series, colors),
+        strokeWidth=alt.condition("datum.measure === 'gold_real_usd_1982_84_per_oz'", alt.value(2.6),
+                                  alt.value(1.5)),
         tooltip=[alt.Tooltip("utcyearmonth(date):T", title="CPI month", format="%Y-%m"),
                  alt.Tooltip("gold_real_usd_1982_84_per_oz:Q", format="$,.2f", title="gold, 1982–84 USD/oz"),
                  alt.Tooltip("gold_usd_per_oz:Q", format="$,.2f", title="gold, USD/oz"),
-                 alt.Tooltip("cpi_index:Q", format=".3f", title="CPI")],
+                 alt.Tooltip("cpi_index:Q", format=".3f", title="CPI"),
+                 alt.Tooltip("gold_source:N", title="gold series"),
+                 alt.Tooltip("gold_price_basis:N", title="gold figure")],
     )
-    title = "Gold deflated by CPI: the real price of gold"
-    note = (f"monthly, the table's whole CPI history (from {cpi_start:%Y-%m}; "
-            f"gold data from {frame['date'].min():%Y-%m})")
-    chart = line.properties(width=WIDTH, height=HEIGHT, title=_title(title, tables, units, end, note))
-    return _Chart("gold_cpi", title, tables, units, end, _finish(chart, {"gold_cpi_monthly": _rows(frame)}))
+    # where the gold series changes (the table says so on every row): a thin rule and a word
+    switches = frame.filter(
+        (pl.col("gold_price_basis") != pl.col("gold_price_basis").shift(1)).fill_null(True)).select(
+        "date", "gold_price_basis")
+    basis_labels = {"annual_figure": "annual figures", "monthly_average": "monthly averages",
+                    "month_end_close": "GC=F month-end closes"}
+    switches = switches.with_columns(
+        pl.col("gold_price_basis").replace_strict(basis_labels, default=pl.col("gold_price_basis")).alias("text"))
+    rules = alt.Chart(alt.NamedData("gold_basis_switches")).mark_rule(color="#999", strokeDash=[3, 3]).encode(
+        x=alt.X("date:T", scale=alt.Scale(type="utc")))
+    rule_text = alt.Chart(alt.NamedData("gold_basis_switches")).mark_text(
+        align="left", baseline="top", dx=4, dy=4, fontSize=11, color="#666").encode(
+        x=alt.X("date:T", scale=alt.Scale(type="utc")), y=alt.value(0), text="text:N")
+    ends = frame.tail(1)
+    end_rows = [{"date": f"{ends['date'][0]:%Y-%m-%d}", "measure": m, "value": ends[m][0],
+                 "text": f"{ends[m][0]:,.0f}"} for m in series]
+    end_text = alt.Chart(alt.NamedData("gold_real_end")).transform_calculate(
+        label=_label_calc("measure", series)).mark_text(align="left", dx=5, fontSize=12, fontWeight="bold").encode(
+        x=alt.X("date:T", scale=alt.Scale(type="utc")), y=alt.Y("value:Q", scale=alt.Scale(type="log")),
+        text="text:N", color=_color(series, colors))
+    low = frame.sort("gold_real_usd_1982_84_per_oz").row(0, named=True)
+    high = frame.sort("gold_real_usd_1982_84_per_oz", descending=True).row(0, named=True)
+    title = f"Gold and the price level since {frame['date'].min():%Y}: the real price of gold"
+    note = ("monthly; dashed rules: where the gold figure changes kind (gold_price_basis); in 1982–84 dollars "
+            f"lowest {low['gold_real_usd_1982_84_per_oz']:,.0f} ({low['date']:%Y-%m}), "
+            f"highest {high['gold_real_usd_1982_84_per_oz']:,.0f} ({high['date']:%Y-%m})")
+    chart = alt.layer(rules, rule_text, lines, end_text).properties(
+        width=WIDTH, height=HEIGHT, title=_title(title, tables, units, end, note))
+    datasets = {"gold_real_monthly": _rows(frame), "gold_basis_switches": _rows(switches), "gold_real_end": end_rows}
+    return _Chart("gold_real", title, tables, units, end, _finish(chart, datasets))
 
 
 def _gld_chart(reader: _Reader) -> _Chart:
@@ -529,7 +608,7 @@ def _gld_chart(reader: _Reader) -> _Chart:
         raise ReportError(f"{reader.path}: gold_daily has no GLD shares ÷ gold value")
     units = "GLD shares outstanding per USD/oz of gold"
     line = alt.Chart(alt.NamedData("gold_daily")).mark_line(color="#8c6d1f", strokeWidth=1.6).encode(
-        x=_x(format="%Y"),
+        x=_x(span=_span(frame)),
         y=alt.Y("gld_shares_per_gold_usd_ratio:Q", title="GLD shares ÷ gold price (shares per USD/oz)",
                 axis=alt.Axis(format=",.0f")),
         tooltip=[_date_tooltip(), alt.Tooltip("gld_shares_per_gold_usd_ratio:Q", format=",.0f", title="ratio"),
@@ -567,11 +646,11 @@ def _ratio_chart(reader: _Reader, ratio: str, title: str, definition: str) -> _C
     units = "satoshis per share (100,000,000 sats = 1 BTC; the table's ratio_value is in BTC per share)"
     base = alt.Chart(alt.NamedData("asset_ratios_daily"))
     band = base.mark_area(opacity=0.25, color="#9ecae1").encode(
-        x=_x(), y=alt.Y("min_2y_sats:Q", title="Satoshis per share", axis=alt.Axis(format=",.0f")),
+        x=_x(span=_span(frame)), y=alt.Y("min_2y_sats:Q", title="Satoshis per share", axis=alt.Axis(format=",.0f")),
         y2="max_2y_sats:Q",
     )
     line = base.mark_line(color="#1a1a1a", strokeWidth=1.5).encode(
-        x=_x(), y="ratio_value_sats:Q",
+        x=_x(span=_span(frame)), y="ratio_value_sats:Q",
         tooltip=[_date_tooltip(), alt.Tooltip("ratio_value:Q", format=".8f", title="BTC per share"),
                  alt.Tooltip("ratio_value_sats:Q", format=",.0f", title="sats per share"),
                  alt.Tooltip("percentile_2y_pct:Q", format=".0f", title="2-year percentile, %"),
@@ -580,7 +659,7 @@ def _ratio_chart(reader: _Reader, ratio: str, title: str, definition: str) -> _C
                  alt.Tooltip("denominator_source:N", title="BTC close from")],
     )
     lows = base.transform_filter("datum.is_two_year_low === true").mark_point(
-        color="#d62728", size=28, filled=True).encode(x=_x(), y="ratio_value_sats:Q")
+        color="#d62728", size=28, filled=True).encode(x=_x(span=_span(frame)), y="ratio_value_sats:Q")
     legend = alt.Chart(alt.NamedData("ratio_legend")).mark_point(opacity=0, filled=True).encode(
         color=alt.Color("label:N", title=None, scale=alt.Scale(
             domain=["Ratio", "Trailing 2-year range (min–max)", "Two-year low"],

@@ -21,16 +21,17 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import vl_convert as vlc
 
 from flows.pipeline import daily
-from flows.report import ReportError, build_report
+from flows.report import ASSET_COLORS, VL_VERSION, ReportError, build_report
 from warehouse.db import WarehouseError
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
 CHROMIUM_MISSING = "headless Chromium not installed: apt-get install -y chromium (Debian) to run the browser test"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPECTED_CHARTS = {
-    "year", "year_to_date", "net_liquidity", "fed_balance_sheet", "bank_credit", "mortgage_rate", "gold_cpi",
+    "year", "year_to_date", "net_liquidity", "fed_balance_sheet", "bank_credit", "mortgage_rate", "gold_real",
     "gld_shares_gold", "mstr_btc", "metaplanet_btc", "correlation", "lead_lag",
 }
 
@@ -143,16 +144,37 @@ def test_year_chart_bitcoin_on_the_last_day_of_2025_from_the_csv(report):
     assert {r["date"][:4] for r in ytd} == {"2026"} and max(r["date"] for r in ytd) == "2026-03-31"
 
 
-def test_gold_cpi_chart_is_the_price_in_1982_84_dollars(report):
-    # March 2026: GC=F's last close of the month, 2026-03-31, × 100 ÷ CPIAUCNS 2026-03-01 (330.213)
-    # = 1,407.46 USD of 1982-84 per ounce (gold ÷ index alone would be 14.07)
+def _monthly_gold(rel: str) -> dict[str, float]:
+    """datasets/gold-prices monthly.csv: `Date,Price`, dates YYYY-MM."""
+    with open(SNAPSHOT / rel, newline="") as handle:
+        return {row["Date"] + "-01": float(row["Price"]) for row in csv.DictReader(handle)}
+
+
+def test_gold_real_chart_is_the_price_in_1982_84_dollars_since_1913_on_a_log_scale(report):
+    # Read with the csv module: CPIAUCNS 1913-01 9.8, 1980-01 77.8, 2026-03 330.213; the long
+    # gold history 1913-01 18.920 (1913's annual figure), 1980-01 675.310 (the month's
+    # average); GC=F's last March 2026 close (2026-03-31) 4647.60009765625. Real price = gold
+    # × 100 ÷ CPI: 193.061, 868.008, 1,407.455 USD of 1982-84 per ounce.
+    cpi, long = csv_values("fred/CPIAUCNS.csv"), _monthly_gold("other/gold_price_monthly_1833_datasets-gold-prices.csv")
     gold = csv_values("prices/GC=F.csv", "Close")
     last_close = max(d for d in gold if d.startswith("2026-03"))
-    expected = gold[last_close] * 100 / csv_values("fred/CPIAUCNS.csv")["2026-03-01"]
-    assert expected == pytest.approx(1407.455, abs=1e-3)
-    rows = report["specs"]["gold_cpi"]["datasets"]["gold_cpi_monthly"]
-    assert rows[-1]["date"][:10] == "2026-03-01" and rows[-1]["gold_close_date"][:10] == last_close
-    assert rows[-1]["gold_real_usd_1982_84_per_oz"] == pytest.approx(expected, rel=1e-12)
+    expected = {"1913-01-01": long["1913-01-01"] * 100 / cpi["1913-01-01"],
+                "1980-01-01": long["1980-01-01"] * 100 / cpi["1980-01-01"],
+                "2026-03-01": gold[last_close] * 100 / cpi["2026-03-01"]}
+    assert [round(v, 3) for v in expected.values()] == [193.061, 868.008, 1407.455]
+    spec = report["specs"]["gold_real"]
+    rows = {r["date"][:10]: r for r in spec["datasets"]["gold_real_monthly"]}
+    assert min(rows) == "1913-01-01" and max(rows) == "2026-03-01" and len(rows) == 1358
+    for month, value in expected.items():
+        assert rows[month]["gold_real_usd_1982_84_per_oz"] == pytest.approx(value, rel=1e-12), month
+    assert rows["2026-03-01"]["gold_obs_date"][:10] == last_close
+    assert (rows["1913-01-01"]["gold_source"], rows["2026-03-01"]["gold_source"]) == ("gold_monthly_average", "gold")
+    # nominal gold, its real price and CPI, drawn on one log axis; a rule where the gold figure changes kind
+    lines = next(layer for layer in spec["layer"] if layer.get("transform", [{}])[0].get("fold"))
+    assert lines["transform"][0]["fold"] == ["gold_usd_per_oz", "gold_real_usd_1982_84_per_oz", "cpi_index"]
+    assert lines["encoding"]["y"]["scale"]["type"] == "log"
+    assert [(r["date"], r["gold_price_basis"]) for r in spec["datasets"]["gold_basis_switches"]] == [
+        ("1913-01-01", "annual_figure"), ("1960-01-01", "monthly_average"), ("2000-08-01", "month_end_close")]
 
 
 def test_metaplanet_ratio_chart_says_where_its_btc_jpy_came_from(report):
@@ -171,7 +193,7 @@ def test_net_liquidity_chart_last_point_from_the_csvs(report):
     assert last["date"] == "2026-03-25"
     assert last["net_liquidity_bn"] == pytest.approx(walcl - tga - rrp) == pytest.approx(5782.307)
     assert (last["fed_assets_bn"], last["tga_bn"], last["rrp_bn"]) == pytest.approx((6657.161, 874.077, 0.777))
-    # five years of weeks, bitcoin on the right axis, the regime shading from the published flag
+    # five years of weeks, bitcoin in its own panel, the regime strip from the published flag
     dates = [r["date"] for r in spec["datasets"]["net_liquidity_weekly"]]
     assert dates[0] >= "2021-03-25" and len(dates) >= 259
     assert spec["datasets"]["asset_prices_daily"][-1]["date"] == "2026-03-31"
@@ -181,6 +203,69 @@ def test_net_liquidity_chart_last_point_from_the_csvs(report):
                                 "SELECT strftime(date, '%Y-%m-%d'), regime FROM liquidity_regime_weekly"))
     for interval in regimes:
         assert flags[interval["start"]] == interval["regime"]
+
+
+def test_net_liquidity_chart_has_one_y_axis_per_panel_and_the_regime_as_a_strip(report):
+    # Issue 13 item 5: the second axis and the shading were busy. Three stacked panels on one
+    # x scale: the components (bn USD), a thin strip of the 13-week regime, bitcoin (USD, log).
+    panels = report["specs"]["net_liquidity"]["vconcat"]
+    assert len(panels) == 3
+    for panel in panels:
+        assert "layer" not in panel and panel["encoding"]["y"].get("axis", {}).get("orient") != "right"
+    lines, strip, btc = panels
+    assert lines["encoding"]["y"]["title"] == "Billions of USD"
+    assert strip["data"]["name"] == "regime_intervals" and strip["mark"]["type"] == "rect"
+    assert strip["height"] <= 20 < lines["height"]
+    assert btc["data"]["name"] == "asset_prices_daily" and btc["encoding"]["y"]["scale"]["type"] == "log"
+    assert len({json.dumps(p["encoding"]["x"]["scale"], sort_keys=True) for p in panels}) == 1
+
+
+def _lab(hex_color: str, matrix=None) -> tuple[float, float, float]:
+    """CIE L*a*b* (D65) of an sRGB colour, optionally through a colour-vision simulation
+    matrix on linear RGB (Machado et al. 2009, severity 1)."""
+    rgb = [int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    rgb = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    if matrix:
+        rgb = [min(1.0, max(0.0, sum(m * c for m, c in zip(row, rgb, strict=True)))) for row in matrix]
+    r, g, b = rgb
+    xyz = (0.4124 * r + 0.3576 * g + 0.1805 * b, 0.2126 * r + 0.7152 * g + 0.0722 * b,
+           0.0193 * r + 0.1192 * g + 0.9505 * b)
+    f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+         for t in (xyz[0] / 0.95047, xyz[1], xyz[2] / 1.08883)]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+DEUTERANOPIA = ((0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413), (-0.011820, 0.042940, 0.968881))
+PROTANOPIA = ((0.152286, 1.052583, -0.204868), (0.114503, 0.786281, 0.099216), (-0.003882, -0.048116, 1.051998))
+
+
+def test_bitcoin_and_gold_are_told_apart_also_by_colour_blind_readers(report):
+    # Issue 13 item 5: bitcoin orange and gold ochre were too alike (#f7931a against #b8860b:
+    # CIE76 ΔE 25, 16 under deuteranopia, 11 under protanopia). The year chart's own colours.
+    legend = next(layer for layer in report["specs"]["year"]["layer"] if layer.get("mark", {}).get("type") == "line")
+    scale = legend["encoding"]["color"]["scale"]
+    colors = dict(zip(scale["domain"], scale["range"], strict=True))
+    btc, gold = colors["Bitcoin"], colors["Gold"]
+    assert (btc, gold) == (ASSET_COLORS["bitcoin"], ASSET_COLORS["gold"])
+    assert math.dist(_lab("#f7931a"), _lab("#b8860b")) == pytest.approx(25, abs=1)  # the old pair, for scale
+    assert math.dist(_lab(btc), _lab(gold)) >= 40
+    assert math.dist(_lab(btc, DEUTERANOPIA), _lab(gold, DEUTERANOPIA)) >= 30
+    assert math.dist(_lab(btc, PROTANOPIA), _lab(gold, PROTANOPIA)) >= 25
+
+
+def test_every_axis_tick_has_its_label(report):
+    # Issue 13 item 5: the MSTR chart's last x tick had no label (Vega hid every other label
+    # and left their ticks). Rendered to SVG, no chart has a hidden axis label.
+    for chart_id, spec in report["specs"].items():
+        svg = vlc.vegalite_to_svg(spec, vl_version=VL_VERSION)
+        labels = re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg, re.DOTALL)
+        assert labels, chart_id
+        for group in labels:
+            assert 'opacity="0"' not in group, (chart_id, re.findall(r"<text[^>]*>([^<]*)</text>", group))
+    svg = vlc.vegalite_to_svg(report["specs"]["mstr_btc"], vl_version=VL_VERSION)
+    x_labels = [re.findall(r"<text[^>]*>([^<]*)</text>", g)
+                for g in re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg, re.DOTALL)]
+    assert ["2022-07", "2023-01", "2023-07", "2024-01", "2024-07", "2025-01", "2025-07", "2026-01"] in x_labels
 
 
 def test_ratio_band_is_the_trailing_two_years(report):
@@ -352,11 +437,11 @@ def test_published_file_without_a_table_names_the_table(report, tmp_path):
     shutil.copyfile(report["published"], old)
     con = duckdb.connect(str(old))
     try:
-        con.execute("DROP TABLE gold_cpi_monthly")
+        con.execute("DROP TABLE gold_real_monthly")
         con.execute("DROP TABLE liquidity_asset_lead_lag")
     finally:
         con.close()
-    with pytest.raises(ReportError, match="no table gold_cpi_monthly, liquidity_asset_lead_lag") as caught:
+    with pytest.raises(ReportError, match="no table gold_real_monthly, liquidity_asset_lead_lag") as caught:
         build_report(old, tmp_path / "out")
     assert str(old) in str(caught.value)
 
