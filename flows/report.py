@@ -42,7 +42,7 @@ REQUIRED_TABLES = (
     "performance_daily", "net_liquidity_weekly", "asset_prices_daily", "liquidity_regime_weekly",
     "fed_balance_sheet_weekly", "bank_credit_weekly", "mortgage_rate_weekly", "gold_real_monthly",
     "gold_daily", "asset_ratios_daily", "liquidity_asset_correlation_weekly", "liquidity_asset_lead_lag",
-    "catalog", "publishes",
+    "net_liquidity_variants_daily", "catalog", "publishes",
 )
 
 ASSET_LABELS = {"bitcoin": "Bitcoin", "gold": "Gold", "nasdaq_100": "Nasdaq-100", "net_liquidity": "Net liquidity"}
@@ -53,6 +53,8 @@ ASSET_COLORS = {"bitcoin": "#f7931a", "gold": "#806000", "nasdaq_100": "#1f77b4"
 CPI_COLOR = "#5b7fa6"
 YEAR_ASSETS = ("bitcoin", "gold", "nasdaq_100", "net_liquidity")
 NET_LIQUIDITY_YEARS = 5
+# the reference formula in black (net liquidity's colour), every other variant in turn from these
+VARIANT_COLORS = ("#1b9e77", "#7570b3", "#d95f02", "#e7298a")
 FED_BALANCE_SHEET_YEARS = 7
 BANK_CREDIT_YEARS = 10
 RATIO_YEARS = 4
@@ -143,6 +145,7 @@ def build_report(published: Path, out_dir: Path, *, year: int | None = None) -> 
         charts.append(_year_chart(perf, data_end.year, "year_to_date",
                                   f"Year to date: {data_end.year}, to {data_end:%Y-%m-%d}"))
     charts.append(_net_liquidity_chart(reader))
+    charts.append(_variants_chart(reader))
     charts.extend(_fed_chart(reader))
     charts.append(_bank_credit_chart(reader))
     charts.append(_mortgage_chart(reader))
@@ -422,6 +425,97 @@ def _net_liquidity_chart(reader: _Reader) -> _Chart:
     datasets = {"net_liquidity_weekly": _rows(weekly), "asset_prices_daily": _rows(btc),
                 "regime_intervals": _rows(intervals)}
     return _Chart("net_liquidity", title, tables, units, last, _finish(chart, datasets))
+
+
+def _variants_chart(reader: _Reader) -> _Chart:
+    tables = ("net_liquidity_variants_daily", "net_liquidity_weekly")
+    every = reader.query(
+        "SELECT variant, date, net_liquidity_bn, is_available, unavailable_reason, difference_to_reference_bn, "
+        "reference_variant, formula FROM net_liquidity_variants_daily ORDER BY variant, date")
+    drawn = every.filter(pl.col("is_available"))
+    end = _last(drawn)
+    if end is None:
+        raise ReportError(f"{reader.path}: net_liquidity_variants_daily has no available variant")
+    start = _years_before(end, NET_LIQUIDITY_YEARS)
+    drawn = drawn.filter(pl.col("date") >= start)
+    weekly = reader.query("SELECT date, net_liquidity_bn FROM net_liquidity_weekly "
+                          f"WHERE date >= DATE '{start}' ORDER BY date")
+    reference = every["reference_variant"][0]
+    formulas = dict(every.group_by("variant").agg(pl.col("formula").first()).iter_rows())
+    # the reference first, then the others in the table's order; a variant with no value in the
+    # window is named in the subtitle with its reason instead of being drawn as nothing
+    shown = [reference] + [v for v in dict.fromkeys(drawn["variant"].to_list()) if v != reference]
+    missing = every.filter(~pl.col("variant").is_in(shown) | pl.col("variant").is_in(
+        [v for v in formulas if v not in set(drawn["variant"].to_list())]))
+    missing = missing.group_by("variant", maintain_order=True).agg(pl.col("unavailable_reason").drop_nulls().first())
+    labels = {v: f"{v} (reference)" if v == reference else v for v in shown}
+    weekly_label = "H.4.1 Wednesdays (net_liquidity_weekly)"
+    colors = ["#1a1a1a", *VARIANT_COLORS[: len(shown) - 1]]
+    span = _span(drawn, weekly)
+    x_scale = alt.Scale(type="utc", domain=[f"{span[0]:%Y-%m-%d}", f"{span[1]:%Y-%m-%d}"])
+    x_axis = alt.Axis(**{"labelAngle": 0, **_date_ticks(*span)})
+    legend_color = alt.Color("label:N", title=None, sort=[*labels.values(), weekly_label],
+                             scale=alt.Scale(domain=[*labels.values(), weekly_label], range=[*colors, "#c0504d"]))
+    base = alt.Chart(alt.NamedData("net_liquidity_variants_daily")).transform_calculate(
+        label=_label_calc("variant", labels))
+    tooltip = [_date_tooltip(), alt.Tooltip("variant:N"), alt.Tooltip("formula:N"),
+               alt.Tooltip("net_liquidity_bn:Q", format=",.1f", title="bn USD"),
+               alt.Tooltip("difference_to_reference_bn:Q", format=",.1f", title=f"minus {reference}, bn USD")]
+    levels = base.mark_line(strokeWidth=1.4).encode(
+        x=alt.X("date:T", title=None, scale=x_scale, axis=alt.Axis(**{**x_axis.to_dict(), "labels": False})),
+        y=alt.Y("net_liquidity_bn:Q", title="Net liquidity, bn USD", scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=",.0f")),
+        color=legend_color, tooltip=tooltip,
+    )
+    wednesdays = alt.Chart(alt.NamedData("net_liquidity_weekly")).transform_calculate(
+        label=json.dumps(weekly_label)).mark_point(size=14, filled=True, opacity=0.8).encode(
+        x=alt.X("date:T", scale=x_scale), y="net_liquidity_bn:Q", color=legend_color,
+        tooltip=[_date_tooltip(), alt.Tooltip("net_liquidity_bn:Q", format=",.1f", title="H.4.1 Wednesday, bn USD")],
+    )
+    differences = base.transform_filter(f"datum.variant !== {json.dumps(reference)}").mark_line(
+        strokeWidth=1.2).encode(
+        x=alt.X("date:T", title="Date", scale=x_scale, axis=x_axis),
+        y=alt.Y("difference_to_reference_bn:Q", title=f"minus {reference}, bn USD", axis=alt.Axis(format=",.0f")),
+        color=legend_color, tooltip=tooltip,
+    )
+    zero = alt.Chart(alt.NamedData("zero")).mark_rule(color="#888").encode(y="y:Q")
+    top = alt.layer(levels, wednesdays).properties(width=WIDTH, height=240)
+    bottom = alt.layer(zero, differences).properties(width=WIDTH, height=150)
+    ends = {v: drawn.filter(pl.col("variant") == v)["date"].max() for v in shown}
+    note = "; ".join(f"{v} to {d:%Y-%m-%d}" for v, d in ends.items() if d != end)
+    if missing.height:
+        note = "; ".join(filter(None, [note, "not drawn: " + ", ".join(
+            f"{v} ({_short(r)})" for v, r in missing.iter_rows())]))
+    units = "billions of USD (levels, top; each variant minus the reference, bottom)"
+    title = f"Net liquidity by formula: how far apart the variants are, last {NET_LIQUIDITY_YEARS} years"
+    heading = _title(title, tables, units, end, note)
+    heading.subtitle = [*heading.subtitle, *_wrapped("Formulas: ", [f"{v} = {formulas[v]}" for v in formulas])]
+    chart = alt.vconcat(top, bottom, spacing=8).resolve_scale(x="shared").properties(title=heading)
+    datasets = {"net_liquidity_variants_daily": _rows(drawn), "net_liquidity_weekly": _rows(weekly),
+                "zero": [{"y": 0}]}
+    return _Chart("net_liquidity_variants", title, tables, units, end, _finish(chart, datasets))
+
+
+def _wrapped(lead: str, parts: list[str], width: int = 125) -> list[str]:
+    """`lead` + parts joined by "; ", broken into subtitle lines of at most `width` characters
+    (about the chart's width at the subtitle's font size)."""
+    lines, line = [], lead
+    for part in parts:
+        if line not in ("", lead) and len(line) + 2 + len(part) > width:
+            lines.append(line + ";")
+            line = part
+        else:
+            line = part if line == "" else (line + ("; " if line != lead else "") + part)
+    return [*lines, line]
+
+
+def _short(reason: str | None) -> str:
+    """An unavailable_reason without its explanation: "which term: what" up to the first
+    parenthesis after the colon."""
+    if not reason:
+        return "no value in the window"
+    head, _, rest = reason.partition(": ")
+    return f"{head}: {rest.split(' (')[0]}" if rest else reason
 
 
 # ------------------------------------------------------------------ 3. Fed balance sheet, bank credit, mortgages

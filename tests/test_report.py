@@ -31,7 +31,7 @@ SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
 CHROMIUM_MISSING = "headless Chromium not installed: apt-get install -y chromium (Debian) to run the browser test"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPECTED_CHARTS = {
-    "year", "year_to_date", "net_liquidity", "fed_balance_sheet", "bank_credit", "mortgage_rate", "gold_real",
+    "year", "year_to_date", "net_liquidity", "net_liquidity_variants", "fed_balance_sheet", "bank_credit", "mortgage_rate", "gold_real",
     "gld_shares_gold", "mstr_btc", "metaplanet_btc", "correlation", "lead_lag",
 }
 
@@ -218,6 +218,33 @@ def test_net_liquidity_chart_has_one_y_axis_per_panel_and_the_regime_as_a_strip(
     assert strip["height"] <= 20 < lines["height"]
     assert btc["data"]["name"] == "asset_prices_daily" and btc["encoding"]["y"]["scale"]["type"] == "log"
     assert len({json.dumps(p["encoding"]["x"]["scale"], sort_keys=True) for p in panels}) == 1
+
+
+def test_variants_chart_shows_how_far_apart_the_formulas_are(report):
+    # Fri 2025-08-29: the daily-TGA formula minus Hayes' 2022 formula is the week-average TGA
+    # minus the statement's close (WALCL and the reverse repo are the same in both and cancel).
+    # Public that evening: WTREGEN's week to Wed 2025-08-27, 589,998 (fred/WTREGEN.csv, H.4.1 on
+    # Thursday), and the statement's close of Thu 2025-08-28, 609,660 (other/tga_daily_close_dts.csv,
+    # out Friday 16:00), millions USD: (589,998 − 609,660) / 1000 = −19.662 bn.
+    wtregen = csv_values("fred/WTREGEN.csv")["2025-08-27"]
+    dts = csv_values("other/tga_daily_close_dts.csv")["2025-08-28"]
+    assert (wtregen, dts) == (589998, 609660)
+    spec = report["specs"]["net_liquidity_variants"]
+    rows = spec["datasets"]["net_liquidity_variants_daily"]
+    day = next(r for r in rows if r["variant"] == "daily_tga" and r["date"] == "2025-08-29")
+    assert day["difference_to_reference_bn"] == pytest.approx((wtregen - dts) / 1000, abs=1e-9)
+    assert day["reference_variant"] == "hayes_2022"
+    # what is drawn: the variants with values, each day available; the H.4.1 Wednesdays beside them
+    assert {r["variant"] for r in rows} == {"hayes_2022", "daily_tga"} and all(r["is_available"] for r in rows)
+    assert max(r["date"] for r in rows if r["variant"] == "daily_tga") == "2025-09-07"
+    wednesdays = spec["datasets"]["net_liquidity_weekly"]
+    assert {dt.date.fromisoformat(r["date"]).weekday() for r in wednesdays} == {2}
+    # a formula without data offline is named with its reason, not drawn as a line at 0
+    subtitle = " ".join(spec["title"]["subtitle"])
+    assert "not drawn: hayes_bloomberg (RPONTSYD (standing_repo): no observations in this run)" in subtitle
+    assert "daily_tga = WALCL − RRPONTSYD − DTS-TGA" in subtitle
+    top, bottom = spec["vconcat"]
+    assert bottom["layer"][1]["transform"][-1] == {"filter": 'datum.variant !== "hayes_2022"'}
 
 
 def _lab(hex_color: str, matrix=None) -> tuple[float, float, float]:
