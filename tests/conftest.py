@@ -27,6 +27,18 @@ def prefect_harness():
         yield
 
 
+@pytest.fixture(scope="session")
+def offline_v1(tmp_path_factory, prefect_harness) -> Path:
+    """Version 1 of the real snapshot, published once per test process: the data dir that the
+    fixtures of several modules copy before a test changes anything (never changed in place)."""
+    from flows.pipeline import daily
+
+    root = tmp_path_factory.mktemp("offline-v1") / "data"
+    summary = daily(offline=True, data_dir=str(root))
+    assert summary.status == "published" and summary.version == 1
+    return root
+
+
 @pytest.fixture
 def replay_dir(tmp_path: Path) -> Path:
     """A writable copy of the snapshot, for tests that damage one file."""

@@ -21,11 +21,10 @@ from flows.pipeline import daily
 from warehouse import db
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory, prefect_harness) -> Path:
-    root = tmp_path_factory.mktemp("crash-baseline")
-    assert daily(offline=True, data_dir=str(root)).version == 1
-    return root
+@pytest.fixture
+def baseline(offline_v1: Path) -> Path:
+    """Version 1, published once per test process (tests/conftest.py); copied before use."""
+    return offline_v1
 
 
 @pytest.fixture

@@ -99,11 +99,9 @@ def test_a_recorded_429_is_retried(live, tmp_path, caplog):
     assert FAKE_KEY not in caplog.text
 
 
-@pytest.fixture(scope="module")
-def offline_version_1(tmp_path_factory, prefect_harness) -> Path:
-    root = tmp_path_factory.mktemp("faults") / "data"
-    assert daily(offline=True, data_dir=str(root)).version == 1
-    return root
+@pytest.fixture
+def offline_version_1(offline_v1: Path) -> Path:
+    return offline_v1  # copied before use
 
 
 def test_a_warn_series_that_keeps_failing_marks_its_tables_stale_and_the_rest_publish(

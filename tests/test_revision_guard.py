@@ -98,11 +98,9 @@ def test_accept_revisions_of_an_unknown_series_is_a_usage_error(tmp_path, capsys
     assert code == EXIT_USAGE and len(err.strip().splitlines()) == 1 and "MSTRX" in err
 
 
-@pytest.fixture(scope="module")
-def version_1(tmp_path_factory, prefect_harness) -> Path:
-    root = tmp_path_factory.mktemp("guard") / "data"
-    assert main(["--data-dir", str(root), "run", "--offline"]) == 0
-    return root
+@pytest.fixture
+def version_1(offline_v1: Path) -> Path:
+    return offline_v1  # copied before use
 
 
 def test_the_wrong_file_blocks_until_confirmed(version_1, replay_dir, tmp_path, capsys):
