@@ -115,9 +115,6 @@ def failure(table: str, check: str, message: str) -> CheckResult:
 
 def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
     """Validate `frame` against `suite`; every failing check comes back with its rows."""
-    import great_expectations as gx
-
-    context, datasource = _context()
     try:
         derived = suite.derive(frame)
     except Exception as exc:  # a frame so malformed its checks cannot even be computed
@@ -125,9 +122,38 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
         out.results.append(failure(suite.table, "derive", f"the checks' derived columns could not be computed "
                                    f"({type(exc).__name__}: {exc}); schema: {dict(frame.schema)}"))
         return out
+    # Row-count checks (not_empty, rows_not_shrinking) need no GE run: they are evaluated
+    # here, on the frame, so the GE part's result depends only on the data and its checks.
+    # rows_not_shrinking compares with the previous version's count, which changes with each
+    # publish; kept out of the cache key, an unchanged table reuses its result after a publish.
+    counted = [c for c in suite.checks if _is_row_count(c)]
+    out = SuiteResult(table=suite.table, results=[_row_count_result(suite.table, c, derived.height) for c in counted])
+    rest = Suite(suite.table, suite.key_columns, tuple(c for c in suite.checks if not _is_row_count(c)), suite.derive)
+    if rest.checks:
+        out.results += _validate_ge(rest, derived)
+    return out
+
+
+def _is_row_count(check: Check) -> bool:
+    return type(check.expectation).__name__ == "ExpectTableRowCountToBeBetween"
+
+
+def _row_count_result(table: str, check: Check, rows: int) -> CheckResult:
+    low, high = check.expectation.min_value, check.expectation.max_value
+    bounds = ", ".join(f"{k}={_fmt(v)}" for k, v in (("min_value", low), ("max_value", high)) if v is not None)
+    return CheckResult(table=table, check=check.name, blocking=check.blocking,
+                       success=(low is None or rows >= low) and (high is None or rows <= high),
+                       expectation=f"expect_table_row_count_to_be_between({bounds})", observed=str(rows))
+
+
+def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
+    """The GE part of a suite on its derived frame, reused when the same data met the same checks."""
+    import great_expectations as gx
+
+    context, datasource = _context()
     key = _cache_key(suite, derived)
     if key in _RESULTS:
-        return SuiteResult(table=suite.table, results=list(_RESULTS[key].results))
+        return list(_RESULTS[key].results)
     name = f"{suite.table}#{next(_asset_counter)}"
     batch = (
         datasource.add_dataframe_asset(name=name)
@@ -149,7 +175,7 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
         out.results.append(_to_check_result(suite, by_name[result.expectation_config.meta["check"]], result))
     datasource.delete_asset(name)
     _remember(key, out)
-    return out
+    return list(out.results)
 
 
 # Validation is a pure function of the data and the expectations, so a suite that already

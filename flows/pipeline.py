@@ -146,8 +146,10 @@ def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, a
         return SourceError(f"{spec.key}: {exc}")
 
 
-@task(cache_policy=NO_CACHE)
 def audit(suite: suites.Suite, frame: pl.DataFrame) -> SuiteResult:
+    """One suite on one frame. A plain call, not a Prefect task: a run validates ~45 suites,
+    none needs a retry or runs beside another, and each task run cost its round trips to the
+    Prefect API (bench/bench_run.py); the run's summary artifact counts the checks."""
     return validate(suite, frame)
 
 
