@@ -2,20 +2,29 @@
 
 A suite (see `expectations/suites.py`) names a table, its key columns, the derived
 columns its checks need (gap since the previous row, change, age, identity residual) and
-a list of named checks, each a Great Expectations expectation. GE validates the polars
-frame through its pandas datasource (its SQL datasource over duckdb-engine fails every
+a list of named checks, each a Great Expectations expectation declared through
+`expectations/expect.py` (GE itself is imported only when a suite must run). GE validates the
+polars frame through its pandas datasource (its SQL datasource over duckdb-engine fails every
 metric here, measured on GE 1.24).
+
+Validation is a pure function of the derived frame, the checks and the library versions, so a
+result is reused by that fingerprint: in this process (`_RESULTS`) and, when a run installs a
+store (`persisted`, the warehouse's ops.validations), in every later process.
 """
 
 from __future__ import annotations
 
+import contextvars
+import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from functools import cache
-from typing import Any
+from importlib import metadata
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -25,7 +34,7 @@ ROWS_SHOWN = 5
 @dataclass(frozen=True)
 class Check:
     name: str  # short, stable: what a user greps for ("value_range", "unique_key", ...)
-    expectation: Any  # a great_expectations.expectations.Expectation
+    expectation: Any  # an expectations.expect.Expectation (GE's class name and arguments)
     blocking: bool = True
 
 
@@ -135,7 +144,7 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
 
 
 def _is_row_count(check: Check) -> bool:
-    return type(check.expectation).__name__ == "ExpectTableRowCountToBeBetween"
+    return check.expectation.type == "ExpectTableRowCountToBeBetween"
 
 
 def _row_count_result(table: str, check: Check, rows: int) -> CheckResult:
@@ -147,13 +156,29 @@ def _row_count_result(table: str, check: Check, rows: int) -> CheckResult:
 
 
 def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
-    """The GE part of a suite on its derived frame, reused when the same data met the same checks."""
-    import great_expectations as gx
-
-    context, datasource = _context()
+    """The GE part of a suite on its derived frame, reused when the same data met the same
+    checks: from this process's results, else from the store a run installed, else GE runs."""
     key = _cache_key(suite, derived)
     if key in _RESULTS:
         return list(_RESULTS[key].results)
+    store = _STORE.get()
+    stored = store.lookup(key) if store is not None else None
+    results = _decode(suite.table, stored) if stored is not None else None
+    if results is None:
+        results = _run_ge(suite, derived)
+        payload = _storable(results)
+        if store is not None and payload is not None:
+            store.save(key, suite.table, len(results), payload)
+    _remember(key, SuiteResult(suite.table, results))
+    return list(results)
+
+
+def _run_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
+    import great_expectations as gx
+
+    global ge_runs
+    ge_runs += 1
+    context, datasource = _context()
     name = f"{suite.table}#{next(_asset_counter)}"
     batch = (
         datasource.add_dataframe_asset(name=name)
@@ -162,7 +187,7 @@ def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
     )
     gx_suite = gx.ExpectationSuite(name=name)
     for check in suite.checks:
-        expectation = check.expectation.copy()
+        expectation = check.expectation.to_ge()
         expectation.meta = {"check": check.name}  # GE reorders results; the meta ties each back
         gx_suite.add_expectation(expectation)
     validation = batch.validate(
@@ -170,32 +195,140 @@ def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": list(suite.key_columns)},
     )
     by_name = {check.name: check for check in suite.checks}
-    out = SuiteResult(table=suite.table)
-    for result in validation.results:
-        out.results.append(_to_check_result(suite, by_name[result.expectation_config.meta["check"]], result))
+    out = [_to_check_result(suite, by_name[result.expectation_config.meta["check"]], result)
+           for result in validation.results]
     datasource.delete_asset(name)
-    _remember(key, out)
-    return list(out.results)
+    return out
 
+
+# How many suites GE itself validated in this process (the tests and bench/ count reuse by it).
+ge_runs = 0
 
 # Validation is a pure function of the data and the expectations, so a suite that already
 # ran on identical data (an unchanged series on the next run in this process: a served
 # process, a backfill, the tests) reuses its result instead of running GE again.
-_RESULTS: dict[tuple, SuiteResult] = {}
+_RESULTS: dict[str, SuiteResult] = {}
 _RESULTS_MAX = 512
 
+# Bump when what _to_check_result makes of a GE result changes: stored results are then
+# keyed apart from the new ones and never served.
+_RESULT_FORMAT = 1
 
-def _cache_key(suite: Suite, derived: pl.DataFrame) -> tuple:
+
+class Store(Protocol):
+    """Validation results kept beyond this process (warehouse/db.py: ops.validations)."""
+
+    def lookup(self, key: str) -> str | None: ...
+
+    def save(self, key: str, table: str, checks: int, payload: str) -> None: ...
+
+
+_STORE: contextvars.ContextVar[Store | None] = contextvars.ContextVar("netliq_validation_store", default=None)
+
+
+@contextmanager
+def persisted(store: Store) -> Iterator[None]:
+    """Within this block, GE results are looked up in and saved to `store` (a run's warehouse)."""
+    token = _STORE.set(store)
+    try:
+        yield
+    finally:
+        _STORE.reset(token)
+
+
+@cache
+def _versions() -> tuple[tuple[str, str], ...]:
+    # what turns the same frame and checks into a verdict: GE, and the libraries that hand it
+    # the frame (polars' row hashes are not stable across polars versions either)
+    return tuple((name, metadata.version(name)) for name in ("great_expectations", "pandas", "polars", "numpy"))
+
+
+def _cache_key(suite: Suite, derived: pl.DataFrame) -> str:
+    """The fingerprint of a GE validation: the derived frame (schema, height, every row's
+    hash, in order), the checks (name, blocking, GE class and arguments), the key columns the
+    rows are reported by, and the versions. Computed without importing GE."""
     rows = hashlib.sha256(derived.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
-    checks = tuple((c.name, c.blocking, json.dumps(c.expectation.configuration.to_json_dict(), sort_keys=True,
-                                                   default=str)) for c in suite.checks)
-    return suite.table, tuple(suite.key_columns), str(derived.schema), derived.height, rows, checks
+    checks = [(c.name, c.blocking, c.expectation.fingerprint()) for c in suite.checks]
+    parts = [_RESULT_FORMAT, ROWS_SHOWN, _versions(), suite.table, list(suite.key_columns),
+             str(derived.schema), derived.height, rows, checks]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
-def _remember(key: tuple, result: SuiteResult) -> None:
+def _remember(key: str, result: SuiteResult) -> None:
     if len(_RESULTS) >= _RESULTS_MAX:
         _RESULTS.pop(next(iter(_RESULTS)))
     _RESULTS[key] = result
+
+
+# ------------------------------------------------------------------ stored results
+# A suite's results as JSON: every field of each CheckResult, the rows' values tagged by type
+# (GE hands dates back as pandas Timestamps). Only results without a blocking failure are
+# stored (a failure needs its rows exactly and is rare), and only when they read back equal,
+# messages included; anything else runs GE again next time.
+
+
+class _Unstorable(TypeError):
+    pass
+
+
+def _tag(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)) and type(value).__module__ == "builtins":
+        return value
+    kind = type(value).__name__
+    if kind == "Timestamp":  # pandas
+        return {"$ts": value.isoformat()}
+    if isinstance(value, dt.datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$d": value.isoformat()}
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return _tag(value.item())
+    raise _Unstorable(kind)
+
+
+def _untag(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    ((kind, text),) = value.items()
+    if kind == "$ts":
+        import pandas as pd
+
+        return pd.Timestamp(text)
+    return dt.datetime.fromisoformat(text) if kind == "$dt" else dt.date.fromisoformat(text)
+
+
+def _encode(results: list[CheckResult]) -> str:
+    out = []
+    for r in results:
+        item = asdict(r)
+        item["rows"] = [{k: _tag(v) for k, v in row.items()} for row in r.rows]
+        out.append(item)
+    return json.dumps(out, allow_nan=False)
+
+
+def _decode(table: str, payload: str) -> list[CheckResult] | None:
+    try:
+        items = json.loads(payload)
+        return [CheckResult(**{**item, "table": table,
+                               "rows": tuple({k: _untag(v) for k, v in row.items()} for row in item["rows"])})
+                for item in items]
+    except (ValueError, TypeError, KeyError):  # written by another format: validate again
+        return None
+
+
+def _storable(results: list[CheckResult]) -> str | None:
+    if any(r.blocking and not r.success for r in results):
+        return None
+    try:
+        payload = _encode(results)
+    except (_Unstorable, ValueError):  # a value JSON cannot carry exactly (NaN, an unknown type)
+        return None
+    back = _decode(results[0].table if results else "", payload)
+    if back != results or [r.message() for r in back] != [r.message() for r in results]:
+        return None
+    return payload
 
 
 def _to_check_result(suite: Suite, check: Check, result: Any) -> CheckResult:

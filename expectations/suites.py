@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 
-import great_expectations.expectations as gxe
+from expectations import expect as gxe
 import pandas as pd
 import polars as pl
 

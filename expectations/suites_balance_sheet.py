@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-import great_expectations.expectations as gxe
+from expectations import expect as gxe
 import polars as pl
 import polars.selectors as cs
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-import great_expectations.expectations as gxe
+from expectations import expect as gxe
 import polars as pl
 
 from expectations.gate import Check, Suite

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import great_expectations.expectations as gxe
+from expectations import expect as gxe
 import polars as pl
 
 from expectations.gate import Check, Suite

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import great_expectations.expectations as gxe
+from expectations import expect as gxe
 import polars as pl
 
 from expectations import suites, suites_balance_sheet, suites_correlation, suites_markets

@@ -1,0 +1,56 @@
+"""Declared expectations that do not import Great Expectations.
+
+The suites write `gxe.ExpectColumnValuesToBeBetween(column=..., max_value=...)` with
+`from expectations import expect as gxe`: each name gives a frozen `Expectation` (GE's class
+name and its keyword arguments). The gate builds the real GE expectation only when it must
+run GE (`Expectation.to_ge`), so a run whose every suite is served from the stored results
+never imports GE (about 3 s of an unchanged run), and a suite's fingerprint is its
+descriptors' JSON, computed without GE.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Expectation:
+    type: str  # GE's class name, e.g. "ExpectColumnValuesToBeBetween"
+    kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # GE's expectations expose their arguments as attributes, an unset one as None
+        # (`_row_count_result` reads min_value and max_value)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.kwargs.get(name)
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())
+
+    def fingerprint(self) -> str:
+        """Class name and arguments as canonical JSON: what decides this check's verdict on a
+        given frame (with the GE version, which the gate adds to its key)."""
+        return json.dumps([self.type, self.kwargs], sort_keys=True, default=str)
+
+    def to_ge(self):
+        """The Great Expectations expectation (imports GE)."""
+        import great_expectations.expectations as gxe
+
+        return getattr(gxe, self.type)(**self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"{self.type}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
+
+
+def __getattr__(name: str):
+    if not name.startswith("Expect"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def declare(**kwargs: Any) -> Expectation:
+        return Expectation(name, kwargs)
+
+    declare.__name__ = declare.__qualname__ = name
+    return declare
