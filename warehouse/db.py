@@ -505,6 +505,42 @@ def quarantined(con, limit: int = 20) -> pl.DataFrame:
     )
 
 
+# ------------------------------------------------------------------ validation results (a cache)
+
+# Stored results kept per suite table: the newest few, so a table that changes every day does
+# not grow ops.validations without end, and a run that goes back to recent data still reuses.
+VALIDATIONS_KEPT = 8
+
+
+def validation_results(con, key: str) -> str | None:
+    """The stored results of the validation with this fingerprint (expectations/gate.py), or None."""
+    rows = con.execute("SELECT results FROM ops.validations WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def save_validation(con, key: str, table: str, checks: int, results: str) -> None:
+    """Store one suite's passing results; older results of the same table beyond
+    VALIDATIONS_KEPT go."""
+    con.execute("INSERT INTO ops.validations VALUES (?, ?, ?, ?, now()) ON CONFLICT DO NOTHING",
+                [key, table, checks, results])
+    con.execute(
+        "DELETE FROM ops.validations WHERE table_name = ? AND key NOT IN (SELECT key FROM ops.validations "
+        "WHERE table_name = ? ORDER BY validated_at DESC, key LIMIT ?)", [table, table, VALIDATIONS_KEPT])
+
+
+class ValidationStore:
+    """The warehouse as the gate's store (gate.persisted): the gate itself never touches duckdb."""
+
+    def __init__(self, con) -> None:
+        self._con = con
+
+    def lookup(self, key: str) -> str | None:
+        return validation_results(self._con, key)
+
+    def save(self, key: str, table: str, checks: int, payload: str) -> None:
+        save_validation(self._con, key, table, checks, payload)
+
+
 # ------------------------------------------------------------------ status (readable during a run)
 
 

@@ -162,4 +162,19 @@ MIGRATIONS: list[tuple[str, str | Callable]] = [
         ALTER TABLE IF EXISTS history.liquidity_asset_lead_lag ADD COLUMN IF NOT EXISTS no_best_lag_reason VARCHAR;
         """,
     ),
+    (
+        # issue 14: a suite that already passed on the same derived data with the same checks
+        # (expectations/gate.py's fingerprint) is not validated again, in any later process.
+        # A cache: rebuild does not restore it, and deleting its rows only costs a GE run.
+        "0008_validation_results",
+        """
+        CREATE TABLE IF NOT EXISTS ops.validations (
+            key           VARCHAR PRIMARY KEY,     -- sha256 of the derived frame, checks and versions
+            table_name    VARCHAR NOT NULL,        -- the suite's table, e.g. raw.observations[WALCL]
+            checks        INTEGER NOT NULL,        -- how many GE checks the results hold
+            results       JSON NOT NULL,           -- the CheckResults, as expectations/gate.py encodes them
+            validated_at  TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
