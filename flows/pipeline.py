@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from expectations import suites
-from expectations.gate import CheckResult, SuiteResult, failure, validate
+from expectations.gate import CheckResult, SuiteResult, failure, persisted, validate
 from expectations.revisions import revision_check
 from flows import limits, notify
 from flows.lock import run_lock
@@ -262,7 +262,8 @@ def _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as
     _recover(con, root)
     db.start_run(con, run_id, mode=mode, started_at=started)
     try:
-        return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill, accepted)
+        with persisted(db.ValidationStore(con)):  # suites that passed on the same data are not validated again
+            return _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill, accepted)
     except GateBlocked as blocked:
         # an expected outcome, not a crash: the flow run fails with the clean message (a
         # caller of daily() gets the GateBlocked back); the traceback only at debug level
