@@ -376,3 +376,30 @@ def test_dollar_amounts_in_billions_end_in_bn(name):
         if column.endswith("_bn"):
             assert re.search(r"\b(billions?|bn)\b", col.description, re.IGNORECASE), (
                 f"{name}.{column} is named *_bn but its description gives no unit: {col.description!r}")
+
+
+# ------------------------------------------------------------------ declared expectations
+
+
+def test_every_declared_check_builds_its_great_expectations_expectation():
+    # the suites declare descriptors (expectations/expect.py), built into GE only when GE runs:
+    # a misspelt class or argument must still fail here, not on the first day that data changes
+    from expectations.tables import PUBLISHED_SUITES
+
+    declared = [suites.raw_input_suite(spec, CLOCK) for spec in _FULL.used()]
+    declared += [build(_FULL, CLOCK, 0) for build in PUBLISHED_SUITES.values()]
+    for suite in declared:
+        for check in suite.checks:
+            built = check.expectation.to_ge()
+            assert type(built).__name__ == check.expectation.type, (suite.table, check.name)
+            for name, value in check.expectation.kwargs.items():
+                assert getattr(built, name) == value, (suite.table, check.name, name)
+
+
+def test_a_misspelt_expectation_argument_fails_when_built():
+    from expectations import expect as gxe
+
+    with pytest.raises(Exception):
+        gxe.ExpectColumnValuesToBeBetween(colum="value", min_value=0).to_ge()
+    with pytest.raises(AttributeError):
+        gxe.ExpectNoSuchThing(column="value").to_ge()
