@@ -21,11 +21,13 @@ class Expectation:
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __getattr__(self, name: str) -> Any:
-        # GE's expectations expose their arguments as attributes, an unset one as None
-        # (`_row_count_result` reads min_value and max_value)
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self.kwargs.get(name)
+        # GE's expectations expose their arguments as attributes; so does this, for the ones given
+        kwargs = self.__dict__.get("kwargs", {})
+        if name in kwargs:
+            return kwargs[name]
+        raise AttributeError(f"{self.type if 'type' in self.__dict__ else 'Expectation'} has no {name!r}: "
+                             "a declared expectation (expectations/expect.py) has .type, .kwargs, "
+                             ".fingerprint() and .to_ge() (the GE expectation, with its .configuration)")
 
     def __hash__(self) -> int:
         return hash(self.fingerprint())

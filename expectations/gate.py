@@ -148,7 +148,7 @@ def _is_row_count(check: Check) -> bool:
 
 
 def _row_count_result(table: str, check: Check, rows: int) -> CheckResult:
-    low, high = check.expectation.min_value, check.expectation.max_value
+    low, high = check.expectation.kwargs.get("min_value"), check.expectation.kwargs.get("max_value")
     bounds = ", ".join(f"{k}={_fmt(v)}" for k, v in (("min_value", low), ("max_value", high)) if v is not None)
     return CheckResult(table=table, check=check.name, blocking=check.blocking,
                        success=(low is None or rows >= low) and (high is None or rows <= high),
