@@ -11,6 +11,7 @@ descriptors' JSON, computed without GE.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +28,15 @@ class Expectation:
             return kwargs[name]
         raise AttributeError(f"{self.type if 'type' in self.__dict__ else 'Expectation'} has no {name!r}: "
                              "a declared expectation (expectations/expect.py) has .type, .kwargs, "
-                             ".fingerprint() and .to_ge() (the GE expectation, with its .configuration)")
+                             ".configuration, .fingerprint() and .to_ge() (the GE expectation)")
 
     def __hash__(self) -> int:
         return hash(self.fingerprint())
+
+    @property
+    def configuration(self) -> Configuration:
+        """What GE's `expectation.configuration` says of it, without GE: type and arguments."""
+        return Configuration(re.sub(r"(?<!^)(?=[A-Z])", "_", self.type).lower(), self.kwargs)
 
     def fingerprint(self) -> str:
         """Class name and arguments as canonical JSON: what decides this check's verdict on a
@@ -45,6 +51,15 @@ class Expectation:
 
     def __repr__(self) -> str:
         return f"{self.type}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
+
+
+@dataclass(frozen=True)
+class Configuration:
+    type: str  # GE's snake-case name, e.g. "expect_column_values_to_be_between"
+    kwargs: dict[str, Any] = field(hash=False)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "kwargs": dict(self.kwargs)}
 
 
 def __getattr__(name: str):

@@ -392,6 +392,7 @@ def test_every_declared_check_builds_its_great_expectations_expectation():
         for check in suite.checks:
             built = check.expectation.to_ge()
             assert type(built).__name__ == check.expectation.type, (suite.table, check.name)
+            assert built.configuration.type == check.expectation.configuration.type
             for name, value in check.expectation.kwargs.items():
                 assert getattr(built, name) == value, (suite.table, check.name, name)
 
