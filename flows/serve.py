@@ -22,7 +22,12 @@ serving, the shared request budgets (`flows.limits`: `netliq-fred`, `netliq-yaho
 created on the Prefect API if missing, so every run and worker draws from them.
 
 `prefect.serve` registers the deployment with the Prefect API, then polls it for due runs
-and executes each one in a fresh (spawned) Python process. It needs a *real* API: the
+and executes each one in a fresh (spawned) Python process. It polls every POLL_SECONDS (1 s),
+not Prefect's default 10 s: a triggered run starts within a second, for one cheap query a
+second to a local server (PREFECT_RUNNER_POLL_FREQUENCY, when set, is the operator's choice
+and wins). The spawned process imports `flows.pipeline`, and that is on the clock of every
+run: the pipeline imports what a step needs when it needs it (the report is drawn by a
+process of its own, flows.report_job). It needs a *real* API: the
 ephemeral server that `netliq run` uses lives only as long as one process and runs no
 scheduler, so nothing would ever be scheduled. Choice made here: **refuse clearly** rather
 than start a server ourselves. A server started by `netliq serve` would die with it, hiding
@@ -38,6 +43,8 @@ its UI and run history from the user, and the port would be ours to manage. Star
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +52,8 @@ if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
 
 TIMEZONE = "America/New_York"
+POLL_SECONDS = 1.0
+POLL_ENV = "PREFECT_RUNNER_POLL_FREQUENCY"
 DEPLOYMENT = "netliq-daily"
 BACKFILL_DEPLOYMENT = "netliq-backfill"
 AS_OF_DEPLOYMENT = "netliq-as-of"
@@ -172,6 +181,12 @@ def deployments(offline: bool = False, data_dir: str | None = None) -> list["Run
     ]
 
 
+def runner_options(env: Mapping[str, str] = os.environ) -> dict[str, float]:
+    """Keyword arguments for `prefect.serve`'s runner: poll every POLL_SECONDS unless the
+    operator set PREFECT_RUNNER_POLL_FREQUENCY (then Prefect reads it itself)."""
+    return {} if env.get(POLL_ENV) else {"query_seconds": POLL_SECONDS}
+
+
 def check_api(timeout: float = 5.0) -> str:
     """The configured API URL, after checking that it answers; `ServeError` otherwise (no hang)."""
     from prefect.settings import PREFECT_API_URL
@@ -213,4 +228,4 @@ def serve(offline: bool = False, data_dir: str | None = None) -> None:
         limits.ensure_limits()
     except ValueError as exc:  # an existing limit that cannot work as a rate limit
         raise ServeError(f"netliq serve: {exc}") from exc
-    prefect_serve(*deployments(offline=offline, data_dir=data_dir))
+    prefect_serve(*deployments(offline=offline, data_dir=data_dir), **runner_options())

@@ -236,9 +236,13 @@ def test_serve_hands_the_deployments_to_prefect(monkeypatch):
     seen, order = [], []
     monkeypatch.setattr(served, "check_api", lambda: "http://127.0.0.1:4200/api")
     monkeypatch.setattr(limits, "ensure_limits", lambda *a, **kw: order.append("limits") or {})
-    monkeypatch.setattr(prefect, "serve", lambda *deps, **kw: (order.append("serve"), seen.extend(deps)))
+    options = {}
+    monkeypatch.delenv(served.POLL_ENV, raising=False)
+    monkeypatch.setattr(prefect, "serve", lambda *deps, **kw: (order.append("serve"), seen.extend(deps),
+                                                               options.update(kw)))
     served.serve(offline=True, data_dir="d")
     assert [d.name for d in seen] == NAMES
+    assert options == {"query_seconds": served.POLL_SECONDS}
     assert all(d.parameters["offline"] is True for d in seen)
     assert order == ["limits", "serve"]  # the shared rate limits exist before any run starts
 
@@ -253,3 +257,25 @@ def test_serve_refuses_an_unusable_rate_limit(monkeypatch, no_prefect_serve):
     monkeypatch.setattr(limits, "ensure_limits", refuse)
     with pytest.raises(served.ServeError, match="netliq-fred' exists without slot decay"):
         served.serve(offline=True)
+
+
+def test_the_runner_polls_every_second_unless_the_operator_set_it():
+    """A triggered run waits for the runner's next poll: Prefect's default is 10 s, netliq's 1 s."""
+    assert served.POLL_SECONDS == 1.0
+    assert served.runner_options({}) == {"query_seconds": 1.0}
+    assert served.runner_options({served.POLL_ENV: "5"}) == {}  # Prefect reads it itself
+    assert served.runner_options({served.POLL_ENV: ""}) == {"query_seconds": 1.0}
+
+
+def test_the_served_flow_module_loads_none_of_the_heavy_optional_packages():
+    """What the runner's fresh process imports to run the flow: not the report (Altair,
+    vl-convert) and not yfinance (a replay fetches nothing from Yahoo)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, flows.pipeline\n"
+            "loaded = [m for m in ('flows.report', 'altair', 'vl_convert', 'yfinance') if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
