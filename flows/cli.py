@@ -467,6 +467,9 @@ def _rollback(root: Path, version: int, reason: str) -> int:
         print(f"netliq rollback: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"Published version {summary.version}: the tables of version {version} ({reason}).")
+    if summary.report:  # drawn by a process of its own: the rollback is done whatever it does
+        print(f"Report: {summary.report} (being redrawn at version {summary.version}; "
+              f"its log: {summary.report.parent / 'report.log'})")
     print(f"\nPublished file: {summary.published_file}")
     return 0
 

@@ -29,7 +29,8 @@ from flows import limits, notify
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
-from flows.sources import fred, replay, treasury, yahoo
+# yahoo (yfinance, requests: 0.4 s) is imported by the fetch that needs it, never by a replay
+from flows.sources import fred, replay, treasury
 from flows.sources.schema import OBSERVATIONS, BadRows, FetchResult, SourceError
 from expectations.tables import PUBLISHED_SUITES
 from flows.tables import BUILDERS, Inputs
@@ -133,12 +134,14 @@ def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, a
         if spec.provider == "fred":
             client = fred.FredClient(api_key, throttle=limits.fred_throttle)
             return fred.fetch_vintages(spec, client, realtime_start=realtime_since, observation_start=since)
-        if spec.provider == "yahoo_shares":
-            return yahoo.fetch_shares(spec, since, throttle=limits.yahoo_throttle)
         if spec.provider == "file":
             return file_source.fetch(spec)
         if spec.provider == "treasury":
             return treasury.fetch(spec, since, throttle=limits.treasury_throttle)
+        from flows.sources import yahoo
+
+        if spec.provider == "yahoo_shares":
+            return yahoo.fetch_shares(spec, since, throttle=limits.yahoo_throttle)
         return yahoo.fetch(spec, since, today=today, throttle=limits.yahoo_throttle)
     except SourceError as exc:
         return exc
@@ -608,8 +611,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     db.write_published_file(con, root, names, _comments([*names, "publishes"]))
     message = f"published version {version}" + (f"; {len(held_tables)} table(s) held" if held_tables else "")
     _progress(f"[5/5] {message} to {published}")
-    report = _write_report(published, root)
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
+    report = _write_report(published, root)  # after the run is recorded: nothing it does can change it
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
                               report=report, **summary_args), message, steps)
 
@@ -681,17 +684,28 @@ def _known_from(spec: SeriesSpec, rows: pl.DataFrame) -> str:
 
 
 def _write_report(published: Path, root: Path) -> Path | None:
-    """The charts, redrawn from the published file after every publish (NETLIQ_REPORT=0 skips).
-    A report that fails is logged: the publish itself has already happened."""
+    """The charts, redrawn from the published file after every publish and every rollback,
+    by a process of their own that the run does not wait for (flows.report_job: the run's
+    process never imports Altair or vl-convert, and a report that fails or hangs changes
+    nothing here). Returns the page it will write; NETLIQ_REPORT=0 skips. A drawing that
+    cannot even start is a warning: the publish itself has already happened."""
     if os.environ.get("NETLIQ_REPORT", "1") == "0":
         return None
-    from flows.report import build_report
+    from flows import report_job
 
+    out = root / "report"
     try:
-        return build_report(published, root / "report").html
+        report_job.start(published, out)
     except Exception as exc:  # noqa: BLE001 - the charts must never undo a good publish
-        get_run_logger().warning(f"report not written: {type(exc).__name__}: {exc}")
+        message = f"report not drawn: {type(exc).__name__}: {exc}"
+        try:
+            get_run_logger().warning(message)
+        except Exception:  # noqa: BLE001 - outside a flow run (a rollback): the standard logger
+            import logging
+
+            logging.getLogger(__name__).warning(message)
         return None
+    return out / "index.html"
 
 
 def _report(summary: RunSummary, message: str, steps: _Steps) -> RunSummary:
@@ -733,4 +747,6 @@ def rollback(version: int, reason: str, data_dir: str | None = None) -> RunSumma
         db.export_version(con, root, new)
         path = db.write_published_file(con, root, names, _comments([*names, "publishes"]))
         counts = db.row_counts(con, "staging", names)
-    return RunSummary(run_id, "published", restored["clock"], new, path, row_counts=counts)
+    # the page showed the version before; now it shows the one restored, as after any publish
+    report = _write_report(path, root)
+    return RunSummary(run_id, "published", restored["clock"], new, path, row_counts=counts, report=report)

@@ -13,10 +13,13 @@ import csv
 import datetime as dt
 import json
 import math
+import os
 import re
 import shutil
 import struct
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -484,3 +487,114 @@ def test_a_year_without_data_is_a_clear_error(report, tmp_path):
     with pytest.raises(ReportError, match=r"no data for 1970 \(years 19\d\d–2026\)"):
         build_report(report["published"], tmp_path / "out", year=1970)
     assert math.isfinite(report["result"].seconds)
+
+
+# ------------------------------------------------------------------ drawn after a publish or a rollback
+
+
+def _data_copy(report, tmp_path: Path) -> Path:
+    """A copy of the module's published data dir (warehouse, history, published file)."""
+    root = tmp_path / "data"
+    shutil.copytree(report["root"], root, ignore=shutil.ignore_patterns("report"))
+    return root
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_the_page_is_written_before_the_pngs_and_the_bundle_is_kept_beside_it(report):
+    result = report["result"]
+    assert 0 < result.page_seconds <= result.seconds
+    bundles = list(result.html.parent.glob(".vega-bundle-*.js"))
+    assert len(bundles) == 1 and vlc.get_vega_version() in bundles[0].name
+    assert bundles[0].read_text(encoding="utf-8") in result.html.read_text(encoding="utf-8")
+
+
+def test_a_rollback_redraws_the_report_at_the_restored_version(report, tmp_path, monkeypatch, capsys):
+    """Before: the page stayed at the version before the rollback. Now the rollback starts
+    the drawing process, which draws the published file as restored (version 2 = tables of 1)."""
+    from flows.cli import main
+
+    root = _data_copy(report, tmp_path)
+    monkeypatch.setenv("NETLIQ_REPORT", "1")
+    assert main(["--data-dir", str(root), "rollback", "1", "--reason", "test: redraw"]) == 0
+    out = capsys.readouterr().out
+    page = root / "report" / "index.html"
+    assert f"Report: {page}" in out
+    assert _wait_for(lambda: page.exists() and "published version 2," in page.read_text(encoding="utf-8"), 240), \
+        (root / "report" / "report.log").read_text()
+    assert _wait_for(lambda: "report of version 2" in (root / "report" / "report.log").read_text(), 60)
+    assert len(list((root / "report").glob("*.png"))) == len(EXPECTED_CHARTS)
+
+
+@pytest.mark.parametrize("how", ["hangs", "fails", "cannot start"])
+def test_a_report_that_hangs_or_fails_changes_neither_the_outcome_nor_the_exit(report, tmp_path, monkeypatch,
+                                                                                capsys, how):
+    from flows import report_job
+    from flows.cli import main
+
+    started = []
+    real_start = report_job.start
+
+    def start(published, out_dir):
+        started.append(real_start(published, out_dir))
+        return started[-1]
+
+    commands = {"hangs": [sys.executable, "-c", "import time; time.sleep(600)"],
+                "fails": [sys.executable, "-c", "raise SystemExit('the report broke')"],
+                "cannot start": [str(tmp_path / "no-such-program")]}
+    monkeypatch.setattr(report_job, "command", lambda published, out_dir: commands[how])
+    monkeypatch.setattr(report_job, "start", start)
+    monkeypatch.setenv("NETLIQ_REPORT", "1")
+    root = _data_copy(report, tmp_path)
+    began = time.monotonic()
+    try:
+        code = main(["--data-dir", str(root), "rollback", "1", "--reason", f"test: a report that {how}"])
+        took = time.monotonic() - began
+    finally:
+        alive = [proc.poll() is None for proc in started]
+        for proc in started:
+            proc.kill()
+            proc.wait(10)
+    assert code == 0 and took < 60
+    out = capsys.readouterr().out
+    assert "Published version 2: the tables of version 1" in out
+    assert ("Report:" in out) is (how != "cannot start")
+    versions = published_rows(root / "netliq.duckdb", "SELECT max(version) FROM publishes")
+    assert versions == [(2,)]
+    if how == "hangs":
+        assert alive == [True]  # the rollback had returned while its report was still drawing
+
+
+def test_the_run_and_the_rollback_never_import_the_report(tmp_path):
+    """flows.pipeline, and starting the drawing, load neither flows.report nor Altair nor vl-convert."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import flows.pipeline as p\n"
+        "from flows import report_job\n"
+        "report_job.command = lambda published, out_dir: [sys.executable, '-c', 'pass']\n"
+        f"page = p._write_report(Path({str(tmp_path / 'netliq.duckdb')!r}), Path({str(tmp_path)!r}))\n"
+        "assert page is not None and page.name == 'index.html', page\n"
+        "loaded = [m for m in ('flows.report', 'altair', 'vl_convert') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {**os.environ, "NETLIQ_REPORT": "1"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_drawing_process_says_why_a_report_was_not_written(tmp_path, capsys):
+    from flows import report_job
+
+    missing = tmp_path / "nowhere" / "netliq.duckdb"
+    assert report_job.main([str(missing), str(tmp_path / "out")]) == 1
+    assert f"report of {missing} not written" in capsys.readouterr().out
+    assert not (tmp_path / "out" / "index.html").exists()
