@@ -25,7 +25,7 @@ from prefect.states import Failed
 from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, persisted, validate
 from expectations.revisions import revision_check
-from flows import limits, notify
+from flows import incremental, limits, notify
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
@@ -420,11 +420,14 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, 
                 + (f"; unavailable: {', '.join(f'{k} ({v})' for k, v in unavailable.items())}" if unavailable else ""))
     passed = 0
     late: dict[str, str] = {}
+    fingerprints = {spec.key: incremental.suite_fingerprint(spec) for spec in used if spec.key in incoming}
     for spec in used:
         if spec.key not in incoming or any(f.table == suites.raw_table_name(spec) for f in failures):
             continue
-        # what this run fetched: the whole series from a replay, the revision window when live
-        result = audit(suites.raw_input_suite(spec, input_clock), incoming[spec.key])
+        # what this run fetched (the whole series from a replay, the revision window when live),
+        # less the stored rows that already passed this suite: a day's run checks its new rows
+        to_check = incremental.rows_to_check(con, spec, incoming[spec.key], fingerprints[spec.key])
+        result = audit(suites.raw_input_suite(spec, input_clock), to_check)
         blocking = result.blocking_failures
         if blocking and all(f.check == "freshness" for f in blocking):
             # late beyond tolerance, policy block: only the tables that read it are held
@@ -460,7 +463,9 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, 
         else:
             rows_added[spec.key] = db.append_observations(con, incoming[spec.key], source=source,
                                                           fetched_at=fetched_at, run_id=run_id)
-        db.record_metadata(con, spec.key, "replay" if folder else spec.provider, got.metadata,  # type: ignore[union-attr]
+        # with the suite this series' stored history has now passed (flows/incremental.py)
+        metadata = {**got.metadata, db.CHECKED_WITH: fingerprints[spec.key]}  # type: ignore[union-attr]
+        db.record_metadata(con, spec.key, "replay" if folder else spec.provider, metadata,
                            fetched_at=fetched_at, run_id=run_id)
     known = {k: v for k, v in dropped.items() if v}
     steps.start("append raw", f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows"

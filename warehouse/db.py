@@ -244,6 +244,38 @@ def append_observations(
     )
 
 
+_OBSERVATION_COLUMNS = ["series_id", "obs_date", "value", "value_text", "open", "high", "low", "volume"]
+
+
+def first_difference(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> dt.date | None:
+    """The earliest observation date at which `frame` (one series, OBSERVATIONS) differs from
+    what raw stores: a row new or changed by append_observations' rule, or a stored
+    observation dated within the frame's range that the frame lacks. None: over its dates the
+    frame is exactly what is stored. Reads only the stored rows from the frame's first date."""
+    if frame.height == 0:
+        return None
+    con.register("incoming", frame.select(_OBSERVATION_COLUMNS))
+    try:
+        return con.execute(
+            f"""
+            WITH cur AS (
+                SELECT obs_date, value, value_text, open, high, low, volume FROM raw.observations
+                WHERE series_id = ? AND obs_date >= (SELECT min(obs_date) FROM incoming)
+                QUALIFY row_number() OVER (PARTITION BY obs_date ORDER BY {_NEWEST}) = 1
+            )
+            SELECT min(obs_date) FROM incoming i FULL OUTER JOIN cur USING (obs_date)
+            WHERE i.obs_date IS NULL OR cur.obs_date IS NULL
+               OR cur.value IS DISTINCT FROM i.value
+               OR (i.value IS NULL AND cur.value_text IS DISTINCT FROM i.value_text)
+               OR cur.open IS DISTINCT FROM i.open OR cur.high IS DISTINCT FROM i.high
+               OR cur.low IS DISTINCT FROM i.low OR cur.volume IS DISTINCT FROM i.volume
+            """,
+            [frame["series_id"][0]],
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("incoming")
+
+
 def append_vintages(
     con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, source: str, fetched_at: dt.datetime, run_id: str
 ) -> int:
@@ -308,6 +340,21 @@ def record_metadata(con, series_id: str, source: str, metadata: dict, *, fetched
         "INSERT INTO raw.series_metadata VALUES (?, ?, ?, ?, ?)",
         [series_id, source, json.dumps(metadata, sort_keys=True), fetched_at, run_id],
     )
+
+
+# The key under which a run records, with a series' metadata, the fingerprint of the
+# raw-input suite its stored history passed (flows/incremental.py).
+CHECKED_WITH = "netliq_checked_with"
+
+
+def last_checked_with(con, series_id: str) -> str | None:
+    """The suite fingerprint recorded by the newest run that stored this series, or None."""
+    row = con.execute(
+        "SELECT json_extract_string(metadata, ?) FROM raw.series_metadata WHERE series_id = ? "
+        "ORDER BY fetched_at DESC LIMIT 1",
+        [f"$.{CHECKED_WITH}", series_id],
+    ).fetchall()
+    return row[0][0] if row else None
 
 
 def last_metadata(con, series_id: str) -> dict | None:

@@ -1,0 +1,66 @@
+"""What a run checks of a series it already stores: the rows that are new or changed, and
+never again the years of history that already passed the same checks.
+
+The raw-input suite (expectations/suites.py, raw_input_suite) judges each row on its own,
+except that the gap and jump checks read the row before it, unique_key reads every date, and
+freshness reads the newest row. So once the stored history passed the suite, a run reaches
+the same verdicts by checking the rows from the first one that differs from what is stored
+(warehouse.db.first_difference: new, changed, or a stored date the source no longer has) to
+the newest, plus the row before them, so the first new row's gap and jump are measured from
+the stored history. When nothing differs it checks the newest row alone, for freshness.
+
+It checks the whole frame instead when
+- the source delivered a date twice (unique_key must see every row);
+- the stored history was not last checked by this same suite: nothing is stored yet, a
+  warehouse from before this rule, or a registry entry or a check that changed since.
+  Each run that stores a series records the suite's fingerprint with its metadata
+  (warehouse.db.CHECKED_WITH), so a tightened limit re-checks all of it once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import polars as pl
+
+from expectations import suites
+from flows.registry import SeriesSpec
+from warehouse import db
+
+# Any date: the clock enters the suite only through its derived columns (age_days), never
+# through a check's configuration, so it does not belong in the fingerprint.
+_ANY_CLOCK = dt.date(2000, 1, 1)
+
+
+def suite_fingerprint(spec: SeriesSpec) -> str:
+    """The raw-input suite of `spec` as checked: its registry entry and each check's name,
+    blocking flag and configuration."""
+    suite = suites.raw_input_suite(spec, _ANY_CLOCK)
+    checks = [(c.name, c.blocking, _described(c.expectation)) for c in suite.checks]
+    text = json.dumps([repr(spec), checks], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _described(expectation) -> str:
+    """A check's type and arguments as canonical JSON (a declared expectation says so itself)."""
+    fingerprint = getattr(expectation, "fingerprint", None)
+    if callable(fingerprint):
+        return fingerprint()
+    return json.dumps(expectation.configuration.to_json_dict(), sort_keys=True, default=str)
+
+
+def rows_to_check(con, spec: SeriesSpec, frame: pl.DataFrame, fingerprint: str) -> pl.DataFrame:
+    """The rows of `frame` (what this run would store of `spec`) that the raw-input suite
+    must see for the verdict it would give on the whole frame (module docstring)."""
+    if frame.height == 0 or frame["obs_date"].is_duplicated().any():
+        return frame
+    if db.last_checked_with(con, spec.key) != fingerprint:
+        return frame
+    ordered = frame.sort("obs_date")
+    first = db.first_difference(con, ordered)
+    if first is None:
+        return ordered.tail(1)
+    start = max(ordered["obs_date"].search_sorted(first, side="left") - 1, 0)
+    return ordered.slice(start)
