@@ -166,8 +166,8 @@ def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
     results = _decode(suite.table, stored) if stored is not None else None
     if results is None:
         results = _run_ge(suite, derived)
-        payload = _storable(results)
-        if store is not None and payload is not None:
+        payload = _storable(results) if store is not None else None
+        if payload is not None:
             store.save(key, suite.table, len(results), payload)
     _remember(key, SuiteResult(suite.table, results))
     return list(results)

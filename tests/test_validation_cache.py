@@ -123,7 +123,8 @@ def test_a_changed_registry_entry_is_validated_again(warehouse, walcl, tmp_path)
     text = REGISTRY.path.read_text()
     assert text.count("max_change_pct = 30.0\nrelease = \"H.4.1") == 1
     edited = tmp_path / "series.toml"
-    edited.write_text(text.replace("max_change_pct = 30.0\nrelease = \"H.4.1", "max_change_pct = 25.0\nrelease = \"H.4.1"))
+    walcl_jump = "max_change_pct = 30.0\nrelease = \"H.4.1"
+    edited.write_text(text.replace(walcl_jump, walcl_jump.replace("30.0", "25.0")))
     changed = load_registry(edited).get("WALCL")
     assert changed.max_change_pct == 25.0
     result, ran = run(fresh_process(warehouse), changed, walcl)
@@ -199,7 +200,8 @@ def test_an_unreadable_stored_result_is_validated_again(warehouse, walcl):
 
 
 def test_the_key_is_computed_without_great_expectations():
-    probe = ("import sys, polars as pl; from expectations import gate, suites; from flows.registry import load_registry;"
+    probe = ("import sys, polars as pl; from expectations import gate, suites;"
+             "from flows.registry import load_registry;"
              "import datetime as dt; s = suites.raw_input_suite(load_registry().get('WALCL'), dt.date(2026, 3, 31));"
              "gate._cache_key(s, pl.DataFrame({'a': [1]})); print('great_expectations' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
