@@ -1,24 +1,32 @@
-"""Latency of a SERVED daily run: trigger -> flow run COMPLETED, and trigger -> published file.
+"""Latency of a SERVED daily run: trigger -> flow run COMPLETED, for an unchanged day and for a
+day that publishes, with a Prefect server and `netliq serve` already running.
 
 Starts a private `prefect server start` on a free loopback port (own PREFECT_HOME, so own
-database), then, for each runner poll frequency asked for (default: Prefect's default and
-1 s), a serve process running `flows.serve.deployments(offline=True, data_dir=TMP)` plus a
-trivial flow served the same way (same process, same runner). It triggers
-`run_deployment(..., timeout=0)` N times per deployment, alternating netliq / trivial, and
-polls the API every 0.1 s until the run is final. The state history of each run splits the
-latency into:
+database), then, for each runner poll frequency asked for (default: netliq serve's own, 1 s;
+"10" is Prefect's default), a serve process serving `flows.serve.deployments(offline=True,
+data_dir=TMP)` with netliq serve's runner options, plus a trivial flow served the same way
+(same process, same runner). Two replay folders, A (the snapshot) and B (A with the last
+RRPONTSYD value raised by 1), are given as flow parameters (`offline=False, from_dir=...`):
+a run on the folder last published finds nothing new, a run on the other one publishes. The
+first run (A, fresh data dir) publishes version 1 and is reported apart. Then each round
+triggers, with `run_deployment(..., timeout=0)`, an unchanged netliq run, a publishing
+netliq run (switching folders) and the trivial flow, and polls the API every 0.1 s until
+each run is final. The state history of each run splits the latency into:
 
   wait    trigger -> PENDING      the runner's poll loop finding the scheduled run
   start   PENDING -> RUNNING      spawning a fresh Python process for the run and importing
                                   the flow's module in it (multiprocessing "spawn")
   body    RUNNING -> COMPLETED    the flow itself (netliq: fetch, check, rebuild, publish)
-  finish  COMPLETED seen by the poller (up to 0.1 s late)
 
-The first netliq run of each serve process publishes (fresh data dir); later ones find
-nothing new. Server and serve processes are always killed (their process groups) at the end.
+Last, unless --no-imports, a second serve process with PYTHONPROFILEIMPORTTIME=1 runs one
+unchanged and one publishing day: the flow-run process's `-X importtime` lines (they go to
+the serve log) give what it imported and how long each heavy package took, and whether
+Great Expectations, Altair or vl-convert loaded. Those two runs are not in the medians.
+The load average is recorded before and after. Server and serve processes are always
+killed (their process groups) at the end.
 
-    uv run python bench/bench_served.py                 # N=5, poll frequencies "default,1"
-    uv run python bench/bench_served.py -n 3 --poll 1
+    uv run python bench/bench_served.py                 # N=3, netliq serve's poll (1 s); ~3 minutes
+    uv run python bench/bench_served.py -n 5 --poll 1,10 --report
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import shutil
 import signal
 import socket
 import statistics
@@ -70,11 +80,49 @@ SERVE_SCRIPT = """
 import sys
 sys.path.insert(0, {bench!r})
 from prefect import serve
-from flows.serve import check_api, deployments
+from flows.serve import check_api, deployments, runner_options
 from bench_served import trivial
 check_api()
-serve(*deployments(offline=True, data_dir={data!r}), trivial.to_deployment(name="bench-trivial"))
+serve(*deployments(offline=True, data_dir={data!r}), trivial.to_deployment(name="bench-trivial"),
+      **runner_options())
 """
+SNAPSHOT = ROOT / "data" / "snapshot"
+CHANGED_FILE = Path("fred") / "RRPONTSYD.csv"
+HEAVY = ("great_expectations", "altair", "vl_convert", "pandas", "scipy", "sqlalchemy", "yfinance", "fredapi",
+         "prefect", "polars", "duckdb", "expectations", "transforms", "warehouse", "flows.report")
+
+
+def replay_folders(tmp: Path) -> tuple[Path, Path]:
+    """A: the snapshot as it is; B: the same with the last RRPONTSYD value raised by 1 (a
+    revision of the newest observation, inside the revision window: a run on B after A
+    publishes, and back)."""
+    a, b = tmp / "replay-a", tmp / "replay-b"
+    for folder in (a, b):
+        if not folder.exists():
+            shutil.copytree(SNAPSHOT, folder)
+    lines = (a / CHANGED_FILE).read_text().splitlines()
+    head, last = lines[0].split(","), lines[-1].split(",")
+    col = head.index("value") if "value" in head else len(head) - 1
+    last[col] = repr(float(last[col]) + 1.0)
+    (b / CHANGED_FILE).write_text("\n".join(lines[:-1] + [",".join(last)]) + "\n")
+    return a, b
+
+
+def import_times(text: str) -> dict:
+    """From `-X importtime` lines of one process: cumulative ms of the top-level import of
+    each heavy package, and which of them were imported at all."""
+    top: dict[str, float] = {}
+    seen: set[str] = set()
+    for m in re.finditer(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", text):
+        name = m.group(4)
+        for pkg in HEAVY:
+            if name == pkg or name.startswith(pkg + "."):
+                seen.add(pkg)
+                if name == pkg:  # a package's own line is its whole (first) import
+                    # (the flow's own module is loaded from its entrypoint path, under another name)
+                    top[pkg] = max(top.get(pkg, 0.0), int(m.group(2)) / 1000)
+    return {"imported": sorted(seen), "not_imported": [p for p in HEAVY if p not in seen],
+            "cumulative_ms": {k: round(v) for k, v in sorted(top.items(), key=lambda kv: -kv[1])}}
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -132,14 +180,14 @@ def wait_deployments(names: list[str], proc: subprocess.Popen, timeout: float) -
     raise TimeoutError(f"deployments {names} not registered in {timeout:.0f} s")
 
 
-def one_run(name: str, published: Path | None, timeout: float) -> dict:
+def one_run(name: str, published: Path | None, timeout: float, parameters: dict | None = None) -> dict:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     mtime0 = published.stat().st_mtime_ns if published and published.exists() else None
     t_trigger_wall = time.time()
     t0 = time.perf_counter()
-    run = run_deployment(name, timeout=0)
+    run = run_deployment(name, timeout=0, parameters=parameters or {})
     t_created = time.perf_counter() - t0
     t_published = None
     state = None
@@ -191,10 +239,14 @@ def med(values):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=5, help="triggers per deployment per poll frequency (default 5)")
-    parser.add_argument("--poll", default="default,1",
-                        help="PREFECT_RUNNER_POLL_FREQUENCY values, comma-separated; 'default' leaves it unset")
-    parser.add_argument("--report", action="store_true", help="let the publish draw the charts (NETLIQ_REPORT unset)")
+    parser.add_argument("-n", type=int, default=3, help="rounds per poll frequency (default 3): each one "
+                        "unchanged run, one publishing run, one trivial run")
+    parser.add_argument("--poll", default="netliq",
+                        help="runner poll frequencies, comma-separated; 'netliq' = netliq serve's own (1 s), "
+                             "a number sets PREFECT_RUNNER_POLL_FREQUENCY (Prefect's default is 10)")
+    parser.add_argument("--report", action="store_true",
+                        help="let each publish start the report's drawing process (NETLIQ_REPORT unset)")
+    parser.add_argument("--no-imports", action="store_true", help="skip the -X importtime pass")
     parser.add_argument("--timeout", type=float, default=240, help="seconds per run before giving up")
     args = parser.parse_args(argv)
 
@@ -207,39 +259,63 @@ def main(argv: list[str] | None = None) -> int:
                 GX_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     if not args.report:
         base["NETLIQ_REPORT"] = "0"
-    from prefect.settings import get_current_settings  # noqa: E402  (after the env is set)
-
-    default_poll = get_current_settings().runner.poll_frequency
+    folders = replay_folders(tmp)
     result = {"machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                           "cpus": os.cpu_count(), "loadavg_before": os.getloadavg()},
-              "api": api, "n": args.n, "default_poll_frequency_s": default_poll,
-              "report_drawn": args.report, "modes": []}
+              "api": api, "n": args.n, "report_drawn": args.report, "modes": []}
     server = serve_proc = None
+    passes = [p.strip() for p in args.poll.split(",") if p.strip()]
     try:
         server = start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                         "--port", str(port)], base, logs / "served_server.log")
         result["server_start_s"] = round(wait_health(api, server, 180), 2)
         print(f"server up at {api} in {result['server_start_s']} s")
-        for poll in [p.strip() for p in args.poll.split(",") if p.strip()]:
+        for poll in passes + ([] if args.no_imports else ["imports"]):
             env = dict(base, PREFECT_API_URL=api)
-            if poll != "default":
+            if poll not in ("netliq", "imports"):
                 env["PREFECT_RUNNER_POLL_FREQUENCY"] = poll
-            data = tmp / f"data-poll-{poll}"
+            if poll == "imports":
+                env["PYTHONPROFILEIMPORTTIME"] = "1"
+            data = tmp / f"data-{poll}"
             script = SERVE_SCRIPT.format(bench=str(ROOT / "bench"), data=str(data))
-            serve_proc = start([sys.executable, "-c", script], env, logs / f"served_serve_poll-{poll}.log")
+            log = logs / f"served_serve_{poll}.log"
+            serve_proc = start([sys.executable, "-c", script], env, log)
             t_reg = wait_deployments([NETLIQ, TRIVIAL], serve_proc, 180)
             time.sleep(1)  # let the runner enter its poll loop
-            mode = {"poll_frequency_s": default_poll if poll == "default" else float(poll),
-                    "poll": poll, "registered_s": round(t_reg, 2), "runs": []}
+            mode = {"poll": poll, "poll_frequency_s": 1.0 if poll in ("netliq", "imports") else float(poll),
+                    "registered_s": round(t_reg, 2), "runs": []}
             published = data / "netliq.duckdb"
-            for i in range(args.n):
-                for name in (NETLIQ, TRIVIAL):
-                    run = one_run(name, published if name == NETLIQ else None, args.timeout)
-                    run["index"] = i
-                    mode["runs"].append(run)
-                    print(f"poll={poll:>7} {name:28} #{i}: {run['final_state']} in {run['to_final_s']} s"
-                          + (f", published at {run['to_published_s']} s" if run["to_published_s"] else "")
-                          + f"  (pending {run['pending_s']}, running {run['running_s']})", flush=True)
+            current = 0  # the folder last published
+
+            def trigger(kind: str, index: int) -> dict:
+                nonlocal current
+                if kind == "trivial":
+                    run = one_run(TRIVIAL, None, args.timeout)
+                else:
+                    if kind == "publishing":
+                        current = 1 - current
+                    # data_dir too: a deployment re-registered by the next serve process may
+                    # still carry the previous one's defaults when the first trigger arrives
+                    params = {"offline": False, "from_dir": str(folders[current]), "data_dir": str(data)}
+                    offset = log.stat().st_size
+                    run = one_run(NETLIQ, published, args.timeout, params)
+                    if poll == "imports":
+                        time.sleep(0.5)  # the child's last lines
+                        with open(log, errors="replace") as handle:
+                            handle.seek(offset)
+                            run["imports"] = import_times(handle.read())
+                run.update(kind=kind, index=index)
+                mode["runs"].append(run)
+                print(f"{poll:>7} {kind:10} #{index}: {run['final_state']} in {run['to_final_s']} s"
+                      + (f", published at {run['to_published_s']} s" if run["to_published_s"] else "")
+                      + f"  (pending {run['pending_s']}, running {run['running_s']})", flush=True)
+                return run
+
+            trigger("first", 0)  # version 1 of a fresh data dir: not a daily run's cost
+            rounds = 1 if poll == "imports" else args.n
+            for i in range(rounds):
+                for kind in ("unchanged", "publishing", "trivial"):
+                    trigger(kind, i)
             stop(serve_proc)
             serve_proc = None
             mode["summary"] = summarize(mode["runs"])
@@ -256,42 +332,50 @@ def main(argv: list[str] | None = None) -> int:
 
 def summarize(runs: list[dict]) -> dict:
     out = {}
-    for name, key in ((NETLIQ, "netliq"), (TRIVIAL, "trivial")):
-        rs = [r for r in runs if r["deployment"] == name and not r["timed_out"]]
+    for kind in ("first", "unchanged", "publishing", "trivial"):
+        rs = [r for r in runs if r["kind"] == kind and not r["timed_out"]]
         ph = [phases(r) for r in rs]
-        out[key] = {
-            "ok": sum(r["final_state"] == "COMPLETED" for r in rs), "n": len([r for r in runs if r["deployment"] == name]),
+        out[kind] = {
+            "ok": sum(r["final_state"] == "COMPLETED" for r in rs), "n": len([r for r in runs if r["kind"] == kind]),
             "to_completed_median_s": med(r["to_final_s"] for r in rs),
             "to_completed_min_s": min((r["to_final_s"] for r in rs), default=None),
+            "to_published_median_s": med(r["to_published_s"] for r in rs),
             "wait_median_s": med(p["wait"] for p in ph),
             "start_median_s": med(p["start"] for p in ph),
             "body_median_s": med(p["body"] for p in ph),
         }
-        if key == "netliq":
-            first = [r for r in rs if r["index"] == 0]
-            out[key]["first_to_published_s"] = first[0]["to_published_s"] if first else None
-            out[key]["first_to_completed_s"] = first[0]["to_final_s"] if first else None
-            out[key]["later_to_completed_median_s"] = med(r["to_final_s"] for r in rs if r["index"] > 0)
-    n, t = out["netliq"]["to_completed_median_s"], out["trivial"]["to_completed_median_s"]
-    out["ratio_netliq_over_trivial"] = round(n / t, 2) if n and t else None
+        imports = [r["imports"] for r in rs if "imports" in r]
+        if imports:
+            out[kind]["imports"] = imports[0]
+    t = out["trivial"]["to_completed_median_s"]
+    for kind in ("unchanged", "publishing"):
+        n = out[kind]["to_completed_median_s"]
+        out[kind]["ratio_over_trivial"] = round(n / t, 2) if n and t else None
     return out
 
 
 def table(result: dict) -> None:
-    print("\nmedians, seconds from trigger (run_deployment(timeout=0)) | wait = to PENDING (runner poll), "
+    print(f"\nload average before {result['machine']['loadavg_before']}, after {result['machine']['loadavg_after']} "
+          f"({result['machine']['cpus']} CPUs)")
+    print("medians, seconds from trigger (run_deployment(timeout=0)) | wait = to PENDING (runner poll), "
           "start = PENDING->RUNNING (process spawn + imports), body = RUNNING->COMPLETED")
-    head = f"{'poll s':>7} {'flow':8} {'ok/n':>5} {'->done':>7} {'wait':>6} {'start':>6} {'body':>6} {'1st->published':>15}"
+    head = (f"{'poll':>7} {'run':10} {'ok/n':>5} {'->done':>7} {'wait':>6} {'start':>6} {'body':>6} "
+            f"{'->published':>11} {'/trivial':>8}")
     print(head)
     print("-" * len(head))
     for mode in result["modes"]:
         s = mode["summary"]
-        for key in ("netliq", "trivial"):
-            x = s[key]
-            pub = x.get("first_to_published_s")
-            print(f"{mode['poll_frequency_s']:>7g} {key:8} {x['ok']:>2}/{x['n']:<2} {_f(x['to_completed_median_s'])} "
+        for kind in ("first", "unchanged", "publishing", "trivial"):
+            x = s[kind]
+            print(f"{mode['poll']:>7} {kind:10} {x['ok']:>2}/{x['n']:<2} {_f(x['to_completed_median_s'])} "
                   f"{_f(x['wait_median_s'], 6)} {_f(x['start_median_s'], 6)} {_f(x['body_median_s'], 6)} "
-                  f"{_f(pub, 15) if key == 'netliq' else '':>15}")
-        print(f"{'':7} ratio served netliq / served trivial (->done medians): {s['ratio_netliq_over_trivial']}")
+                  f"{_f(x['to_published_median_s'], 11)} {_f(x.get('ratio_over_trivial'), 8)}")
+        for kind in ("unchanged", "publishing"):
+            imp = s[kind].get("imports")
+            if imp:
+                print(f"  imports of the flow-run process, {kind} day (ms, cumulative, under -X importtime): "
+                      + ", ".join(f"{k} {v}" for k, v in imp["cumulative_ms"].items()))
+                print(f"    not imported: {', '.join(imp['not_imported']) or 'none'}")
 
 
 def _f(x, w=7):
