@@ -22,16 +22,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 
 import polars as pl
 
 from expectations import suites
+from expectations.gate import Suite
+from expectations.suites_raw_batch import batch_frame, batch_suite, looks_failing
+from flows.sources.schema import OBSERVATIONS
 from flows.registry import SeriesSpec
 from warehouse import db
 
 # Any date: the clock enters the suite only through its derived columns (age_days), never
 # through a check's configuration, so it does not belong in the fingerprint.
 _ANY_CLOCK = dt.date(2000, 1, 1)
+# Rows per batched check (expectations/suites_raw_batch.py): GE validates a pandas copy, so a
+# first run of 1,000 series of 25 years is checked in parts of about this size.
+BATCH_ROWS = 1_000_000
 
 
 def suite_fingerprint(spec: SeriesSpec) -> str:
@@ -64,3 +71,28 @@ def rows_to_check(con, spec: SeriesSpec, frame: pl.DataFrame, fingerprint: str) 
         return ordered.tail(1)
     start = max(ordered["obs_date"].search_sorted(first, side="left") - 1, 0)
     return ordered.slice(start)
+
+
+def batches(specs: list[SeriesSpec], frames: dict[str, pl.DataFrame], clock: dt.date
+            ) -> Iterator[tuple[list[SeriesSpec], Suite, pl.DataFrame]]:
+    """Parts of about BATCH_ROWS rows for the batched suite: (series, suite, frame) each.
+    A series is in no part, so its own suite checks it, when its frame has another shape
+    than OBSERVATIONS or a row of it looks past a limit (suites_raw_batch.looks_failing):
+    then its failure is reported as its own suite reports it, and the rest still batch.
+    Only GE's verdict counts: a part that fails is checked series by series as well."""
+    fit = [s for s in specs if frames[s.key].height and frames[s.key].schema == OBSERVATIONS]
+    parts, part, rows = [], [], 0
+    for spec in fit:
+        part.append(spec)
+        rows += frames[spec.key].height
+        if rows >= BATCH_ROWS:
+            parts.append(part)
+            part, rows = [], 0
+    if part:
+        parts.append(part)
+    for part in parts:
+        frame = batch_frame(part, frames, clock)
+        suspect = set(frame.filter(looks_failing()).get_column("series_id").unique().to_list())
+        clean = [s for s in part if s.key not in suspect]
+        if clean:
+            yield clean, batch_suite(), frame.filter(~pl.col("series_id").is_in(sorted(suspect)))
