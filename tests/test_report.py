@@ -598,3 +598,16 @@ def test_the_drawing_process_says_why_a_report_was_not_written(tmp_path, capsys)
     assert report_job.main([str(missing), str(tmp_path / "out")]) == 1
     assert f"report of {missing} not written" in capsys.readouterr().out
     assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_a_png_is_drawn_again_only_when_its_chart_changed(report, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(report["root"] / "report", out)
+    again = build_report(report["published"], out)
+    assert again.pngs_drawn == ()  # the same published file: every chart as it was
+    (out / ".year.png.sha256").write_text("a chart drawn from other rows")
+    (out / "lead_lag.png").unlink()
+    again = build_report(report["published"], out)
+    assert sorted(again.pngs_drawn) == ["lead_lag", "year"]
+    assert (out / "lead_lag.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "year.png").read_bytes() == (report["root"] / "report" / "year.png").read_bytes()
