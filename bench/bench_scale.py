@@ -188,18 +188,38 @@ def child(args: argparse.Namespace) -> None:
     print("BENCH_SCALE " + json.dumps(out, default=str))
 
 
-def run_child(kind: str, env: dict, log: Path, **paths: str) -> dict:
+def run_child(kind: str, env: dict, log: Path, max_rss_mib: float = float("inf"), **paths: str) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind]
     for name, value in paths.items():
         cmd += [f"--{name}", value]
     began = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
-    log.write_text(proc.stdout + "\n---- stderr\n" + proc.stderr)
-    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("BENCH_SCALE ")), None)
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+        killed = None
+        while proc.poll() is None:  # the machine is shared: a run past --max-rss-mib is stopped
+            if _rss_mib(proc.pid) > max_rss_mib:
+                killed = f"stopped at {_rss_mib(proc.pid):.0f} MiB RSS (limit --max-rss-mib {max_rss_mib})"
+                proc.kill()
+            time.sleep(0.5)
+    text = log.read_text()
+    line = next((ln for ln in reversed(text.splitlines()) if ln.startswith("BENCH_SCALE ")), None)
     if line is None:
-        return {"status": "crashed", "returncode": proc.returncode, "wall_s": time.perf_counter() - began,
-                "error": proc.stderr[-2000:]}
+        return {"status": "killed" if killed else "crashed", "returncode": proc.returncode,
+                "wall_s": time.perf_counter() - began, "error": killed or text[-2000:]}
     return json.loads(line.removeprefix("BENCH_SCALE "))
+
+
+def _rss_mib(pid: int) -> float:
+    """RSS of a process and its children (the Prefect server), from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total / 2**20
 
 
 # ---------------------------------------------------------------- the bench
@@ -210,6 +230,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument("--profile", action="store_true", help="cProfile each netliq run (bench/out/*.pstats)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    parser.add_argument("--max-rss-mib", type=float, default=8192,
+                        help="stop a run whose process tree passes this RSS (the machine is shared)")
     parser.add_argument("--child", choices=("first", "next", "trivial"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -242,7 +264,11 @@ def main() -> None:
                 paths = {"folder": str(folder), "data": str(base / "data")}
                 if args.profile:
                     paths["profile-path"] = str(OUT / f"scale_{n}_{kind}.pstats")
-                figures[kind] = run_child(kind, env, OUT / "logs" / f"scale_{n}_{kind}.log", **paths)
+                figures[kind] = run_child(kind, env, OUT / "logs" / f"scale_{n}_{kind}.log", args.max_rss_mib,
+                                          **paths)
+                if figures[kind].get("status") in ("killed", "crashed"):
+                    print(f"  {n} series, {kind}: {figures[kind]['status']}: {figures[kind]['error'][-300:]}")
+                    break
                 print(f"  {n} series, {kind}: {figures[kind].get('status')} {figures[kind].get('wall_s', 0):.1f} s "
                       f"(flow {figures[kind].get('flow_s', 0):.1f} s), peak RSS "
                       f"{figures[kind].get('peak_rss_mib', 0):.0f} MiB", flush=True)
@@ -269,7 +295,7 @@ def print_table(report: dict) -> None:
     for row in rows:
         trivial = row["trivial"].get("wall_s") or float("nan")
         for kind in ("first", "next"):
-            r = row[kind]
+            r = row.get(kind, {})
             t = r.get("timings", {})
             growth = ""
             if kind in previous and previous[kind].get("flow_s"):
@@ -279,7 +305,7 @@ def print_table(report: dict) -> None:
                 f"{r.get('wall_s', 0) / trivial:.2f}", f"{r.get('cpu_s', 0):.1f}", f"{r.get('peak_rss_mib', 0):.0f}",
                 f"{t.get('fetch', 0):.1f}", f"{t.get('check inputs', 0):.1f}", f"{t.get('append raw', 0):.1f}",
                 f"{t.get('build and check tables', 0):.1f}",
-                growth, "%.1f" % row[f"load_before_{kind}"][0])))
+                growth, "%.1f" % row.get(f"load_before_{kind}", [float("nan")])[0])))
             previous[kind] = r
         print(f"  trivial flow: {trivial:.1f} s")
 
