@@ -5,7 +5,7 @@ The raw-input suite (expectations/suites.py, raw_input_suite) judges each row on
 except that the gap and jump checks read the row before it, unique_key reads every date, and
 freshness reads the newest row. So once the stored history passed the suite, a run reaches
 the same verdicts by checking the rows from the first one that differs from what is stored
-(warehouse.db.first_difference: new, changed, or a stored date the source no longer has) to
+(warehouse.db.first_differences: new, changed, or a stored date the source no longer has) to
 the newest, plus the row before them, so the first new row's gap and jump are measured from
 the stored history. When nothing differs it checks the newest row alone, for freshness.
 
@@ -61,16 +61,31 @@ def _described(expectation) -> str:
 def rows_to_check(con, spec: SeriesSpec, frame: pl.DataFrame, fingerprint: str) -> pl.DataFrame:
     """The rows of `frame` (what this run would store of `spec`) that the raw-input suite
     must see for the verdict it would give on the whole frame (module docstring)."""
-    if frame.height == 0 or frame["obs_date"].is_duplicated().any():
-        return frame
-    if db.last_checked_with(con, spec.key) != fingerprint:
-        return frame
-    ordered = frame.sort("obs_date")
-    first = db.first_difference(con, ordered)
-    if first is None:
-        return ordered.tail(1)
-    start = max(ordered["obs_date"].search_sorted(first, side="left") - 1, 0)
-    return ordered.slice(start)
+    return all_rows_to_check(con, [spec], {spec.key: frame}, {spec.key: fingerprint})[spec.key]
+
+
+def all_rows_to_check(con, specs: list[SeriesSpec], frames: dict[str, pl.DataFrame], fingerprints: dict[str, str]
+                      ) -> dict[str, pl.DataFrame]:
+    """rows_to_check of every series in `specs`, with one query to raw for all of them."""
+    recorded = db.checked_with(con)
+    out, known = {}, []
+    for spec in specs:
+        frame = frames[spec.key]
+        if frame.height == 0 or frame["obs_date"].is_duplicated().any() or recorded.get(spec.key) != fingerprints[spec.key]:
+            out[spec.key] = frame
+        else:
+            known.append(spec.key)
+    ordered = {key: frames[key].sort("obs_date") for key in known}
+    firsts = db.first_differences(con, pl.concat([ordered[k].select(OBSERVATIONS.names()) for k in known])
+                                  ) if known else {}
+    for key in known:
+        first = firsts.get(key)
+        if first is None:
+            out[key] = ordered[key].tail(1)
+        else:
+            start = max(ordered[key]["obs_date"].search_sorted(first, side="left") - 1, 0)
+            out[key] = ordered[key].slice(start)
+    return out
 
 
 def batches(specs: list[SeriesSpec], frames: dict[str, pl.DataFrame], clock: dt.date

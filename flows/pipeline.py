@@ -424,7 +424,7 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, 
     checking = [s for s in used if s.key in incoming and not any(f.table == suites.raw_table_name(s) for f in failures)]
     # what this run fetched (the whole series from a replay, the revision window when live),
     # less the stored rows that already passed this suite: a day's run checks its new rows
-    to_check = {s.key: incremental.rows_to_check(con, s, incoming[s.key], fingerprints[s.key]) for s in checking}
+    to_check = incremental.all_rows_to_check(con, checking, incoming, fingerprints)
     # series whose every check passed in one batched GE run: their own suites need not run
     for batch, suite, frame in incremental.batches(checking, to_check, input_clock):
         if all(r.success for r in audit(suite, frame).results):
@@ -465,8 +465,9 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, 
             rows_added[spec.key] = db.append_vintages(con, vintages, source=source, fetched_at=fetched_at,
                                                       run_id=run_id)
         else:
-            rows_added[spec.key] = db.append_observations(con, incoming[spec.key], source=source,
-                                                          fetched_at=fetched_at, run_id=run_id)
+            # the rows from the first that differs from raw: those before it are stored as they are
+            rows_added[spec.key] = db.append_observations(con, to_check.get(spec.key, incoming[spec.key]),
+                                                          source=source, fetched_at=fetched_at, run_id=run_id)
         # with the suite this series' stored history has now passed (flows/incremental.py)
         metadata = {**got.metadata, db.CHECKED_WITH: fingerprints[spec.key]}  # type: ignore[union-attr]
         db.record_metadata(con, spec.key, "replay" if folder else spec.provider, metadata,

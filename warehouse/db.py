@@ -230,6 +230,8 @@ def append_observations(
             LEFT JOIN (
                 SELECT series_id, obs_date, value, value_text, open, high, low, volume FROM raw.observations
                 WHERE series_id IN (SELECT DISTINCT series_id FROM incoming)
+                  -- only the stored rows the incoming ones can meet, not the whole history
+                  AND obs_date >= (SELECT min(obs_date) FROM incoming)
                 QUALIFY row_number() OVER (PARTITION BY series_id, obs_date ORDER BY {_NEWEST}) = 1
             ) cur USING (series_id, obs_date)
             -- a revision is a different number; FRED re-formatting the same number
@@ -247,33 +249,38 @@ def append_observations(
 _OBSERVATION_COLUMNS = ["series_id", "obs_date", "value", "value_text", "open", "high", "low", "volume"]
 
 
-def first_difference(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> dt.date | None:
-    """The earliest observation date at which `frame` (one series, OBSERVATIONS) differs from
-    what raw stores: a row new or changed by append_observations' rule, or a stored
-    observation dated within the frame's range that the frame lacks. None: over its dates the
-    frame is exactly what is stored. Reads only the stored rows from the frame's first date."""
+def first_differences(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> dict[str, dt.date]:
+    """Per series of `frame` (OBSERVATIONS, many series), the earliest observation date at
+    which it differs from what raw stores: a row new or changed by append_observations' rule,
+    or a stored observation dated within that series' range in the frame that the frame
+    lacks. A series absent from the answer is, over its dates, exactly what is stored. One
+    query; reads only the stored rows from each series' first date in the frame."""
     if frame.height == 0:
-        return None
+        return {}
     con.register("incoming", frame.select(_OBSERVATION_COLUMNS))
     try:
-        return con.execute(
+        rows = con.execute(
             f"""
-            WITH cur AS (
-                SELECT obs_date, value, value_text, open, high, low, volume FROM raw.observations
-                WHERE series_id = ? AND obs_date >= (SELECT min(obs_date) FROM incoming)
-                QUALIFY row_number() OVER (PARTITION BY obs_date ORDER BY {_NEWEST}) = 1
+            WITH since AS (SELECT series_id, min(obs_date) AS first_date FROM incoming GROUP BY series_id),
+            cur AS (
+                SELECT * FROM (
+                    SELECT o.* FROM raw.observations o
+                    JOIN since s ON o.series_id = s.series_id AND o.obs_date >= s.first_date
+                )
+                QUALIFY row_number() OVER (PARTITION BY series_id, obs_date ORDER BY {_NEWEST}) = 1
             )
-            SELECT min(obs_date) FROM incoming i FULL OUTER JOIN cur USING (obs_date)
+            SELECT series_id, min(obs_date) FROM incoming i FULL OUTER JOIN cur USING (series_id, obs_date)
             WHERE i.obs_date IS NULL OR cur.obs_date IS NULL
                OR cur.value IS DISTINCT FROM i.value
                OR (i.value IS NULL AND cur.value_text IS DISTINCT FROM i.value_text)
                OR cur.open IS DISTINCT FROM i.open OR cur.high IS DISTINCT FROM i.high
                OR cur.low IS DISTINCT FROM i.low OR cur.volume IS DISTINCT FROM i.volume
-            """,
-            [frame["series_id"][0]],
-        ).fetchall()[0][0]
+            GROUP BY series_id
+            """
+        ).fetchall()
     finally:
         con.unregister("incoming")
+    return dict(rows)
 
 
 def append_vintages(
@@ -347,14 +354,12 @@ def record_metadata(con, series_id: str, source: str, metadata: dict, *, fetched
 CHECKED_WITH = "netliq_checked_with"
 
 
-def last_checked_with(con, series_id: str) -> str | None:
-    """The suite fingerprint recorded by the newest run that stored this series, or None."""
-    row = con.execute(
-        "SELECT json_extract_string(metadata, ?) FROM raw.series_metadata WHERE series_id = ? "
-        "ORDER BY fetched_at DESC LIMIT 1",
-        [f"$.{CHECKED_WITH}", series_id],
-    ).fetchall()
-    return row[0][0] if row else None
+def checked_with(con) -> dict[str, str]:
+    """Per series, the suite fingerprint recorded by the newest run that stored it (one query)."""
+    rows = con.execute(
+        "SELECT series_id, arg_max(json_extract_string(metadata, ?), fetched_at) FROM raw.series_metadata "
+        "GROUP BY series_id", [f"$.{CHECKED_WITH}"]).fetchall()
+    return {key: fingerprint for key, fingerprint in rows if fingerprint is not None}
 
 
 def last_metadata(con, series_id: str) -> dict | None:
