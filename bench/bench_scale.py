@@ -199,7 +199,11 @@ def run_child(kind: str, env: dict, log: Path, max_rss_mib: float = float("inf")
         while proc.poll() is None:  # the machine is shared: a run past --max-rss-mib is stopped
             if _rss_mib(proc.pid) > max_rss_mib:
                 killed = f"stopped at {_rss_mib(proc.pid):.0f} MiB RSS (limit --max-rss-mib {max_rss_mib})"
-                proc.kill()
+                for pid in reversed(_tree(proc.pid)):  # its Prefect server too, or it outlives the run
+                    try:
+                        os.kill(pid, 9)
+                    except ProcessLookupError:
+                        pass
             time.sleep(0.5)
     text = log.read_text()
     line = next((ln for ln in reversed(text.splitlines()) if ln.startswith("BENCH_SCALE ")), None)
@@ -209,14 +213,25 @@ def run_child(kind: str, env: dict, log: Path, max_rss_mib: float = float("inf")
     return json.loads(line.removeprefix("BENCH_SCALE "))
 
 
-def _rss_mib(pid: int) -> float:
-    """RSS of a process and its children (the Prefect server), from /proc."""
-    total, todo = 0, [pid]
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (the Prefect server it started), parents first."""
+    out, todo = [], [pid]
     while todo:
-        p = todo.pop()
+        p = todo.pop(0)
+        out.append(p)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _rss_mib(pid: int) -> float:
+    """RSS of a process and its descendants, from /proc."""
+    total = 0
+    for p in _tree(pid):
         try:
             total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
         except (OSError, ValueError):
             continue
     return total / 2**20
