@@ -96,8 +96,8 @@ def main() -> None:
     treasury.urllib_transport = fake_treasury
 
     root = Path(mkdtemp(prefix="netliq-requests-")) / "data"
-    report: dict = {"fred_series": len(in_snapshot), "fred_series_unavailable": sorted(set(by_id.values()) - in_snapshot),
-                    "runs": {}}
+    report: dict = {"fred_series": len(in_snapshot), "runs": {},
+                    "fred_series_unavailable": sorted(set(by_id.values()) - in_snapshot)}
     for run, day in (("first", dt.datetime(2026, 3, 31, 22, 0, tzinfo=dt.timezone.utc)),
                      ("next", dt.datetime(2026, 4, 1, 22, 0, tzinfo=dt.timezone.utc))):
         pipeline._now = lambda day=day: day

@@ -64,7 +64,8 @@ def synthetic_key(i: int) -> str:
 
 def registry_text(n: int) -> str:
     """flows/series.toml plus n synthetic daily series (replayed as fred/<id>.csv)."""
-    entries = [(ROOT / "flows" / "series.toml").read_text(), "\n# ---- SYNTHETIC series written by bench/bench_scale.py\n"]
+    entries = [(ROOT / "flows" / "series.toml").read_text(),
+               "\n# ---- SYNTHETIC series written by bench/bench_scale.py\n"]
     for i in range(n):
         key = synthetic_key(i)
         entries.append(f"""

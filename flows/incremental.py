@@ -71,7 +71,8 @@ def all_rows_to_check(con, specs: list[SeriesSpec], frames: dict[str, pl.DataFra
     out, known = {}, []
     for spec in specs:
         frame = frames[spec.key]
-        if frame.height == 0 or frame["obs_date"].is_duplicated().any() or recorded.get(spec.key) != fingerprints[spec.key]:
+        same_suite = recorded.get(spec.key) == fingerprints[spec.key]
+        if frame.height == 0 or frame["obs_date"].is_duplicated().any() or not same_suite:
             out[spec.key] = frame
         else:
             known.append(spec.key)
