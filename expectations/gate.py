@@ -159,9 +159,16 @@ def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
     """The GE part of a suite on its derived frame, reused when the same data met the same
     checks: from this process's results, else from the store a run installed, else GE runs."""
     key = _cache_key(suite, derived)
-    if key in _RESULTS:
-        return list(_RESULTS[key].results)
     store = _STORE.get()
+    if key in _RESULTS:
+        results = list(_RESULTS[key].results)
+        # known to this process (an earlier run, maybe without a store): the warehouse learns
+        # it too, or the next process would validate again
+        if store is not None and store.lookup(key) is None:
+            payload = _storable(results)
+            if payload is not None:
+                store.save(key, suite.table, len(results), payload)
+        return results
     stored = store.lookup(key) if store is not None else None
     results = _decode(suite.table, stored) if stored is not None else None
     if results is None:
