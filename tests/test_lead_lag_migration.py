@@ -6,24 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 from transforms.correlation import LEAD_LAG_TABLE, TABLE_SPECS
 from warehouse import db
-from warehouse.migrations import MIGRATIONS
+from tests.test_markets_migration import warehouse_before
 
 NEW = "0007_lead_lag_intervals"
 SPEC = next(spec for spec in TABLE_SPECS if spec.name == LEAD_LAG_TABLE)
 
 
 def test_an_old_lead_lag_history_takes_the_interval_columns(tmp_path: Path):
-    con = duckdb.connect(str(tmp_path / db.WAREHOUSE_FILE))
-    con.execute("CREATE SCHEMA ops")
-    con.execute("CREATE TABLE ops.migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    names = [name for name, _ in MIGRATIONS]
-    for name, sql in MIGRATIONS[: names.index(NEW)]:
-        sql(con) if callable(sql) else con.execute(sql)
-        con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
+    con = warehouse_before(tmp_path, NEW)
     # the table as faacec7 published it: seven columns, a best lag with no interval
     con.execute("""CREATE TABLE history.liquidity_asset_lead_lag (valid_from INTEGER, valid_to INTEGER,
                    row_md5 UHUGEINT, asset VARCHAR, lag_weeks INTEGER, correlation DOUBLE, n_obs INTEGER,

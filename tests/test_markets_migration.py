@@ -19,13 +19,14 @@ SPECS = {spec.name: spec for spec in TABLE_SPECS}
 NEW = "0006_markets_labels"
 
 
-def _warehouse_before(root: Path) -> duckdb.DuckDBPyConnection:
-    """A warehouse as the release before 0006 left it: every earlier migration applied."""
+def warehouse_before(root: Path, migration: str = NEW) -> duckdb.DuckDBPyConnection:
+    """A warehouse as the release before `migration` left it: every earlier migration applied
+    (tests/test_lead_lag_migration.py uses it too)."""
     con = duckdb.connect(str(root / db.WAREHOUSE_FILE))
     con.execute("CREATE SCHEMA ops")
     con.execute("CREATE TABLE ops.migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
     names = [name for name, _ in MIGRATIONS]
-    for name, sql in MIGRATIONS[: names.index(NEW)]:
+    for name, sql in MIGRATIONS[: names.index(migration)]:
         sql(con) if callable(sql) else con.execute(sql)
         con.execute("INSERT INTO ops.migrations VALUES (?, now())", [name])
     return con
@@ -40,7 +41,7 @@ def _columns(con, name: str) -> list[str]:
 def test_old_gold_ratio_becomes_the_real_price_and_new_columns_are_null(tmp_path: Path):
     # version 1 as the old code published March 2026: CPIAUCNS 2026-03-01 330.213, GC=F
     # 2026-03-31 close 4647.60009765625, gold_cpi_ratio = gold ÷ index = 14.0745...
-    con = _warehouse_before(tmp_path)
+    con = warehouse_before(tmp_path)
     con.execute("""CREATE TABLE history.gold_cpi_monthly (valid_from INTEGER, valid_to INTEGER, row_md5 UHUGEINT,
                    date DATE, cpi_index DOUBLE, gold_usd_per_oz DOUBLE, gold_close_date DATE, gold_cpi_ratio DOUBLE)""")
     con.execute("INSERT INTO history.gold_cpi_monthly VALUES (1, NULL, 1, DATE '2026-03-01', 330.213, "
