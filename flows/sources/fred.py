@@ -29,13 +29,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import http.client
 import json
 import logging
 import math
 import os
 import re
-import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -51,14 +49,17 @@ import urllib3
 
 from flows.registry import SeriesSpec
 from flows.sources.schema import (
+    CUT_OFF_BODY,
     DEFAULT_DEADLINE_S,
     VINTAGES,
     Countdown,
     Deadline,
+    FetchFailure,
     FetchResult,
     SourceError,
     conform,
     empty_observations,
+    request_failure,
 )
 
 log = logging.getLogger(__name__)
@@ -81,12 +82,10 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 Transport = Callable[[str, float], bytes]
 
-# A body cut off mid-transfer (the connection dropped after the headers): urllib raises
-# http.client.IncompleteRead, urllib3 its ProtocolError, requests wraps that in
-# ChunkedEncodingError. None of them is an OSError a timeout clause would catch, yet the
-# next try usually gets the whole body, so they are retried like timeouts.
+# A body cut off mid-transfer: urllib raises http.client.IncompleteRead (schema.CUT_OFF_BODY),
+# urllib3 its ProtocolError, requests wraps that in ChunkedEncodingError; all retried.
 _CUT_OFF_BODY: tuple[type[BaseException], ...] = (
-    http.client.IncompleteRead,
+    *CUT_OFF_BODY,
     urllib3.exceptions.ProtocolError,
     requests.exceptions.ChunkedEncodingError,
 )
@@ -222,15 +221,6 @@ def _fred_error_message(body: bytes | str) -> str | None:
         if root.tag == "error":
             return f"FRED error {root.get('code', '?')}: {root.get('message', '(no message)')}"
     return None
-
-
-class _FetchFailure(Exception):
-    """One failed request, already described without the URL; `transient` means retry."""
-
-    def __init__(self, description: str, transient: bool) -> None:
-        super().__init__(description)
-        self.description = description
-        self.transient = transient
 
 
 def _is_number(text: str) -> bool:
@@ -452,14 +442,14 @@ class FredClient:
             def attempt() -> bytes:
                 nonlocal tries
                 if countdown.expired():  # earlier requests of the series used up its time
-                    raise _FetchFailure("no time left for this request", transient=True)
+                    raise FetchFailure("no time left for this request", transient=True)
                 tries += 1
                 countdown.attempts += 1
                 return self._attempt(keyed_url, countdown)
 
             try:
                 body = retrying(attempt)
-            except _FetchFailure as failure:
+            except FetchFailure as failure:
                 how = self._how(failure, tries, countdown, series_id)
                 message = f"{series_id}: FRED {endpoint} request failed {how}"
             else:
@@ -484,12 +474,12 @@ class FredClient:
             stop=tenacity.stop_any(tenacity.stop_after_attempt(self.attempts), countdown.stop_retrying),
             wait=self._wait,
             sleep=self.deadline.sleep,
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, _FetchFailure) and e.transient),
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, FetchFailure) and e.transient),
             before_sleep=before_sleep,
             reraise=True,
         )
 
-    def _how(self, failure: _FetchFailure, tries: int, countdown: Countdown, series_id: str) -> str:
+    def _how(self, failure: FetchFailure, tries: int, countdown: Countdown, series_id: str) -> str:
         """How a request ended, after "request failed": the deadline, the attempts, or a permanent error."""
         if failure.transient and tries < self.attempts:  # retryable, attempts left: the deadline stopped it
             return f"({countdown.exceeded(series_id)}): {failure.description}"
@@ -505,34 +495,12 @@ class FredClient:
         try:
             # looked up at call time, so a test can replace the module's transport
             return (self._transport or urllib_transport)(keyed_url, timeout)
-        except urllib.error.HTTPError as exc:
-            failure = self._http_failure(exc)
-        except urllib.error.URLError as exc:  # DNS, refused connection, timeout on connect
-            failure = _FetchFailure(f"network error: {self._scrub(str(exc.reason))}", transient=True)
-        except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
-            failure = _FetchFailure(f"timed out after {timeout:.3g}s ({self._scrub(str(exc))})", transient=True)
-        except ConnectionError as exc:  # reset/aborted while reading the body
-            failure = _FetchFailure(f"connection error: {type(exc).__name__}", transient=True)
-        except _CUT_OFF_BODY as exc:
-            failure = _FetchFailure(f"response cut off: {type(exc).__name__}: {self._scrub(str(exc))}", transient=True)
-        except Exception as exc:  # noqa: BLE001 - a transport bug or unexpected failure: do not retry
-            failure = _FetchFailure(f"{type(exc).__name__}: {self._scrub(str(exc))}", transient=False)
+        except Exception as exc:  # noqa: BLE001 - every failure is described, none with its URL
+            failure = request_failure(exc, timeout, error_detail=_fred_error_message, scrub=self._scrub,
+                                      cut_off=_CUT_OFF_BODY)
         # Raised here, not inside the except, for the same no-chained-URL reason.
         raise failure
 
-    def _http_failure(self, exc: urllib.error.HTTPError) -> _FetchFailure:
-        try:
-            body = exc.read()
-        except Exception:  # noqa: BLE001 - a body we cannot read still leaves the status code
-            body = b""
-        finally:
-            exc.close()
-        detail = _fred_error_message(body) or str(exc.reason)
-        # 429 (rate limit) and 5xx are FRED being busy or down: worth another try.
-        # 400/404 (bad series id, bad parameter, bad key) fail the same way every time.
-        transient = exc.code == 429 or 500 <= exc.code < 600
-        hint = " (rate limited)" if exc.code == 429 else ""
-        return _FetchFailure(f"HTTP {exc.code}{hint}: {self._scrub(detail)}", transient=transient)
 
     def _parse(self, body: bytes, series_id: str, endpoint: str) -> ET.Element:
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import math
 import time
+import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -85,6 +87,51 @@ class SourceError(RuntimeError):
 
     The gate's rule (README, "The gate's rules"): a series that is missing or cannot be read
     at all holds its tables (block policy) or goes stale (warn policy)."""
+
+
+class FetchFailure(Exception):
+    """One failed request, described without its URL (a URL may carry a key); `transient`
+    means worth another try."""
+
+    def __init__(self, description: str, transient: bool) -> None:
+        super().__init__(description)
+        self.description = description
+        self.transient = transient
+
+
+# A body cut off mid-transfer (the connection dropped after the headers): not an OSError a
+# timeout clause would catch, yet the next try usually gets it whole.
+CUT_OFF_BODY: tuple[type[BaseException], ...] = (http.client.IncompleteRead,)
+
+
+def request_failure(exc: BaseException, timeout: float, *, error_detail: Callable[[bytes], str | None],
+                    scrub: Callable[[str], str] = str, transient_status: tuple[int, ...] = (429,),
+                    cut_off: tuple[type[BaseException], ...] = CUT_OFF_BODY) -> FetchFailure:
+    """What one failed request of a source's transport means (the sources' one rule): an
+    HTTP status (`transient_status` and 5xx worth another try, other 4xx fail the same way
+    every time; the body's message read by `error_detail`), a network error, a timeout, a
+    connection dropped or a body cut off (all worth another try), or anything else (a
+    transport bug: not retried). Every text passes `scrub` (e.g. to drop an api key)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        try:
+            body = exc.read()
+        except Exception:  # noqa: BLE001 - a body we cannot read still leaves the status code
+            body = b""
+        finally:
+            exc.close()
+        detail = error_detail(body) or str(exc.reason)
+        transient = exc.code in transient_status or 500 <= exc.code < 600
+        hint = " (rate limited)" if exc.code == 429 else ""
+        return FetchFailure(f"HTTP {exc.code}{hint}: {scrub(detail)}", transient=transient)
+    if isinstance(exc, urllib.error.URLError):  # DNS, refused connection, timeout on connect
+        return FetchFailure(f"network error: {scrub(str(exc.reason))}", transient=True)
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
+        return FetchFailure(f"timed out after {timeout:.3g}s ({scrub(str(exc))})", transient=True)
+    if isinstance(exc, ConnectionError):  # reset/aborted while reading the body
+        return FetchFailure(f"connection error: {type(exc).__name__}", transient=True)
+    if isinstance(exc, cut_off):
+        return FetchFailure(f"response cut off: {type(exc).__name__}: {scrub(str(exc))}", transient=True)
+    return FetchFailure(f"{type(exc).__name__}: {scrub(str(exc))}", transient=False)
 
 
 class BadRows(SourceError):

@@ -66,10 +66,8 @@ exists, so tests/fixtures/treasury/ holds responses built from the recorded rows
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import logging
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -86,10 +84,12 @@ from flows.sources.schema import (
     BadRows,
     Countdown,
     Deadline,
+    FetchFailure,
     FetchResult,
     SourceError,
     conform,
     parse_number,
+    request_failure,
 )
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,6 @@ ROWS_SHOWN = 5
 
 Transport = Callable[[str, float], bytes]
 
-# A body cut off mid-transfer (the connection dropped after the headers): not an OSError,
-# yet the next try usually gets it whole.
-_CUT_OFF_BODY = (http.client.IncompleteRead,)
 
 
 # --- 1. the request ---------------------------------------------------------------------
@@ -160,15 +157,6 @@ def urllib_transport(url: str, timeout: float) -> bytes:
         return response.read()
 
 
-class _FetchFailure(Exception):
-    """One failed request, described; `transient` means worth another try."""
-
-    def __init__(self, description: str, transient: bool) -> None:
-        super().__init__(description)
-        self.description = description
-        self.transient = transient
-
-
 def _error_detail(body: bytes) -> str | None:
     """The API's own error text ({"error": ..., "message": ...}), or None."""
     try:
@@ -178,21 +166,6 @@ def _error_detail(body: bytes) -> str | None:
     if isinstance(parsed, dict) and ("error" in parsed or "message" in parsed):
         return ": ".join(str(parsed[k]) for k in ("error", "message") if parsed.get(k))
     return None
-
-
-def _http_failure(exc: urllib.error.HTTPError) -> _FetchFailure:
-    try:
-        body = exc.read()
-    except Exception:  # noqa: BLE001 - a body we cannot read still leaves the status code
-        body = b""
-    finally:
-        exc.close()
-    detail = _error_detail(body) or str(exc.reason)
-    # 429 (rate limited), 408 and 5xx: busy or down, worth another try; other 4xx (a bad
-    # parameter, a retired endpoint) fail the same way every time.
-    transient = exc.code in (408, 429) or 500 <= exc.code < 600
-    hint = " (rate limited)" if exc.code == 429 else ""
-    return _FetchFailure(f"HTTP {exc.code}{hint}: {detail}", transient=transient)
 
 
 class _Pager:
@@ -210,7 +183,7 @@ class _Pager:
         def attempt() -> bytes:
             nonlocal tries
             if self.countdown.expired():
-                raise _FetchFailure("no time left for this request", transient=True)
+                raise FetchFailure("no time left for this request", transient=True)
             tries += 1
             self.countdown.attempts += 1
             return self._attempt(url)
@@ -225,13 +198,13 @@ class _Pager:
             stop=tenacity.stop_any(tenacity.stop_after_attempt(self.attempts), self.countdown.stop_retrying),
             wait=self.wait,
             sleep=self.countdown.deadline.sleep,
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, _FetchFailure) and e.transient),
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, FetchFailure) and e.transient),
             before_sleep=before_sleep,
             reraise=True,
         )
         try:
             body = retrying(attempt)
-        except _FetchFailure as failure:
+        except FetchFailure as failure:
             if failure.transient and tries < self.attempts:
                 how = f"({self.countdown.exceeded(self.series)})"
             else:
@@ -249,18 +222,9 @@ class _Pager:
         try:
             # looked up at call time, so a test can replace the module's transport
             return (self.transport or urllib_transport)(url, timeout)
-        except urllib.error.HTTPError as exc:
-            failure = _http_failure(exc)
-        except urllib.error.URLError as exc:  # DNS, refused connection, timeout on connect
-            failure = _FetchFailure(f"network error: {exc.reason}", transient=True)
-        except TimeoutError as exc:
-            failure = _FetchFailure(f"timed out after {timeout:.3g}s ({exc})", transient=True)
-        except ConnectionError as exc:
-            failure = _FetchFailure(f"connection error: {type(exc).__name__}", transient=True)
-        except _CUT_OFF_BODY as exc:
-            failure = _FetchFailure(f"response cut off: {type(exc).__name__}", transient=True)
-        except Exception as exc:  # noqa: BLE001 - a transport bug or unexpected failure: do not retry
-            failure = _FetchFailure(f"{type(exc).__name__}: {exc}", transient=False)
+        except Exception as exc:  # noqa: BLE001 - every failure is described (flows/sources/schema.py)
+            # 408 (request timeout) is busy too, like 429 and 5xx
+            failure = request_failure(exc, timeout, error_detail=_error_detail, transient_status=(408, 429))
         raise failure
 
     def _parse(self, body: bytes, page: int) -> dict[str, Any]:
