@@ -122,18 +122,21 @@ class _Steps:
 
 @task(cache_policy=NO_CACHE)
 def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, api_key: fred.Secret | None,
-                 today: dt.date, realtime_since: dt.date | None = None) -> FetchResult | SourceError:
+                 today: dt.date, realtime_since: dt.date | None = None, stored_metadata: dict | None = None
+                 ) -> FetchResult | SourceError:
     """One series from its source; a source failure is returned, not raised, so the gate reports it.
 
     FRED is fetched with its ALFRED vintages (realtime periods from `realtime_since`, the
     newest stored vintage; None = the whole realtime history), so every value knows when it
-    became public."""
+    became public; a daily fetch reuses the series info of `stored_metadata` while it is
+    recent (flows.sources.fred.INFO_MAX_AGE_DAYS), so it is one request."""
     try:
         if folder is not None:
             return replay.fetch(spec, folder)
         if spec.provider == "fred":
             client = fred.FredClient(api_key, throttle=limits.fred_throttle)
-            return fred.fetch_vintages(spec, client, realtime_start=realtime_since, observation_start=since)
+            return fred.fetch_vintages(spec, client, realtime_start=realtime_since, observation_start=since,
+                                       stored_metadata=stored_metadata, today=today)
         if spec.provider == "file":
             return file_source.fetch(spec)
         if spec.provider == "treasury":
@@ -350,6 +353,7 @@ def _fetch_all(con, used, folder, api_key, started, backfill) -> dict[str, Fetch
             # crypto closes at 00:00 UTC, markets in their own zone; today's bar is unfinished either way
             started.date() if spec.frequency == "daily" else today_ny,
             None if folder or backfill else db.last_realtime_start(con, spec.key),
+            None if folder or backfill or spec.provider != "fred" else db.last_metadata(con, spec.key),
         )
         for spec in used
     }

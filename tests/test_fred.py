@@ -123,6 +123,8 @@ def test_fetch_replays_recorded_fredapi_xml(sp500_spec):
         "frequency": "Monthly",
         "seasonal_adjustment": "Seasonally Adjusted",
         "last_updated": "2015-06-05 08:47:20-05",
+        # not from FRED: the day the info was asked (a daily fetch reuses it for a week)
+        "info_fetched_on": dt.date.today().isoformat(),
     }
     assert check_units(sp500_spec, result.metadata) is None
 
@@ -265,13 +267,13 @@ def test_key_never_leaks(sp500_spec, caplog, make_transport):
 
 def test_secret_hides_the_key():
     secret = Secret(KEY)
-    assert secret.reveal() == KEY
+    assert secret.get_secret_value() == KEY
     for shown in (repr(secret), str(secret), f"{secret}", repr({"k": secret})):
         assert KEY not in shown
 
 
 def test_load_api_key():
-    assert load_api_key({"FRED_API_KEY": f"  {KEY}\n"}).reveal() == KEY
+    assert load_api_key({"FRED_API_KEY": f"  {KEY}\n"}).get_secret_value() == KEY
     assert KEY not in repr(load_api_key({"FRED_API_KEY": KEY}))
 
 

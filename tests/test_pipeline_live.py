@@ -79,7 +79,7 @@ def test_the_key_can_come_from_a_prefect_secret_block(tmp_path, monkeypatch):
     monkeypatch.delenv("FRED_API_KEY", raising=False)
     Secret(value=FAKE_KEY).save(fred.SECRET_BLOCK, overwrite=True)
     try:
-        assert fred.load_api_key(env={}).reveal() == FAKE_KEY
+        assert fred.load_api_key(env={}).get_secret_value() == FAKE_KEY
         assert FAKE_KEY not in repr(fred.load_api_key(env={}))
     finally:
         Secret(value="").save(fred.SECRET_BLOCK, overwrite=True)

@@ -310,6 +310,69 @@ def test_incremental_fetch_starts_at_the_asked_realtime_date(walcl_spec):
     ]
 
 
+class CountingAlfred(FakeAlfred):
+    """FakeAlfred that also records which endpoint each request asked."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.endpoints: list[str] = []
+
+    def __call__(self, url: str, timeout: float) -> bytes:
+        self.endpoints.append(urllib.parse.urlsplit(url).path.split("/fred/", 1)[-1])
+        return super().__call__(url, timeout)
+
+
+# what the last live fetch recorded (as raw.series_metadata holds it), its info asked on 2025-01-20
+STORED = {"title": "Assets: Total Assets", "units": "Millions of U.S. Dollars", "frequency": "Weekly, As of Wednesday",
+          "seasonal_adjustment": "Not Seasonally Adjusted", "last_updated": "2025-01-16 16:31:02-06",
+          "info_fetched_on": "2025-01-20", "netliq_checked_with": "f00"}
+
+
+def test_a_daily_fetch_is_one_request_while_the_stored_info_is_recent(walcl_spec):
+    alfred = CountingAlfred(limit=2000)
+    result = fetch_vintages(walcl_spec, client(alfred), realtime_start=D(2025, 1, 10), observation_start=D(2025, 1, 1),
+                            stored_metadata=STORED, today=D(2025, 1, 27))  # 7 days after the info: still reused
+    assert alfred.endpoints == ["series/observations"]
+    assert result.metadata == {k: v for k, v in STORED.items() if k != "netliq_checked_with"}
+    assert len(result.vintages) == 4
+
+
+@pytest.mark.parametrize("stored, today", [
+    (STORED, D(2025, 1, 28)),  # 8 days old: asked again
+    ({k: v for k, v in STORED.items() if k != "info_fetched_on"}, D(2025, 1, 21)),  # recorded before the rule
+    ({k: v for k, v in STORED.items() if k != "units"}, D(2025, 1, 21)),  # no units to check
+    (None, D(2025, 1, 21)),  # never fetched live
+])
+def test_a_daily_fetch_asks_the_info_again_when_the_stored_one_is_old_or_lacking(walcl_spec, stored, today):
+    alfred = CountingAlfred(limit=2000)
+    result = fetch_vintages(walcl_spec, client(alfred), realtime_start=D(2025, 1, 10), observation_start=D(2025, 1, 1),
+                            stored_metadata=stored, today=today)
+    assert alfred.endpoints == ["series", "series/observations"]
+    assert result.metadata["units"] == "Thousands of Persons"  # SERIES_XML's, not the stored record's
+    assert result.metadata["info_fetched_on"] == today.isoformat()
+
+
+def test_a_daily_fetch_splits_at_the_vintage_dates_only_when_alfred_refuses_the_span(walcl_spec):
+    alfred = CountingAlfred(limit=1)
+    result = fetch_vintages(walcl_spec, client(alfred), realtime_start=D(2025, 1, 10), observation_start=None,
+                            stored_metadata=STORED, today=D(2025, 1, 21))
+    # refused (2 vintage dates from 01-10), then the dates, then one request per vintage date
+    assert alfred.endpoints == ["series/observations", "series/vintagedates", "series/observations",
+                                "series/observations"]
+    assert alfred.windows == [("2025-01-10", "9999-12-31"), ("2025-01-10", "2025-01-22"), ("2025-01-23", "9999-12-31")]
+    assert result.vintages.select("obs_date", "realtime_start").rows() == [
+        (D(2025, 1, 1), D(2025, 1, 10)), (D(2025, 1, 8), D(2025, 1, 10)),
+        (D(2025, 1, 15), D(2025, 1, 16)), (D(2025, 1, 22), D(2025, 1, 23)),
+    ]
+
+
+def test_a_first_fetch_ignores_stored_info(walcl_spec):
+    alfred = CountingAlfred(limit=2000)
+    fetch_vintages(walcl_spec, client(alfred), realtime_start=None, observation_start=None,
+                   stored_metadata=STORED, today=D(2025, 1, 21))
+    assert alfred.endpoints == ["series", "series/vintagedates", "series/observations"]
+
+
 def test_vintage_limit_floor_gives_a_source_error(walcl_spec):
     alfred = FakeAlfred(limit=0)  # refuses everything
     with pytest.raises(SourceError) as caught:

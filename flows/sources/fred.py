@@ -2,7 +2,7 @@
 
 Three steps, kept apart so only one of them touches the network:
 
-1. build the request: `load_api_key` reads FRED_API_KEY into a `Secret`; `FredClient`
+1. build the request: `load_api_key` reads FRED_API_KEY into a pydantic `SecretStr`; `FredClient`
    holds it with the timeout and retry policy; `incremental_start` picks the
    observation_start of an incremental fetch.
 2. fetch the raw payload: `FredClient` lets fredapi build the URLs and parse the XML,
@@ -46,6 +46,7 @@ import polars as pl
 import requests
 import tenacity
 import urllib3
+from pydantic import SecretStr
 
 from flows.registry import SeriesSpec
 from flows.sources.schema import (
@@ -74,6 +75,10 @@ FRED_MISSING = "."
 
 # Metadata fields kept from `fred/series`; the rest (notes, popularity...) is noise here.
 METADATA_FIELDS = ("title", "units", "frequency", "seasonal_adjustment", "last_updated")
+# when the series info (units, ...) in a metadata record was asked of FRED; a daily fetch asks
+# again only when it is older than INFO_MAX_AGE_DAYS (a units change then blocks within a week)
+INFO_FETCHED_ON = "info_fetched_on"
+INFO_MAX_AGE_DAYS = 7
 
 # What FRED writes for a number ("6743028", "6748567.0000000000", "-0.25", "1.5e3").
 # Stricter than float(), which would also take "nan", "inf" or "1_000": a value like
@@ -112,25 +117,9 @@ _VINTAGE_LIMIT = re.compile(r"maximum number of vintage dates|vintage dates allo
 # --- 1. the request: key, client settings, incremental start ------------------------
 
 
-class Secret:
-    """A string that shows as *** in repr, str, f-strings and logs; `reveal()` gives it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
+# The key as pydantic's SecretStr: it shows as ********** in repr, str, f-strings and logs;
+# `get_secret_value()` gives it (read by FredClient alone, to build a request URL).
+Secret = SecretStr
 
 
 class MissingApiKeyError(SourceError):
@@ -422,7 +411,7 @@ class FredClient:
     # -- the request itself --
 
     def _scrub(self, text: str) -> str:
-        key = self._api_key.reveal()
+        key = self._api_key.get_secret_value()
         for form in {key, urllib.parse.quote_plus(key)}:
             text = text.replace(form, "***")
         return re.sub(r"api_key=[^&\s'\"]*", "api_key=***", text)
@@ -434,7 +423,7 @@ class FredClient:
         # URL that could be pasted with a key, only what was asked.
         log.debug("%s: FRED GET %s %s (timeout %.0fs)", series_id, endpoint, urllib.parse.urlsplit(url).query,
                   self.timeout)
-        keyed_url = f"{url}&api_key={urllib.parse.quote_plus(self._api_key.reveal())}"
+        keyed_url = f"{url}&api_key={urllib.parse.quote_plus(self._api_key.get_secret_value())}"
         with self.series_deadline() as countdown:
             retrying = self._retrying(countdown, series_id, endpoint)
             tries = 0
@@ -534,8 +523,16 @@ def fetch_vintages(
     realtime_start: dt.date | None,
     observation_start: dt.date | None,
     max_per_request: int = ALFRED_MAX_VINTAGE_DATES,
+    stored_metadata: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
 ) -> FetchResult:
     """Metadata, ALFRED vintages and current values of one FRED registry entry.
+
+    A daily (incremental) fetch is one request: the realtime periods from `realtime_start`
+    on, in one `series/observations` call. The vintage dates are asked for only when ALFRED
+    answers that the span holds too many (then it is split at them, as a first fetch is),
+    and the series info only when `stored_metadata` (what the last live fetch recorded) is
+    missing or its info is older than INFO_MAX_AGE_DAYS on `today`.
 
     realtime_start None fetches the whole realtime history; a date fetches the periods
     from that date on (an incremental fetch: rows valid before it come clipped to it).
@@ -546,7 +543,8 @@ def fetch_vintages(
     are left to check_units as in fetch(). All its requests share the client's deadline.
     """
     with client.series_deadline():
-        return _fetch_vintages(spec, client, realtime_start, observation_start, max_per_request)
+        return _fetch_vintages(spec, client, realtime_start, observation_start, max_per_request,
+                               stored_metadata if realtime_start is not None else None, today or dt.date.today())
 
 
 def _fetch_vintages(
@@ -555,24 +553,26 @@ def _fetch_vintages(
     realtime_start: dt.date | None,
     observation_start: dt.date | None,
     max_per_request: int,
+    stored_metadata: Mapping[str, str] | None,
+    today: dt.date,
 ) -> FetchResult:
-    metadata = _fred_metadata(spec, client)
-    dates = client.get_vintage_dates(spec.id, realtime_start=realtime_start)
-    if not dates and realtime_start is None:
-        # a series ALFRED keeps no vintages of: its current values (fredapi get_series), whose
-        # times then come from the registry's release rule
-        log.info("%s: ALFRED has no vintage dates for %s; fetching current values", spec.key, spec.id)
-        return fetch(spec, client, observation_start)
-    windows = vintage_windows(dates, max_per_request)
+    metadata = _stored_info(stored_metadata, today) or _fred_metadata(spec, client, today)
     if realtime_start is not None:
-        # the first request starts at the asked date, so periods begun earlier come too
-        first_end = windows[0][1] if windows else REALTIME_OPEN
-        windows = [(realtime_start, first_end), *windows[1:]]
-    frames = [
-        frame
-        for start, end in windows
-        for frame in _fetch_window(client, spec.id, start, end, _dates_within(dates, start, end), observation_start)
-    ]
+        # incremental: one request from the newest stored vintage; periods begun earlier
+        # come clipped to it. Split at the vintage dates only if ALFRED finds it too many.
+        try:
+            frames = [client.get_vintages(spec.id, realtime_start, None, observation_start)]
+        except VintageLimitError as refused:
+            dates = client.get_vintage_dates(spec.id, realtime_start=realtime_start)
+            frames = _split_window(client, spec.id, realtime_start, REALTIME_OPEN, dates, observation_start, refused)
+    else:
+        dates = client.get_vintage_dates(spec.id)
+        if not dates:
+            # a series ALFRED keeps no vintages of: its current values (fredapi get_series),
+            # whose times then come from the registry's release rule
+            log.info("%s: ALFRED has no vintage dates for %s; fetching current values", spec.key, spec.id)
+            return fetch(spec, client, observation_start)
+        frames = _fetch_windows(client, spec.id, vintage_windows(dates, max_per_request), dates, observation_start)
     vintages = merge_vintages(frames) if frames else empty_vintages()
     return FetchResult(
         series_id=spec.id,
@@ -583,7 +583,13 @@ def _fetch_vintages(
     )
 
 
-def _fred_metadata(spec: SeriesSpec, client: FredClient) -> dict[str, str]:
+def _fetch_windows(client: FredClient, series_id: str, windows: list[tuple[dt.date, dt.date]], dates: list[dt.date],
+                   observation_start: dt.date | None) -> list[pl.DataFrame]:
+    return [frame for start, end in windows
+            for frame in _fetch_window(client, series_id, start, end, _dates_within(dates, start, end), observation_start)]
+
+
+def _fred_metadata(spec: SeriesSpec, client: FredClient, today: dt.date | None = None) -> dict[str, str]:
     if spec.provider != "fred":
         raise SourceError(f"{spec.key}: provider is {spec.provider!r}, not fred")
     info = client.get_series_info(spec.id)
@@ -591,7 +597,21 @@ def _fred_metadata(spec: SeriesSpec, client: FredClient) -> dict[str, str]:
     if "units" not in metadata:
         # Live metadata without units would make check_units vacuous; refuse instead.
         raise SourceError(f"{spec.key}: FRED series info for {spec.id} has no units field")
-    return metadata
+    return {**metadata, INFO_FETCHED_ON: (today or dt.date.today()).isoformat()}
+
+
+def _stored_info(stored: Mapping[str, str] | None, today: dt.date) -> dict[str, str] | None:
+    """The series info a live fetch recorded, if it is at most INFO_MAX_AGE_DAYS old on `today`
+    and has units (check_units then compares the registry with it again), else None."""
+    if not stored or "units" not in stored or INFO_FETCHED_ON not in stored:
+        return None
+    try:
+        age = (today - dt.date.fromisoformat(str(stored[INFO_FETCHED_ON]))).days
+    except ValueError:
+        return None
+    if not 0 <= age <= INFO_MAX_AGE_DAYS:
+        return None
+    return {field: str(stored[field]) for field in (*METADATA_FIELDS, INFO_FETCHED_ON) if field in stored}
 
 
 def _dates_within(dates: list[dt.date], start: dt.date, end: dt.date) -> list[dt.date]:
@@ -611,8 +631,15 @@ def _fetch_window(
     try:
         return [client.get_vintages(series_id, start, end, observation_start)]
     except VintageLimitError as exc:
-        if len(dates) < 2:  # the floor: a single vintage date cannot be split further
-            raise SourceError(f"{exc} (realtime {start}..{end} holds {len(dates)} vintage date(s))") from None
+        return _split_window(client, series_id, start, end, dates, observation_start, exc)
+
+
+def _split_window(client: FredClient, series_id: str, start: dt.date, end: dt.date, dates: list[dt.date],
+                  observation_start: dt.date | None, refused: VintageLimitError) -> list[pl.DataFrame]:
+    """_fetch_window of the two halves of a window ALFRED refused (`refused`), split at its middle
+    vintage date of `dates` (those within it)."""
+    if len(dates) < 2:  # the floor: a single vintage date cannot be split further
+        raise SourceError(f"{refused} (realtime {start}..{end} holds {len(dates)} vintage date(s))") from None
     middle = dates[len(dates) // 2]
     log.info("%s: ALFRED vintage limit for realtime %s..%s; splitting at %s", series_id, start, end, middle)
     before = middle - dt.timedelta(days=1)
