@@ -44,6 +44,10 @@ class Suite:
     key_columns: tuple[str, ...]
     checks: tuple[Check, ...]
     derive: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame
+    # Parts the checks judge one by one (see _validate_parts): the derived frame's rows split by
+    # these columns and by the year of `partition_date`. Empty: the suite is validated whole.
+    partition: tuple[str, ...] = ()
+    partition_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,8 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
     # publish; kept out of the cache key, an unchanged table reuses its result after a publish.
     counted = [c for c in suite.checks if _is_row_count(c)]
     out = SuiteResult(table=suite.table, results=[_row_count_result(suite.table, c, derived.height) for c in counted])
-    rest = Suite(suite.table, suite.key_columns, tuple(c for c in suite.checks if not _is_row_count(c)), suite.derive)
+    rest = Suite(suite.table, suite.key_columns, tuple(c for c in suite.checks if not _is_row_count(c)), suite.derive,
+                 suite.partition, suite.partition_date)
     if rest.checks:
         out.results += _validate_ge(rest, derived)
     return out
@@ -172,7 +177,7 @@ def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
     stored = store.lookup(key) if store is not None else None
     results = _decode(suite.table, stored) if stored is not None else None
     if results is None:
-        results = _run_ge(suite, derived)
+        results = _validate_parts(suite, derived, store) if suite.partition else _run_ge(suite, derived)
         payload = _storable(results) if store is not None else None
         if payload is not None:
             store.save(key, suite.table, len(results), payload)
@@ -208,6 +213,114 @@ def _run_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
     return out
 
 
+# ------------------------------------------------------------------ partitioned suites
+# A table of many years of many series changes a few rows a day. When every check of its suite
+# judges each part of the frame on its own (a row's value, a row's type, the key's uniqueness
+# where each key lies in one part, the column set), the verdict on the whole frame is the
+# verdict on each part, AND-ed, and the offending rows are those of the failing parts. So only
+# the parts not seen passing before (same rows, same checks, same versions) go to GE, in runs
+# of at most PART_BATCH_ROWS rows; what GE reports of them is what it would report of the
+# whole frame: the same verdicts, the same offending rows in the same order (parts are
+# contiguous in the frame's order), the same counts.
+
+PART_BATCH_ROWS = 1_000_000
+# checks whose verdict on a frame is their verdict on each part, AND-ed
+_PER_PART = {"ExpectColumnValuesToBeBetween", "ExpectColumnValuesToNotBeNull", "ExpectColumnValuesToBeInSet",
+             "ExpectColumnValuesToBeInTypeList", "ExpectTableColumnsToMatchSet"}
+_UNIQUE = "ExpectCompoundColumnsToBeUnique"
+# part fingerprints known to have passed, in this process (the store keeps them across processes)
+_PARTS_PASSED: set[str] = set()
+
+
+def _check_partitionable(suite: Suite) -> None:
+    for check in suite.checks:
+        kind = check.expectation.type
+        if kind == _UNIQUE:
+            columns = set(check.expectation.kwargs["column_list"])
+            if not set(suite.partition) <= columns or suite.partition_date not in columns | {None}:
+                raise ValueError(f"{suite.table}: check {check.name} is not judged part by part: its key "
+                                 f"{sorted(columns)} must hold the partition {suite.partition} and its date")
+        elif kind not in _PER_PART:
+            raise ValueError(f"{suite.table}: check {check.name} ({kind}) is not judged part by part; "
+                             "validate this suite whole (no partition)")
+
+
+def _parts(suite: Suite, derived: pl.DataFrame) -> tuple[pl.Series, dict[int, str]]:
+    """Each row's part number (parts contiguous and in order, else ValueError) and each part's
+    fingerprint: the checks, versions and schema, the part's id and its rows' hashes in order."""
+    ids = [pl.col(c) for c in suite.partition]
+    if suite.partition_date:
+        ids.append(pl.col(suite.partition_date).dt.year())
+    hashed = derived.select(pl.struct(ids).rle_id().alias("part"), derived.hash_rows(seed=0).alias("h"))
+    # each part contiguous: as many runs of part ids as distinct ids
+    if hashed["part"].n_unique() != derived.select(pl.struct(ids).n_unique()).item():
+        raise ValueError(f"{suite.table}: rows of one part are not contiguous; sort the frame by its partition")
+    checks = [(c.name, c.blocking, c.expectation.fingerprint()) for c in suite.checks]
+    head = json.dumps([_RESULT_FORMAT, ROWS_SHOWN, _versions(), suite.table, list(suite.key_columns),
+                       str(derived.schema), checks], default=str).encode()
+    idents = derived.select(ids).with_columns(hashed["part"]).unique("part", keep="first", maintain_order=True)
+    grouped = hashed.group_by("part", maintain_order=True).agg(pl.col("h"))
+    out = {}
+    for (part, hashes), ident in zip(grouped.iter_rows(), idents.drop("part").iter_rows(), strict=True):
+        digest = hashlib.sha256(head)
+        digest.update(json.dumps(ident, default=str).encode())
+        digest.update(pl.Series(hashes, dtype=pl.UInt64).to_numpy().tobytes())
+        out[part] = digest.hexdigest()
+    return hashed["part"], out
+
+
+def _validate_parts(suite: Suite, derived: pl.DataFrame, store: Store | None) -> list[CheckResult]:
+    """The GE part of a partitioned suite: GE runs on the parts not known to have passed."""
+    _check_partitionable(suite)
+    if derived.height == 0:
+        return _run_ge(suite, derived)
+    part, fingerprints = _parts(suite, derived)
+    known = set(_PARTS_PASSED)
+    if store is not None:
+        known |= store.passed_parts(suite.table, list(fingerprints.values()))
+    todo = sorted(p for p, f in fingerprints.items() if f not in known)
+    if not todo:
+        # every part passed before: GE's passing results, from the smallest part (the checks'
+        # passing results do not depend on which rows passed)
+        sizes = part.value_counts().sort("count")
+        todo = [sizes["part"][0]]
+    batches, batch, rows = [], [], 0
+    counts = dict(part.value_counts().iter_rows())
+    for p in todo:
+        batch.append(p)
+        rows += counts[p]
+        if rows >= PART_BATCH_ROWS:
+            batches.append(batch)
+            batch, rows = [], 0
+    if batch:
+        batches.append(batch)
+    runs = [_run_ge(suite, derived.filter(part.is_in(b))) for b in batches]
+    results = _combined(runs)
+    if not any(r.blocking and not r.success for r in results):
+        passed = [fingerprints[p] for b in batches for p in b]
+        _PARTS_PASSED.update(passed)
+        if store is not None:
+            store.save_parts(suite.table, passed, list(fingerprints.values()))
+    return results
+
+
+def _combined(runs: list[list[CheckResult]]) -> list[CheckResult]:
+    """One suite's results from GE runs on consecutive parts of a frame, as one run on all."""
+    if len(runs) == 1:
+        return runs[0]
+    by_name = [{r.check: r for r in run} for run in runs]
+    out = []
+    for name in by_name[0]:
+        per_check = [run[name] for run in by_name]
+        first = per_check[0]
+        rows = tuple(row for r in per_check for row in r.rows)[:ROWS_SHOWN]
+        observed = next((r.observed for r in per_check if not r.success and r.observed), first.observed)
+        out.append(CheckResult(first.table, first.check, all(r.success for r in per_check), first.blocking,
+                               first.expectation, observed=observed, rows=rows,
+                               unexpected_count=sum(r.unexpected_count for r in per_check)))
+    return out
+
+
 # How many suites GE itself validated in this process (the tests and bench/ count reuse by it).
 ge_runs = 0
 
@@ -228,6 +341,10 @@ class Store(Protocol):
     def lookup(self, key: str) -> str | None: ...
 
     def save(self, key: str, table: str, checks: int, payload: str) -> None: ...
+
+    def passed_parts(self, table: str, fingerprints: list[str]) -> set[str]: ...
+
+    def save_parts(self, table: str, passed: list[str], current: list[str]) -> None: ...
 
 
 _STORE: contextvars.ContextVar[Store | None] = contextvars.ContextVar("netliq_validation_store", default=None)

@@ -592,6 +592,46 @@ class ValidationStore:
     def save(self, key: str, table: str, checks: int, payload: str) -> None:
         save_validation(self._con, key, table, checks, payload)
 
+    def passed_parts(self, table: str, fingerprints: list[str]) -> set[str]:
+        return passed_parts(self._con, table, fingerprints)
+
+    def save_parts(self, table: str, passed: list[str], current: list[str]) -> None:
+        save_parts(self._con, table, passed, current)
+
+
+# The parts of a partitioned suite (expectations/gate.py, _validate_parts) that passed, one row
+# each in ops.validations under the table name "<table>/parts" with no results ([]); only the
+# parts of the newest frame validated are kept.
+def _parts_table(table: str) -> str:
+    return f"{table}/parts"
+
+
+def passed_parts(con, table: str, fingerprints: list[str]) -> set[str]:
+    """Which of these part fingerprints of `table` are stored as passed."""
+    con.register("_parts", pl.DataFrame({"key": fingerprints}, schema={"key": pl.String}))
+    try:
+        rows = con.execute("SELECT v.key FROM ops.validations v JOIN _parts USING (key) WHERE v.table_name = ?",
+                           [_parts_table(table)]).fetchall()
+    finally:
+        con.unregister("_parts")
+    return {r[0] for r in rows}
+
+
+def save_parts(con, table: str, passed: list[str], current: list[str]) -> None:
+    """Store the newly passed parts of `table`; forget its parts that the frame of `current`
+    (every part fingerprint of the frame just validated) no longer has."""
+    name = _parts_table(table)
+    con.register("_passed", pl.DataFrame({"key": passed}, schema={"key": pl.String}))
+    con.register("_current", pl.DataFrame({"key": current}, schema={"key": pl.String}))
+    try:
+        con.execute("INSERT INTO ops.validations SELECT key, ?, 0, '[]', now() FROM _passed ON CONFLICT DO NOTHING",
+                    [name])
+        con.execute("DELETE FROM ops.validations WHERE table_name = ? AND key NOT IN (SELECT key FROM _current)",
+                    [name])
+    finally:
+        con.unregister("_passed")
+        con.unregister("_current")
+
 
 # ------------------------------------------------------------------ status (readable during a run)
 
