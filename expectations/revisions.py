@@ -33,24 +33,28 @@ def revised_observations(stored: pl.DataFrame, incoming: pl.DataFrame) -> pl.Dat
 
 
 def revision_check(spec: SeriesSpec, table: str, stored: pl.DataFrame, incoming: pl.DataFrame, *,
-                   window_days: int, expected: tuple[dt.date, dt.date] | None = None) -> CheckResult | None:
+                   window_days: int, expected: tuple[dt.date, dt.date] | None = None,
+                   extent: tuple[int, dt.date | None] | None = None) -> CheckResult | None:
     """A blocking failure when this run would revise `spec`'s stored history beyond what a
     source revises by itself; None when it does not.
 
     Two rules, either blocks: `revision_window`, a revised observation dated before the
     revision window (`window_days` before the newest stored observation; a backfill's own
     range, `expected`, counts as inside); `revision_share`, more than REVISED_SHARE_MAX_PCT
-    of the stored observations revised."""
-    if stored.height == 0:
+    of the stored observations revised. `extent` (how many observations are stored, the
+    newest's date) lets `stored` be only the stored values from `incoming`'s first date on;
+    without it `stored` is every stored observation."""
+    rows, last = extent if extent is not None else (stored.height, stored["obs_date"].max() if stored.height else None)
+    if rows == 0 or stored.height == 0:
         return None
     revised = revised_observations(stored, incoming)
     if revised.height == 0:
         return None
-    window_start = stored["obs_date"].max() - dt.timedelta(days=window_days)  # type: ignore[operator]
+    window_start = last - dt.timedelta(days=window_days)  # type: ignore[operator]
     outside = revised.filter(pl.col("obs_date") < window_start)
     if expected:
         outside = outside.filter(~pl.col("obs_date").is_between(*expected))
-    share_pct = 100 * revised.height / stored.height
+    share_pct = 100 * revised.height / rows
     if outside.height == 0 and share_pct <= REVISED_SHARE_MAX_PCT:
         return None
     check = "revision_window" if outside.height else "revision_share"
@@ -63,7 +67,7 @@ def revision_check(spec: SeriesSpec, table: str, stored: pl.DataFrame, incoming:
         blocking=True,
         expectation=f"revisions only from {window_start} on (the {window_days}-day revision window) and to at "
                     f"most {REVISED_SHARE_MAX_PCT:g} % of the stored observations, unless confirmed",
-        observed=f"this run revises {revised.height} of {stored.height} stored observations of {spec.key} "
+        observed=f"this run revises {revised.height} of {rows} stored observations of {spec.key} "
                  f"({share_pct:.1f} %) dated {first} to {last}, {outside.height} of them before {window_start}. "
                  f"If the source really revised them: netliq run … --accept-revisions {spec.key}",
         rows=tuple(shown.head(ROWS_SHOWN).to_dicts()),

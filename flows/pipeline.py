@@ -446,7 +446,7 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, 
         warnings += warned
         late.update({spec.key: w.message() for w in warned if w.check == "freshness"})
         passed += sum(r.success for r in result.results)
-    failures += _revision_failures(con, used, incoming, failures, backfill, accepted)
+    failures += _revision_failures(con, used, incoming, failures, backfill, accepted, to_check)
     if failures:
         raise _block(con, root, run_id, failures,
                      {suites.raw_table_name(s): incoming[s.key] for s in used if s.key in incoming}, clock, steps)
@@ -457,6 +457,8 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, 
 
     fetched_at = dt.datetime.now(dt.timezone.utc)
     rows_added = {}
+    plain: dict[str, dict[str, pl.DataFrame]] = {}  # source → series → rows, appended in one INSERT each
+    records = []
     for spec in used:
         if spec.key not in incoming:
             continue
@@ -470,12 +472,14 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, 
                                                       run_id=run_id)
         else:
             # the rows from the first that differs from raw: those before it are stored as they are
-            rows_added[spec.key] = db.append_observations(con, to_check.get(spec.key, incoming[spec.key]),
-                                                          source=source, fetched_at=fetched_at, run_id=run_id)
+            plain.setdefault(source, {})[spec.key] = to_check.get(spec.key, incoming[spec.key])
         # with the suite this series' stored history has now passed (flows/incremental.py)
         metadata = {**got.metadata, db.CHECKED_WITH: fingerprints[spec.key]}  # type: ignore[union-attr]
-        db.record_metadata(con, spec.key, "replay" if folder else spec.provider, metadata,
-                           fetched_at=fetched_at, run_id=run_id)
+        records.append((spec.key, "replay" if folder else spec.provider, metadata))
+    for source, frames in plain.items():
+        rows_added.update(db.append_observations_of(con, frames, source=source, fetched_at=fetched_at, run_id=run_id))
+    rows_added = {spec.key: rows_added.get(spec.key, 0) for spec in used if spec.key in incoming}
+    db.record_metadata_of(con, records, fetched_at=fetched_at, run_id=run_id)
     known = {k: v for k, v in dropped.items() if v}
     steps.start("append raw", f"[3/5] raw appended: {sum(rows_added.values())} new or revised rows"
                 + (f"; known bad rows dropped (registry drop_dates): {known}" if known else ""))
@@ -484,16 +488,23 @@ def _ingest(con, root, used, folder, api_key, run_id, started, steps, backfill, 
     return clock, passed, warnings, late, unavailable, held, rows_added
 
 
-def _revision_failures(con, used, incoming, failures, backfill, accepted) -> list[CheckResult]:
+def _revision_failures(con, used, incoming, failures, backfill, accepted, to_check=None) -> list[CheckResult]:
     """The revision guard (expectations/revisions.py) over each series this run would store,
-    except those the user confirmed (accept_revisions) and those already failing."""
+    except those the user confirmed (accept_revisions) and those already failing. A series'
+    rows before its `to_check` rows (flows/incremental.py) are what raw stores, so only the
+    stored values from there on are read, for every series in one query."""
+    failing = {f.table for f in failures}
+    guarded = [s for s in used if s.key in incoming and suites.raw_table_name(s) not in failing]
+    frames = {s.key: (to_check or {}).get(s.key, incoming[s.key]) for s in guarded}
+    since = {key: frame["obs_date"].min() for key, frame in frames.items() if frame.height}
+    stored, extents = db.current_values_from(con, since)
     out = []
-    for spec in used:
-        table = suites.raw_table_name(spec)
-        if spec.key not in incoming or any(f.table == table for f in failures):
+    for spec in guarded:
+        if spec.key not in since:
             continue
-        problem = revision_check(spec, table, db.current_values(con, spec.key), incoming[spec.key],
-                                 window_days=REVISION_WINDOW_DAYS, expected=backfill)
+        table = suites.raw_table_name(spec)
+        problem = revision_check(spec, table, stored[spec.key], frames[spec.key], window_days=REVISION_WINDOW_DAYS,
+                                 expected=backfill, extent=extents[spec.key])
         if problem and spec.key in accepted:
             _progress(f"      accepted (--accept-revisions {spec.key}): {problem.observed.split('. If')[0]}")
         elif problem:

@@ -523,3 +523,29 @@ def test_a_table_with_two_equal_rows_is_refused(tmp_path: Path, weekly):
         with pytest.raises(db.WarehouseError, match=f"{WEEKLY}: 1 row\\(s\\) appear twice"):
             stage_and_publish_version(con, pl.concat([weekly, weekly.head(1)]))
         assert db.current_version(con) is None
+
+
+def test_many_series_in_one_insert_and_one_read(tmp_path: Path):
+    """append_observations_of and current_values_from (a run's one INSERT and one read for
+    every series) store and read exactly what the per-series calls do: real WALCL and
+    WTREGEN rows of 2026, then WALCL 2026-03-04 revised to a made-up 6650000 (a test value)."""
+    walcl = walcl_slice()
+    wtregen = read_fred_csv(FRED / "WTREGEN.csv", "WTREGEN").filter(pl.col("obs_date") >= SINCE)
+    with db.connect(tmp_path) as con:
+        added = db.append_observations_of(con, {"WALCL": walcl, "WTREGEN": wtregen, "EMPTY": walcl.head(0)},
+                                          source="test", fetched_at=T0, run_id="r1")
+        assert added == {"WALCL": len([d for d in WALCL_TXT if d >= SINCE]),
+                         "WTREGEN": len([d for d in WTREGEN_TXT if d >= SINCE])}
+        revised = revise(walcl, D("2026-03-04"), "6650000")
+        again = db.append_observations_of(con, {"WALCL": revised, "WTREGEN": wtregen}, source="test",
+                                          fetched_at=T0 + dt.timedelta(days=1), run_id="r2")
+        assert again == {"WALCL": 1, "WTREGEN": 0}
+
+        since = {"WALCL": D("2026-03-01"), "WTREGEN": SINCE, "NEVER": SINCE}
+        values, extents = db.current_values_from(con, since)
+        for key in ("WALCL", "WTREGEN"):
+            whole = db.current_values(con, key)
+            assert values[key].equals(whole.filter(pl.col("obs_date") >= since[key]))
+            assert extents[key] == (whole.height, whole["obs_date"].max())
+        assert values["WALCL"].filter(pl.col("obs_date") == D("2026-03-04"))["value"].item() == 6650000.0
+        assert values["NEVER"].height == 0 and extents["NEVER"] == (0, None)

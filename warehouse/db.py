@@ -201,6 +201,32 @@ def current_values(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFra
     )
 
 
+def current_values_from(con: duckdb.DuckDBPyConnection, since: dict[str, dt.date]
+                        ) -> tuple[dict[str, pl.DataFrame], dict[str, tuple[int, dt.date | None]]]:
+    """For many series in one query each: current_values from each series' date in `since` on,
+    and each series' extent (how many observations it stores, the newest's date)."""
+    if not since:
+        return {}, {}
+    asked = pl.DataFrame({"series_id": list(since), "since": list(since.values())},
+                         schema={"series_id": pl.String, "since": pl.Date})
+    con.register("_since", asked)
+    try:
+        values = _query(con, f"""
+            SELECT o.series_id, o.obs_date, o.value FROM raw.observations o JOIN _since s
+              ON o.series_id = s.series_id AND o.obs_date >= s.since
+            QUALIFY row_number() OVER (PARTITION BY o.series_id, o.obs_date ORDER BY {_NEWEST}) = 1
+            ORDER BY o.series_id, o.obs_date""")
+        extents = con.execute("""
+            SELECT series_id, count(DISTINCT obs_date), max(obs_date) FROM raw.observations
+            WHERE series_id IN (SELECT series_id FROM _since) GROUP BY series_id""").fetchall()
+    finally:
+        con.unregister("_since")
+    parts = {key: frame.drop("series_id") for (key,), frame in values.partition_by("series_id", as_dict=True).items()}
+    empty = pl.DataFrame(schema={"obs_date": pl.Date, "value": pl.Float64})
+    found = {key: (n, last) for key, n, last in extents}
+    return {key: parts.get(key, empty) for key in since}, {key: found.get(key, (0, None)) for key in since}
+
+
 def last_realtime_start(con: duckdb.DuckDBPyConnection, series_id: str) -> dt.date | None:
     """The newest ALFRED vintage stored for a series (None: never fetched with vintages)."""
     return con.execute("SELECT max(realtime_start) FROM raw.observations WHERE series_id = ?",
@@ -244,6 +270,38 @@ def append_observations(
             """,
         [source, fetched_at, run_id],
     )
+
+
+def append_observations_of(
+    con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], *, source: str, fetched_at: dt.datetime,
+    run_id: str,
+) -> dict[str, int]:
+    """append_observations of many series in one INSERT (a run of 1,000 series makes one, not
+    1,000); returns the rows added per series (0 for a series with nothing new)."""
+    frames = {key: frame for key, frame in frames.items() if frame.height}
+    if not frames:
+        return {}
+    append_observations(con, pl.concat([f.select(_OBSERVATION_COLUMNS) for f in frames.values()], how="vertical_relaxed"),
+                        source=source, fetched_at=fetched_at, run_id=run_id)
+    added = dict(con.execute(
+        "SELECT series_id, count(*) FROM raw.observations WHERE run_id = ? AND fetched_at = ? AND source = ? "
+        "GROUP BY series_id", [run_id, fetched_at, source]).fetchall())
+    return {key: added.get(key, 0) for key in frames}
+
+
+def record_metadata_of(con, records: list[tuple[str, str, dict]], *, fetched_at: dt.datetime, run_id: str) -> None:
+    """record_metadata of many series, (series_id, source, metadata) each, in one INSERT."""
+    if not records:
+        return
+    frame = pl.DataFrame({"series_id": [r[0] for r in records], "source": [r[1] for r in records],
+                          "metadata": [json.dumps(r[2], sort_keys=True) for r in records]},
+                         schema={"series_id": pl.String, "source": pl.String, "metadata": pl.String})
+    con.register("_metadata", frame)
+    try:
+        con.execute("INSERT INTO raw.series_metadata SELECT series_id, source, metadata, ?, ? FROM _metadata",
+                    [fetched_at, run_id])
+    finally:
+        con.unregister("_metadata")
 
 
 _OBSERVATION_COLUMNS = ["series_id", "obs_date", "value", "value_text", "open", "high", "low", "volume"]
