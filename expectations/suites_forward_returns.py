@@ -68,8 +68,10 @@ def liquidity_forward_returns_suite(registry: Registry, clock: dt.date, previous
         out = frame.join(sides, on=asset_horizon, how="left", maintain_order="left")
         verdict = pl.col("verdict")
         return out.with_columns(
-            _outside("mean_log_return", "mean_log_return_ci_low", "mean_log_return_ci_high").alias("mean_outside_interval"),
-            _outside("hit_rate_share", "hit_rate_ci_low_share", "hit_rate_ci_high_share").alias("hit_rate_outside_interval"),
+            _outside("mean_log_return", "mean_log_return_ci_low", "mean_log_return_ci_high")
+            .alias("mean_outside_interval"),
+            _outside("hit_rate_share", "hit_rate_ci_low_share", "hit_rate_ci_high_share")
+            .alias("hit_rate_outside_interval"),
             _outside("regime_difference_log_return", "regime_difference_ci_low", "regime_difference_ci_high")
             .alias("difference_outside_interval"),
             # each conditioning's buckets partition the group's weeks
@@ -82,7 +84,8 @@ def liquidity_forward_returns_suite(registry: Registry, clock: dt.date, previous
             pl.col("verdict").n_unique().over("evidence_class", "asset", "horizon_weeks").alias("verdicts_per_asset"),
             # the verdict's rule, from the two intervals it reads
             (((verdict == SUPPORTED) != (enough & (low["in_sample"] > 0) & (low["holdout"] > 0)).fill_null(False))
-             | ((verdict == CONTRADICTED) != (enough & (high["in_sample"] < 0) & (high["holdout"] < 0)).fill_null(False))
+             | ((verdict == CONTRADICTED)
+                != (enough & (high["in_sample"] < 0) & (high["holdout"] < 0)).fill_null(False))
              ).cast(pl.Int32).alias("verdict_mismatch"),
             (pl.col("last_price_date") - pl.lit(clock)).dt.total_days().alias("last_price_after_clock_days"),
         ).drop(*sides.columns[len(asset_horizon):])
@@ -93,7 +96,8 @@ def liquidity_forward_returns_suite(registry: Registry, clock: dt.date, previous
         Check("not_empty", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
         *schema_checks(LIQUIDITY_FORWARD_RETURNS.schema, derive),
         Check("unique_key", gxe.ExpectCompoundColumnsToBeUnique(column_list=list(LIQUIDITY_FORWARD_RETURNS.key))),
-        Check("evidence_classes", gxe.ExpectColumnValuesToBeInSet(column="evidence_class", value_set=list(EVIDENCE_CLASSES))),
+        Check("evidence_classes", gxe.ExpectColumnValuesToBeInSet(column="evidence_class",
+                                                                  value_set=list(EVIDENCE_CLASSES))),
         Check("samples", gxe.ExpectColumnValuesToBeInSet(column="sample", value_set=list(SAMPLES))),
         Check("assets", gxe.ExpectColumnValuesToBeInSet(column="asset", value_set=list(ASSETS))),
         Check("horizons", gxe.ExpectColumnValuesToBeInSet(column="horizon_weeks", value_set=list(HORIZONS_WEEKS))),

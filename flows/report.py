@@ -989,9 +989,11 @@ def _forward_returns_section(reader: _Reader) -> tuple[list[_Chart], list[str]]:
         points = base.mark_point(filled=True, size=70).encode(
             x=x, xOffset=alt.XOffset(f"{offset}:N"), y=alt.Y(f"{y}:Q", title=y_title), color=color,
             tooltip=[alt.Tooltip("asset_label:N", title="asset"), alt.Tooltip(f"{offset}:N"),
-                     alt.Tooltip(f"{y}:Q", format=".3f"), alt.Tooltip(f"{low}:Q", title="95 % interval, low", format=".3f"),
+                     alt.Tooltip(f"{y}:Q", format=".3f"),
+                     alt.Tooltip(f"{low}:Q", title="95 % interval, low", format=".3f"),
                      alt.Tooltip(f"{high}:Q", title="95 % interval, high", format=".3f"),
-                     alt.Tooltip("n_obs:Q", title="weeks"), alt.Tooltip("n_non_overlapping:Q", title="non-overlapping")])
+                     alt.Tooltip("n_obs:Q", title="weeks"),
+                     alt.Tooltip("n_non_overlapping:Q", title="non-overlapping")])
         whiskers = base.mark_rule(strokeWidth=2).encode(
             x=x, xOffset=alt.XOffset(f"{offset}:N"), y=alt.Y(f"{low}:Q"), y2=alt.Y2(f"{high}:Q"), color=color)
         zero = alt.Chart(alt.NamedData("zero")).mark_rule(color="#888").encode(y="y:Q")

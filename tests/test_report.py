@@ -327,7 +327,8 @@ def test_forward_returns_and_the_verdicts_come_from_their_table(report):
     """The charts draw the point-in-time rows with their intervals; the verdict table has one
     row per asset × horizon whose verdict and in-sample interval are the published ones."""
     regimes = report["specs"]["forward_returns"]["datasets"]["regimes"]
-    assert {r["evidence_class"] for r in regimes} == {"point_in_time"} and {r["sample"] for r in regimes} == {"in_sample"}
+    assert {r["evidence_class"] for r in regimes} == {"point_in_time"}
+    assert {r["sample"] for r in regimes} == {"in_sample"}
     assert all(r["mean_log_return_ci_low"] <= r["mean_log_return"] <= r["mean_log_return_ci_high"]
                for r in regimes if r["mean_log_return_ci_low"] is not None)
     differences = report["specs"]["regime_difference"]["datasets"]["differences"]
@@ -335,9 +336,9 @@ def test_forward_returns_and_the_verdicts_come_from_their_table(report):
     page = report["result"].html.read_text(encoding="utf-8")
     section = page.split('<section id="verdicts">')[1].split("</section>")[0]
     rows = published_rows(report["published"],
-                          "SELECT asset, horizon_weeks, verdict, regime_difference_log_return, regime_difference_ci_low, "
-                          "regime_difference_ci_high FROM liquidity_forward_returns WHERE evidence_class = "
-                          "'point_in_time' AND sample = 'in_sample' AND bucket = 'all'")
+                          "SELECT asset, horizon_weeks, verdict, regime_difference_log_return, "
+                          "regime_difference_ci_low, regime_difference_ci_high FROM liquidity_forward_returns "
+                          "WHERE evidence_class = 'point_in_time' AND sample = 'in_sample' AND bucket = 'all'")
     assert len(rows) == 15 and section.count("<tr>") == 16
     labels = {"bitcoin": "Bitcoin", "nasdaq_100": "Nasdaq-100", "gold": "Gold", "mstr": "MSTR", "zcash": "Zcash"}
     for asset, horizon, verdict, d, low, high in rows:

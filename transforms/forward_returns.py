@@ -268,14 +268,15 @@ def _group_rows(frame: pl.DataFrame, horizon: int, cache: dict) -> list[dict]:
     weeks = (dates - dates.min()).astype("timedelta64[D]").astype(np.int64) // 7 if n else np.zeros(0, np.int64)
     exits = frame["exit_date"].to_numpy()
     lead_hours = ((frame["entry_known_at_utc"] - frame["signal_known_at_utc"]).dt.total_seconds() / 3600).to_numpy()
-    labels = {c: {"regime": frame[f"regime_{c}"].to_numpy(), "quintile_13w_change_pct": frame[f"quintile_{c}"].to_numpy()}
-              for c in EVIDENCE_CLASSES}
+    labels = {c: {"regime": frame[f"regime_{c}"].to_numpy(),
+                  "quintile_13w_change_pct": frame[f"quintile_{c}"].to_numpy()} for c in EVIDENCE_CLASSES}
     keys = [(c, conditioning, bucket) for c in EVIDENCE_CLASSES for conditioning, bucket in BUCKETS]
     masks = np.column_stack([np.ones(n, bool) if cond == "all" else labels[c][cond] == bucket
                              for c, cond, bucket in keys]) if n else np.zeros((0, len(keys)), bool)
     block = min(block_length_weeks(horizon), n) or block_length_weeks(horizon)
     columns = {key: j for j, key in enumerate(keys)}
-    differences = [(columns[(c, "regime", "expanding")], columns[(c, "regime", "contracting")]) for c in EVIDENCE_CLASSES]
+    differences = [(columns[(c, "regime", "expanding")], columns[(c, "regime", "contracting")])
+                   for c in EVIDENCE_CLASSES]
     count = masks.sum(axis=0)
     if n:
         m = masks.astype(np.float64)
@@ -410,8 +411,8 @@ def liquidity_forward_returns(
             .select(pl.col(n).cast(t) for n, t in LIQUIDITY_FORWARD_RETURNS.schema.items()))
 
 
-_EMPTY_GROUP = {"date": pl.Date, "log_return": pl.Float64, "exit_date": pl.Date, "entry_known_at_utc": pl.Datetime("us"),
-                "signal_known_at_utc": pl.Datetime("us"),
+_EMPTY_GROUP = {"date": pl.Date, "log_return": pl.Float64, "exit_date": pl.Date,
+                "entry_known_at_utc": pl.Datetime("us"), "signal_known_at_utc": pl.Datetime("us"),
                 **{f"{k}_{c}": pl.String for c in EVIDENCE_CLASSES for k in ("regime", "quintile")}}
 
 _CI = f"{CI_LEVEL:.0%} moving-block bootstrap interval"
@@ -432,11 +433,13 @@ LIQUIDITY_FORWARD_RETURNS = TableSpec(
         "ln(exit / entry). A window ending after the run's clock is excluded, and no price after the clock is "
         "read. Both evidence classes use the same weeks, entries and exits. Samples: holdout = weeks from "
         f"holdout_start_date (the clock {HOLDOUT_YEARS} years earlier); in_sample = weeks whose window ends "
-        "before it, with quintile breakpoints (20/40/60/80 % quantiles of the change) fitted on all in-sample "
+        "before it, with quintile breakpoints (20/40/60/80 % quantiles of the 13-week change in percent of the "
+        "earlier week's net liquidity) fitted on all in-sample "
         "weeks; expanding_window = the same weeks, but each year's weeks get breakpoints fitted only on the "
         f"weeks released before that year's 1 January (from the first year with {MIN_FIT_WEEKS} such weeks); "
         "the holdout's breakpoints are fitted on the weeks released before it. The regime has no fitted "
-        "parameter. Intervals: circular moving-block bootstrap (Politis & Romano) of the sample's weeks in time order, blocks of "
+        "parameter. Intervals: circular moving-block bootstrap (Politis & Romano) of the sample's weeks in time "
+        "order, blocks of "
         f"block_length_weeks = max(horizon, {MIN_BLOCK_WEEKS}) consecutive weeks drawn with replacement and cut "
         f"to the sample's length, {BOOTSTRAP_RESAMPLES} resamples, numpy default_rng seed {BOOTSTRAP_SEED}, "
         f"{CI_LEVEL:.0%} percentile intervals; every bucket and the regime difference come from the same "
@@ -445,37 +448,84 @@ LIQUIDITY_FORWARD_RETURNS = TableSpec(
         "that overlap inside each block, and n_non_overlapping counts the weeks whose windows do not overlap. "
         "Verdict per evidence class × asset × horizon: 'supported' when the regime difference (expanding − "
         "contracting) interval lies above 0 in both in_sample and holdout, 'contradicted' when below 0 in both, "
-        "'inconclusive' otherwise (verdict_reason says which)."
+        f"'inconclusive' otherwise; a sample counts only when each regime has at least "
+        f"{MIN_NON_OVERLAPPING_PER_REGIME} non-overlapping windows (verdict_reason says where each sample stands)."
     ),
     key=("evidence_class", "sample", "asset", "horizon_weeks", "conditioning", "bucket"),
     columns={
-        "evidence_class": Column(pl.String(), "'point_in_time' (regime as first published, known by the end of the release day) or 'current_vintage' (today's revised series)"),
-        "sample": Column(pl.String(), "'in_sample' (windows ending before holdout_start_date), 'expanding_window' (the same weeks, quintile breakpoints fitted only before each 1 January) or 'holdout' (weeks from holdout_start_date)"),
+        "evidence_class": Column(pl.String(), (
+            "'point_in_time' (regime as first published, known by the end of the release day) or 'current_vintage' "
+            "(today's revised series)")),
+        "sample": Column(pl.String(), (
+            "'in_sample' (windows ending before holdout_start_date), 'expanding_window' (the same weeks, quintile "
+            "breakpoints fitted only before each 1 January) or 'holdout' (weeks from holdout_start_date)")),
         "asset": Column(pl.String(), "asset name (bitcoin, nasdaq_100, gold, mstr, zcash)"),
-        "horizon_weeks": Column(pl.Int32(), "forward horizon h in weeks: the return runs from the entry close to the close on or before entry + 7·h days"),
-        "conditioning": Column(pl.String(), "'all' (every week of the sample), 'regime' or 'quintile_13w_change'"),
-        "bucket": Column(pl.String(), "'all'; 'expanding' / 'contracting' (regime); 'q1' (lowest 13-week change) … 'q5' (highest) for quintile_13w_change"),
-        "n_obs": Column(pl.Int32(), "number of weeks in the bucket with a forward return; the regime buckets add up to 'all', and so do the quintiles"),
-        "n_non_overlapping": Column(pl.Int32(), "number of the bucket's weeks whose forward windows do not overlap (greedy: the first week, then each next one at least h weeks after the last counted)"),
-        "mean_log_return": Column(pl.Float64(), "mean forward log return ln(exit / entry) of the bucket's weeks, natural log (unitless); null when n_obs is 0"),
-        "median_log_return": Column(pl.Float64(), "median forward log return of the bucket's weeks, natural log (unitless); null when n_obs is 0"),
-        "hit_rate_share": Column(pl.Float64(), "share of the bucket's forward log returns above 0, a fraction in [0, 1]; null when n_obs is 0"),
-        "mean_log_return_ci_low": Column(pl.Float64(), f"lower bound of the {_CI} of mean_log_return, natural log (unitless); null when fewer than 95 % of resamples contain the bucket"),
-        "mean_log_return_ci_high": Column(pl.Float64(), f"upper bound of the {_CI} of mean_log_return, natural log (unitless); null like the lower bound"),
-        "hit_rate_ci_low_share": Column(pl.Float64(), f"lower bound of the {_CI} of hit_rate_share, a fraction in [0, 1]; null like the mean's interval"),
-        "hit_rate_ci_high_share": Column(pl.Float64(), f"upper bound of the {_CI} of hit_rate_share, a fraction in [0, 1]; null like the mean's interval"),
-        "regime_difference_log_return": Column(pl.Float64(), "mean forward log return of expanding weeks minus that of contracting weeks in this evidence class × sample × asset × horizon (the same on each of its rows), natural log (unitless); null without weeks of both"),
-        "regime_difference_ci_low": Column(pl.Float64(), f"lower bound of the {_CI} of regime_difference_log_return (both regimes from the same resamples), natural log (unitless); null when fewer than 95 % of resamples contain both regimes"),
-        "regime_difference_ci_high": Column(pl.Float64(), f"upper bound of the {_CI} of regime_difference_log_return, natural log (unitless); null like the lower bound"),
-        "verdict": Column(pl.String(), "per evidence class × asset × horizon (the same on every sample's rows): 'supported' when the regime difference interval lies above 0 in both in_sample and holdout, 'contradicted' when below 0 in both, else 'inconclusive'"),
-        "verdict_reason": Column(pl.String(), "where each of the in_sample and holdout regime difference intervals lies: 'above 0', 'below 0', 'contains 0' or 'no interval'"),
-        "first_week": Column(pl.Date(), "first H.4.1 Wednesday (observation date) of the bucket's weeks; null when n_obs is 0"),
-        "last_week": Column(pl.Date(), "last H.4.1 Wednesday (observation date) of the bucket's weeks; null when n_obs is 0"),
-        "last_price_date": Column(pl.Date(), "latest close date any of the bucket's forward returns reads (never after the run's clock); null when n_obs is 0"),
-        "min_entry_after_signal_hours": Column(pl.Float64(), "smallest time, in hours, from the moment every net-liquidity value of a week's point-in-time change was public (latest known_at_utc) to when its entry close became known; > 0: every return starts after its regime was public; null when n_obs is 0"),
-        "block_length_weeks": Column(pl.Int32(), f"bootstrap block length in weeks: max(horizon_weeks, {MIN_BLOCK_WEEKS}), or the sample's length when shorter"),
-        "bootstrap_resamples": Column(pl.Int32(), f"number of bootstrap resamples ({BOOTSTRAP_RESAMPLES}, numpy default_rng seed {BOOTSTRAP_SEED})"),
-        "holdout_start_date": Column(pl.Date(), f"first signal week of the holdout: the run's clock {HOLDOUT_YEARS} years earlier"),
+        "horizon_weeks": Column(pl.Int32(), (
+            "forward horizon h in weeks: the return runs from the entry close to the close on or before entry + 7·h "
+            "days")),
+        "conditioning": Column(pl.String(), (
+            "'all' (every week of the sample), 'regime' or 'quintile_13w_change_pct'")),
+        "bucket": Column(pl.String(), (
+            "'all'; 'expanding' / 'contracting' (regime); 'q1' (lowest 13-week change in percent) … 'q5' (highest) "
+            "for quintile_13w_change_pct")),
+        "n_obs": Column(pl.Int32(), (
+            "number of weeks in the bucket with a forward return; the regime buckets add up to 'all', and so do the "
+            "quintiles")),
+        "n_non_overlapping": Column(pl.Int32(), (
+            "number of the bucket's weeks whose forward windows do not overlap (greedy: the first week, then each next"
+            " one at least h weeks after the last counted)")),
+        "mean_log_return": Column(pl.Float64(), (
+            "mean forward log return ln(exit / entry) of the bucket's weeks, natural log (unitless); null when n_obs "
+            "is 0")),
+        "median_log_return": Column(pl.Float64(), (
+            "median forward log return of the bucket's weeks, natural log (unitless); null when n_obs is 0")),
+        "hit_rate_share": Column(pl.Float64(), (
+            "share of the bucket's forward log returns above 0, a fraction in [0, 1]; null when n_obs is 0")),
+        "mean_log_return_ci_low": Column(pl.Float64(), (
+            f"lower bound of the {_CI} of mean_log_return, natural log (unitless); null when fewer than 95 % of "
+            f"resamples contain the bucket")),
+        "mean_log_return_ci_high": Column(pl.Float64(), (
+            f"upper bound of the {_CI} of mean_log_return, natural log (unitless); null like the lower bound")),
+        "hit_rate_ci_low_share": Column(pl.Float64(), (
+            f"lower bound of the {_CI} of hit_rate_share, a fraction in [0, 1]; null like the mean's interval")),
+        "hit_rate_ci_high_share": Column(pl.Float64(), (
+            f"upper bound of the {_CI} of hit_rate_share, a fraction in [0, 1]; null like the mean's interval")),
+        "regime_difference_log_return": Column(pl.Float64(), (
+            "mean forward log return of expanding weeks minus that of contracting weeks in this evidence class × "
+            "sample × asset × horizon (the same on each of its rows), natural log (unitless); null without weeks of "
+            "both")),
+        "regime_difference_ci_low": Column(pl.Float64(), (
+            f"lower bound of the {_CI} of regime_difference_log_return (both regimes from the same resamples), natural "
+            f"log (unitless); null when fewer than 95 % of resamples contain both regimes")),
+        "regime_difference_ci_high": Column(pl.Float64(), (
+            f"upper bound of the {_CI} of regime_difference_log_return, natural log (unitless); null like the lower "
+            f"bound")),
+        "verdict": Column(pl.String(), (
+            "per evidence class × asset × horizon (the same on every sample's rows): 'supported' when the regime "
+            "difference interval lies above 0 in both in_sample and holdout, 'contradicted' when below 0 in both, "
+            f"else 'inconclusive'; a sample counts only with {MIN_NON_OVERLAPPING_PER_REGIME} non-overlapping "
+            "windows in each regime")),
+        "verdict_reason": Column(pl.String(), (
+            "where each of the in_sample and holdout regime difference intervals lies: 'above 0', 'below 0', 'contains"
+            " 0' or 'no interval'")),
+        "first_week": Column(pl.Date(), (
+            "first H.4.1 Wednesday (observation date) of the bucket's weeks; null when n_obs is 0")),
+        "last_week": Column(pl.Date(), (
+            "last H.4.1 Wednesday (observation date) of the bucket's weeks; null when n_obs is 0")),
+        "last_price_date": Column(pl.Date(), (
+            "latest close date any of the bucket's forward returns reads (never after the run's clock); null when "
+            "n_obs is 0")),
+        "min_entry_after_signal_hours": Column(pl.Float64(), (
+            "smallest time, in hours, from the moment every net-liquidity value of a week's point-in-time change was "
+            "public (latest known_at_utc) to when its entry close became known; > 0: every return starts after its "
+            "regime was public; null when n_obs is 0")),
+        "block_length_weeks": Column(pl.Int32(), (
+            f"bootstrap block length in weeks: max(horizon_weeks, {MIN_BLOCK_WEEKS}), or the sample's length when "
+            f"shorter")),
+        "bootstrap_resamples": Column(pl.Int32(), (
+            f"number of bootstrap resamples ({BOOTSTRAP_RESAMPLES}, numpy default_rng seed {BOOTSTRAP_SEED})")),
+        "holdout_start_date": Column(pl.Date(), (
+            f"first signal week of the holdout: the run's clock {HOLDOUT_YEARS} years earlier")),
     },
 )
 
