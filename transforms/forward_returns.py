@@ -14,7 +14,7 @@ vectorised resampling has no polars equivalent). Every week t is an H.4.1 Wednes
 - the regime is 'expanding' when the change is > 0, 'contracting' when < 0 (a week whose
   change is unknown or exactly 0, in either class, is left out of both);
 - the **entry** is the asset's first close that became known after the end of d_t (New
-  York), within 7 days; the **exit** is its last close on or before entry + 7·h days, at most
+  York), within 4 days; the **exit** is its last close on or before entry + 7·h days, at most
   6 days earlier; the forward log return is ln(exit / entry). A week whose window
   (entry + 7·h days) ends after the run's clock has no forward return, and no price after
   the clock is read. Both evidence classes use the same weeks, entries and exits, so they
@@ -422,14 +422,16 @@ LIQUIDITY_FORWARD_RETURNS = TableSpec(
     grain="one row per evidence class × sample × asset × horizon (4, 13, 26 weeks) × conditioning bucket",
     description=(
         "Does the claim hold? Each asset's forward log return after each H.4.1 week, by liquidity regime "
-        "(expanding / contracting) and by quintile of the 13-week net-liquidity change. Release day d_t: the "
+        "(expanding / contracting) and by quintile of the 13-week net-liquidity change in percent. Release day "
+        "d_t: the "
         "first day of net_liquidity_daily (built from each component's FIRST published value) whose Fed-assets "
         "observation is week t. point_in_time: the 13-week change is net liquidity on d_t minus net liquidity "
         "on the release day of the week 91 days earlier, both as first published, both public by the end of "
         "d_t; current_vintage: change_13w_bn of today's revised liquidity_regime_weekly. Regime: 'expanding' "
         "when the change is > 0, 'contracting' when < 0; weeks whose change is unknown or 0 in either class are "
-        "left out. Entry: the asset's first close known after the end of d_t (New York), within 7 days; exit: "
-        "its last close on or before entry + 7·h days, at most 6 days earlier; forward log return "
+        "left out. Entry: the asset's first close known after the end of d_t (New York), within "
+        f"{ENTRY_WITHIN_DAYS} days; exit: its last close on or before entry + 7·h days, at most "
+        f"{EXIT_MAX_AGE_DAYS} days earlier; forward log return "
         "ln(exit / entry). A window ending after the run's clock is excluded, and no price after the clock is "
         "read. Both evidence classes use the same weeks, entries and exits. Samples: holdout = weeks from "
         f"holdout_start_date (the clock {HOLDOUT_YEARS} years earlier); in_sample = weeks whose window ends "
