@@ -137,6 +137,29 @@ def test_holdout_cells_match_the_hand_computation(table, asset, horizon):
         assert row["last_price_date"] <= CLOCK
 
 
+def test_holdout_interval_is_the_circular_block_bootstrap_done_week_by_week(table):
+    """NDX, 4 weeks, holdout, bucket 'all': the interval resampled the slow way. With the
+    table's stated draws (numpy default_rng(20261201).integers(0, n, (2000, ceil(n / 13))):
+    each row the starts of 13-week circular blocks, the last cut to n weeks), every resample is
+    built week by week from the hand-computed returns, its mean taken, and the 2.5 / 97.5 %
+    percentiles of the 2,000 means compared with the table's bounds."""
+    import numpy as np
+
+    returns = [r for _, r, *_ in holdout_by_hand("nasdaq_100", 4)]
+    n, block = len(returns), 13
+    starts = np.random.default_rng(20261201).integers(0, n, size=(2000, -(-n // block)))
+    means = []
+    for row in starts:
+        weeks = [(int(s) + i) % n for s in row for i in range(block)][:n]
+        means.append(statistics.fmean(returns[w] for w in weeks))
+    low, high = np.percentile(means, [2.5, 97.5])
+    row = _row(table, evidence_class="point_in_time", sample="holdout", asset="nasdaq_100", horizon_weeks=4,
+               bucket="all")
+    assert row["block_length_weeks"] == block and row["bootstrap_resamples"] == 2000
+    assert row["mean_log_return_ci_low"] == pytest.approx(low, abs=1e-12)
+    assert row["mean_log_return_ci_high"] == pytest.approx(high, abs=1e-12)
+
+
 def test_named_week_ndx_2024_11_27(table):
     """Week 2024-11-27: the H.4.1 came out on Friday 2024-11-29 (Thanksgiving), so the NDX
     entry is Monday 2024-12-02 (close 21,164.60 in the csv; Friday's 20,930.37 was known before
