@@ -247,3 +247,19 @@ def test_suite_passes_and_each_rule_can_fail(table):
 def test_bad_input_names_the_table():
     with pytest.raises(ValueError, match="liquidity_forward_returns: closes names no asset"):
         forward_returns.liquidity_forward_returns(pl.DataFrame(), pl.DataFrame(), {}, clock=CLOCK)
+
+
+def test_an_as_of_date_in_the_first_years_publishes_the_grid_with_no_weeks(inputs):
+    """As known on 2005-06-01 no sample has the 156 weeks its quintile breakpoints need: the
+    table keeps every row with n_obs 0 (an as-of rebuild does not fail), and its suite passes."""
+    from flows.tables import BUILDERS, Inputs
+    from transforms import known as pit
+
+    day = dt.date(2005, 6, 1)
+    through = pit.end_of_day_utc(day)
+    history = {k: rows.filter(pl.col("row_known_at_utc") <= through) for k, rows in inputs.history.items()}
+    views = {k: pit.current(rows) for k, rows in history.items()}
+    early = BUILDERS["liquidity_forward_returns"].build(
+        Inputs(inputs.registry, {k: (v if v.height else None) for k, v in views.items()}, day, history))
+    assert early.height == 720 and early["n_obs"].sum() == 0 and set(early["verdict"]) == {"inconclusive"}
+    assert validate(liquidity_forward_returns_suite(inputs.registry, day), early).passed

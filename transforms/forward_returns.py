@@ -362,12 +362,13 @@ def liquidity_forward_returns(
         if locals()[name].height == 0:
             raise ValueError(f"{TABLE}: input {name} is empty")
     start = holdout_start(clock)
+    # a sample without enough weeks to fit its quintiles (an as-of date in the first years) has
+    # its rows with n_obs 0, so the grid is the same on every date
     samples = _labelled(_signal_weeks(regime_weekly, first_release_daily), start)
-    if not samples:
-        raise ValueError(f"{TABLE}: no sample has enough weeks ({MIN_FIT_WEEKS} to fit quintile breakpoints)")
     cache: dict = {}
     rows = []
-    weeks = pl.concat([s.select("date", "release_date", "release_end_utc") for s in samples.values()]).unique("date")
+    weeks = pl.concat([s.select("date", "release_date", "release_end_utc") for s in samples.values()]
+                      or [pl.DataFrame(schema=_WEEK_SCHEMA)]).unique("date")
     for asset, frame in closes.items():
         for horizon in HORIZONS_WEEKS:
             returns = None
@@ -411,6 +412,7 @@ def liquidity_forward_returns(
             .select(pl.col(n).cast(t) for n, t in LIQUIDITY_FORWARD_RETURNS.schema.items()))
 
 
+_WEEK_SCHEMA = {"date": pl.Date, "release_date": pl.Date, "release_end_utc": pl.Datetime("us")}
 _EMPTY_GROUP = {"date": pl.Date, "log_return": pl.Float64, "exit_date": pl.Date,
                 "entry_known_at_utc": pl.Datetime("us"), "signal_known_at_utc": pl.Datetime("us"),
                 **{f"{k}_{c}": pl.String for c in EVIDENCE_CLASSES for k in ("regime", "quintile")}}
