@@ -8,7 +8,7 @@ from expectations import expect as gxe
 import polars as pl
 
 from expectations import suites, suites_balance_sheet, suites_correlation, suites_markets
-from expectations import suites_observations, suites_variants
+from expectations import suites_forward_returns, suites_observations, suites_variants
 from expectations.gate import Check, Suite
 from flows.registry import Registry
 from transforms.catalog import CATALOG, REVISIONS
@@ -54,4 +54,4 @@ def revisions_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) 
     )
 
 
-PUBLISHED_SUITES = {**suites.PUBLISHED_SUITES, **suites_balance_sheet.SUITES, **suites_markets.SUITES, **suites_correlation.SUITES, **suites_variants.SUITES, **suites_observations.SUITES, "revisions": revisions_suite, "catalog": catalog_suite}
+PUBLISHED_SUITES = {**suites.PUBLISHED_SUITES, **suites_balance_sheet.SUITES, **suites_markets.SUITES, **suites_correlation.SUITES, **suites_variants.SUITES, **suites_observations.SUITES, **suites_forward_returns.SUITES, "revisions": revisions_suite, "catalog": catalog_suite}

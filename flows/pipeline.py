@@ -539,9 +539,10 @@ def _known(con, registry, used) -> dict[str, pl.DataFrame]:
     return {spec.key: pit.known_rows(db.observation_history(con, spec.key), spec.release_rule()) for spec in used}
 
 
-def _inputs(registry, views: dict[str, pl.DataFrame], clock: dt.date) -> Inputs:
-    """The transforms' inputs: per series the observations as known, None when there are none."""
-    return Inputs(registry, {k: (v if v.height else None) for k, v in views.items()}, clock)
+def _inputs(registry, views: dict[str, pl.DataFrame], clock: dt.date, history: dict[str, pl.DataFrame]) -> Inputs:
+    """The transforms' inputs: per series the observations as known, None when there are none,
+    and every stored row known by the clock (for values as first published)."""
+    return Inputs(registry, {k: (v if v.height else None) for k, v in views.items()}, clock, history)
 
 
 def _reads(registry, names: list[str]) -> dict[str, list[str]]:
@@ -570,7 +571,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     if as_of:
         return _rebuild_as_of(con, root, registry, used, known, as_of, run_id, steps, rows_added, unavailable)
 
-    inputs = _inputs(registry, {k: pit.current(rows) for k, rows in known.items()}, clock)
+    inputs = _inputs(registry, {k: pit.current(rows) for k, rows in known.items()}, clock, known)
     built, status, held_tables = build_tables(inputs, late, unavailable, held)
     db.stage(con, built)
     steps.start("build and check tables", f"[4/5] built {len(built)} tables; checking them")
@@ -666,7 +667,8 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
                 failures.append(r)
     if failures:
         raise _block(con, root, run_id, failures, {}, day, steps)
-    inputs = _inputs(registry, views, day)
+    inputs = _inputs(registry, views, day,
+                     {k: rows.filter(pl.col("row_known_at_utc") <= through) for k, rows in known.items()})
     built, status, held_tables = build_tables(inputs, late, unavailable, held)
     for name, frame in built.items():
         result = audit(PUBLISHED_SUITES[name](registry, day, 0), frame)

@@ -47,7 +47,7 @@ REQUIRED_TABLES = (
     "performance_daily", "net_liquidity_weekly", "asset_prices_daily", "liquidity_regime_weekly",
     "fed_balance_sheet_weekly", "bank_credit_weekly", "mortgage_rate_weekly", "gold_real_monthly",
     "gold_daily", "asset_ratios_daily", "liquidity_asset_correlation_weekly", "liquidity_asset_lead_lag",
-    "net_liquidity_variants_daily", "catalog", "publishes",
+    "net_liquidity_variants_daily", "liquidity_forward_returns", "catalog", "publishes",
 )
 
 ASSET_LABELS = {"bitcoin": "Bitcoin", "gold": "Gold", "nasdaq_100": "Nasdaq-100", "net_liquidity": "Net liquidity"}
@@ -163,6 +163,8 @@ def build_report(published: Path, out_dir: Path, *, year: int | None = None) -> 
                                "3350.T (JPY) ÷ BTC-JPY (JPY)"))
     charts.append(_correlation_chart(reader))
     charts.append(_lead_lag_chart(reader))
+    forward, verdicts = _forward_returns_section(reader)
+    charts.extend(forward)
     quality = _quality_section(reader, publish)
 
     out_dir = Path(out_dir)
@@ -174,7 +176,7 @@ def build_report(published: Path, out_dir: Path, *, year: int | None = None) -> 
     # the page first: it needs no PNG (the browser draws every chart from its spec), and a
     # reader who opens it while the PNGs are drawn sees the new version, never half a file
     page = out_dir / "index.html"
-    _replace(page, _page(published, publish, charts, infos, quality, _bundle(out_dir)).encode("utf-8"))
+    _replace(page, _page(published, publish, charts, infos, quality, _bundle(out_dir), verdicts).encode("utf-8"))
     page_seconds = time.perf_counter() - started
     drawn = _write_pngs(infos.values())
     return ReportResult(
@@ -947,6 +949,142 @@ def _lead_lag_chart(reader: _Reader) -> _Chart:
     return _Chart("lead_lag", title, tables, units, end, _finish(chart, datasets))
 
 
+# ------------------------------------------------------------------ 7. does the claim hold?
+
+FORWARD_HORIZONS = (4, 13, 26)
+FORWARD_ASSETS = ("bitcoin", "nasdaq_100", "gold", "mstr", "zcash")
+FORWARD_LABELS = {**ASSET_LABELS, "mstr": "MSTR", "zcash": "Zcash"}
+REGIME_COLORS = {"expanding": "#1d6b1d", "contracting": "#a40000"}
+SAMPLE_LABELS = {"in_sample": "in sample", "holdout": "holdout (last 2 years)"}
+VERDICT_ID = "verdicts"
+VERDICT_TITLE = "Does the claim hold? The verdict per asset and horizon"
+
+
+def _forward_returns_section(reader: _Reader) -> tuple[list[_Chart], list[str]]:
+    """Two charts (the forward-return means by regime with their intervals; the regime
+    difference in sample and in the holdout) and the verdict table, point in time."""
+    tables = ("liquidity_forward_returns",)
+    frame = reader.query(
+        "SELECT sample, asset, horizon_weeks, bucket, n_obs, n_non_overlapping, mean_log_return, "
+        "median_log_return, hit_rate_share, mean_log_return_ci_low, mean_log_return_ci_high, "
+        "regime_difference_log_return, regime_difference_ci_low, regime_difference_ci_high, verdict, "
+        "verdict_reason, last_week, holdout_start_date, block_length_weeks, bootstrap_resamples, evidence_class "
+        "FROM liquidity_forward_returns WHERE conditioning IN ('regime', 'all') "
+        "AND sample IN ('in_sample', 'holdout') ORDER BY evidence_class, asset, horizon_weeks, sample, bucket"
+    )
+    pit = frame.filter(pl.col("evidence_class") == "point_in_time")
+    if pit.filter(pl.col("n_obs") > 0).height == 0:
+        raise ReportError(f"{reader.path}: liquidity_forward_returns has no point-in-time forward returns")
+    end = pit["last_week"].max()
+    holdout = pit["holdout_start_date"].max()
+    units = "forward log return ln(exit ÷ entry), unitless (0.05 ≈ +5 %)"
+    labels = {a: FORWARD_LABELS[a] for a in FORWARD_ASSETS}
+    regimes = pit.filter(pl.col("sample") == "in_sample", pl.col("bucket").is_in(list(REGIME_COLORS)),
+                         pl.col("n_obs") > 0)
+
+    def panel(horizon: int, data: str, y: str, low: str, high: str, color: alt.Color, offset: str,
+              y_title: str | None):
+        base = alt.Chart(alt.NamedData(data)).transform_filter(f"datum.horizon_weeks == {horizon}")
+        x = alt.X("asset_label:N", title=None, sort=list(labels.values()), axis=alt.Axis(labelAngle=0))
+        points = base.mark_point(filled=True, size=70).encode(
+            x=x, xOffset=alt.XOffset(f"{offset}:N"), y=alt.Y(f"{y}:Q", title=y_title), color=color,
+            tooltip=[alt.Tooltip("asset_label:N", title="asset"), alt.Tooltip(f"{offset}:N"),
+                     alt.Tooltip(f"{y}:Q", format=".3f"),
+                     alt.Tooltip(f"{low}:Q", title="95 % interval, low", format=".3f"),
+                     alt.Tooltip(f"{high}:Q", title="95 % interval, high", format=".3f"),
+                     alt.Tooltip("n_obs:Q", title="weeks"),
+                     alt.Tooltip("n_non_overlapping:Q", title="non-overlapping")])
+        whiskers = base.mark_rule(strokeWidth=2).encode(
+            x=x, xOffset=alt.XOffset(f"{offset}:N"), y=alt.Y(f"{low}:Q"), y2=alt.Y2(f"{high}:Q"), color=color)
+        zero = alt.Chart(alt.NamedData("zero")).mark_rule(color="#888").encode(y="y:Q")
+        return alt.layer(zero, whiskers, points).properties(width=WIDTH // 3 - 40, height=HEIGHT - 60,
+                                                            title=f"{horizon} weeks ahead")
+
+    regime_rows = regimes.with_columns(
+        pl.col("asset").replace_strict(labels, default=None).alias("asset_label"), pl.col("bucket").alias("regime"))
+    color = alt.Color("regime:N", title="regime (point in time)", sort=list(REGIME_COLORS),
+                      scale=alt.Scale(domain=list(REGIME_COLORS), range=list(REGIME_COLORS.values())))
+    title = "Forward returns by liquidity regime, as the regime was known each week (in sample)"
+    note = (f"weeks before {holdout:%Y-%m-%d}; dots: mean forward log return; bars: 95 % block-bootstrap "
+            "intervals; regime from the 13-week change of net liquidity as first published")
+    chart = alt.hconcat(*(panel(h, "regimes", "mean_log_return", "mean_log_return_ci_low", "mean_log_return_ci_high",
+                                color, "regime", "Mean forward log return" if i == 0 else None)
+                          for i, h in enumerate(FORWARD_HORIZONS))).properties(
+        title=_title(title, tables, units, end, note))
+    charts = [_Chart("forward_returns", title, tables, units, end,
+                     _finish(chart, {"regimes": _rows(regime_rows), "zero": [{"y": 0}]}))]
+
+    spread = pit.filter(pl.col("bucket") == "all", pl.col("regime_difference_log_return").is_not_null()).with_columns(
+        pl.col("asset").replace_strict(labels, default=None).alias("asset_label"),
+        pl.col("sample").replace_strict(SAMPLE_LABELS, default=None).alias("period"))
+    period = alt.Color("period:N", title="period", sort=list(SAMPLE_LABELS.values()),
+                       scale=alt.Scale(domain=list(SAMPLE_LABELS.values()), range=["#1f77b4", "#d95f02"]))
+    title = "Expanding minus contracting: the difference in mean forward return, in sample and in the holdout"
+    note = ("a difference whose interval crosses 0 is not evidence either way; the holdout is short, so its "
+            "13- and 26-week intervals rest on a few non-overlapping windows")
+    chart = alt.hconcat(*(panel(h, "differences", "regime_difference_log_return", "regime_difference_ci_low",
+                                "regime_difference_ci_high", period, "period",
+                                "Difference of mean forward log returns" if i == 0 else None)
+                          for i, h in enumerate(FORWARD_HORIZONS))).properties(
+        title=_title(title, tables, units, end, note))
+    charts.append(_Chart("regime_difference", title, tables, units, end,
+                         _finish(chart, {"differences": _rows(spread), "zero": [{"y": 0}]})))
+    return charts, _verdict_html(frame, holdout)
+
+
+def _verdict_html(frame: pl.DataFrame, holdout: dt.date) -> list[str]:
+    esc = html.escape
+    alls = frame.filter(pl.col("bucket") == "all")
+
+    def cell(c: str, asset: str, horizon: int, sample: str) -> str:
+        row = alls.filter(evidence_class=c, asset=asset, horizon_weeks=horizon, sample=sample)
+        if row.height == 0 or row["regime_difference_log_return"][0] is None:
+            return "no weeks of both regimes"
+        d, low, high = row.select("regime_difference_log_return", "regime_difference_ci_low",
+                                  "regime_difference_ci_high").row(0)
+        interval = f" [{low:+.3f}, {high:+.3f}]" if low is not None else " (no interval)"
+        return f"{d:+.3f}{interval}"
+
+    verdict = {(c, a, h): v for c, a, h, v in alls.select("evidence_class", "asset", "horizon_weeks", "verdict")
+               .unique().iter_rows()}
+    reason = {(a, h): r for c, a, h, r in alls.select("evidence_class", "asset", "horizon_weeks", "verdict_reason")
+              .unique().iter_rows() if c == "point_in_time"}
+    counts = {v: sum(1 for (c, _, _), x in verdict.items() if c == "point_in_time" and x == v)
+              for v in ("supported", "contradicted", "inconclusive")}
+    first = alls.row(0, named=True)
+    out = [f'<section id="{VERDICT_ID}">', f"<h2>{esc(VERDICT_TITLE)}</h2>",
+           "<p>The claim: when USD net liquidity expands, Bitcoin and the Nasdaq-100 rise. The test: the mean "
+           "forward log return after weeks when net liquidity had grown over 13 weeks (expanding) minus that after "
+           "weeks when it had shrunk (contracting), with each week's regime as it was known at the end of its "
+           "H.4.1 release day, and entries only after that. A verdict of <b>supported</b> needs that difference's "
+           f"95 % interval above 0 both in sample (windows ending before {holdout:%Y-%m-%d}) and in the holdout "
+           "(the two years since), each regime with at least 5 non-overlapping windows; "
+           "<b>contradicted</b> needs it below 0 in both; anything else is <b>inconclusive</b>: the data do not "
+           "tell the regimes apart, or the two periods disagree. "
+           f"Point in time: {counts['supported']} supported, {counts['contradicted']} contradicted, "
+           f"{counts['inconclusive']} inconclusive of {sum(counts.values())} asset × horizon pairs. "
+           f"Intervals: circular block bootstrap, blocks of max(horizon, 13) weeks, {first['bootstrap_resamples']:,} "
+           "resamples, fixed seed; overlapping windows are why n weeks overstate the evidence.</p>",
+           '<table id="verdict_table">',
+           "<tr><th>asset</th><th>horizon</th><th>verdict (point in time)</th><th>difference in sample "
+           "[95 % interval]</th><th>difference in holdout [95 % interval]</th><th>why</th>"
+           "<th>verdict (current vintage)</th></tr>"]
+    for asset in FORWARD_ASSETS:
+        for horizon in FORWARD_HORIZONS:
+            v = verdict.get(("point_in_time", asset, horizon), "")
+            out.append(f"<tr><td>{esc(FORWARD_LABELS[asset])}</td><td class=\"num\">{horizon} weeks</td>"
+                       f"<td><b>{esc(v)}</b></td>"
+                       f'<td class="num">{esc(cell("point_in_time", asset, horizon, "in_sample"))}</td>'
+                       f'<td class="num">{esc(cell("point_in_time", asset, horizon, "holdout"))}</td>'
+                       f"<td>{esc(reason.get((asset, horizon), ''))}</td>"
+                       f"<td>{esc(verdict.get(('current_vintage', asset, horizon), ''))}</td></tr>")
+    out += ["</table>",
+            "<p>Differences are in log return (0.05 ≈ 5 percentage points over the horizon). The table "
+            "<code>liquidity_forward_returns</code> also holds the quintiles of the 13-week change, medians, hit "
+            "rates and the expanding-window sample.</p>", "</section>"]
+    return out
+
+
 # ------------------------------------------------------------------ 7. data quality
 
 
@@ -1045,7 +1183,7 @@ def _fmt(value: Any) -> str:
 
 
 def _page(published: Path, publish: dict[str, Any], charts: list[_Chart], infos: dict[str, ChartInfo],
-          quality: dict[str, Any], bundle: str) -> str:
+          quality: dict[str, Any], bundle: str, verdicts: list[str] = ()) -> str:
     esc = html.escape
     version = publish.get("version")
     head = (f"published version {version}, {_fmt(publish.get('published_at'))}, run clock {_fmt(publish.get('clock'))}"
@@ -1067,6 +1205,8 @@ def _page(published: Path, publish: dict[str, Any], charts: list[_Chart], infos:
         "<nav><ol>",
     ]
     out += [f'<li><a href="#{c.chart_id}">{esc(c.title)}</a></li>' for c in charts]
+    if verdicts:
+        out.append(f'<li><a href="#{VERDICT_ID}">{esc(VERDICT_TITLE)}</a></li>')
     out += ['<li><a href="#data_quality">Data quality: the last publish and freshness per table</a></li>',
             "</ol></nav>"]
     for item in charts:
@@ -1080,6 +1220,7 @@ def _page(published: Path, publish: dict[str, Any], charts: list[_Chart], infos:
             + f' · <a href="{esc(info.png.name)}">PNG</a></figcaption>',
             "</figure>", "</section>",
         ]
+    out += verdicts
     out += _quality_html(publish, quality)
     out += ["</main>", f"<script>{_EMBED % json.dumps([c.chart_id for c in charts])}</script>", "</body>", "</html>"]
     return "\n".join(out) + "\n"

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
 from flows.registry import Registry
-from transforms import balance_sheet, correlation, markets, observations, variants
-from transforms.liquidity import in_billions, net_liquidity_daily, net_liquidity_weekly
+from transforms import balance_sheet, correlation, forward_returns, markets, observations, variants
+from transforms.liquidity import BN_DECIMALS, in_billions, net_liquidity_daily, net_liquidity_weekly
 from transforms.prices import asset_prices_daily
 
 ROLES = ("fed_assets", "tga", "rrp")
@@ -25,6 +25,9 @@ class Inputs:
     # became public; see transforms.known), None when unavailable
     series: dict[str, pl.DataFrame | None]
     clock: dt.date
+    # registry key → every stored row known by the clock, oldest first per observation, with
+    # row_known_at_utc (transforms.known.known_rows): what a value was when first published
+    history: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def values(self, key: str) -> pl.DataFrame | None:
         """`date`, `value` of one series: billions of USD where the registry gives a factor
@@ -45,6 +48,19 @@ class Inputs:
         frame = self.values(self.registry.role(role).key)
         assert frame is not None
         return frame.rename({"value": "value_bn"})
+
+    def first_released(self, key: str) -> pl.DataFrame:
+        """`date`, `value` (units as in `values`), `known_at_utc` of each observation as first
+        published: its first stored row, never a later revision. A ValueError when the run
+        passed no history for the series."""
+        rows = self.history.get(key)
+        if rows is None or rows.height == 0:
+            raise ValueError(f"series {key}: no stored rows in the run's history (first published values needed)")
+        first = rows.group_by("obs_date", maintain_order=True).first().sort("obs_date")
+        spec = self.registry.get(key)
+        value = (pl.col("value") * spec.to_bn).round(BN_DECIMALS) if spec.to_bn is not None else pl.col("value")
+        return first.select(pl.col("obs_date").alias("date"), value.alias("value"),
+                            pl.col("row_known_at_utc").cast(pl.Datetime("us")).alias("known_at_utc"))
 
     def known(self, key: str) -> pl.DataFrame | None:
         """`values` with `known_at_utc`, when each observation became public."""
@@ -203,6 +219,19 @@ def _observations(inputs: Inputs) -> pl.DataFrame:
         pl.concat(stored) if stored else pl.DataFrame(schema=observations.STORED_SCHEMA), series)
 
 
+def _forward_returns(inputs: Inputs) -> pl.DataFrame:
+    """liquidity_forward_returns: the regime point in time (net_liquidity_daily built from each
+    term's first published values) and current vintage (liquidity_regime_weekly), against the
+    assets' closes with when each became known."""
+    registry = inputs.registry
+    first = {r: inputs.first_released(registry.role(r).key).rename({"value": "value_bn"}) for r in ROLES}
+    daily = net_liquidity_daily(first, max_age_days={r: registry.role(r).max_age_days for r in ROLES},
+                                through=inputs.clock)
+    closes = {name: inputs.known(registry.named(name).key) for name in correlation.ASSETS}
+    return forward_returns.liquidity_forward_returns(balance_sheet.liquidity_regime_weekly(_net_weekly(inputs)),
+                                                     daily, closes, clock=inputs.clock)
+
+
 BUILDERS: dict[str, Builder] = {
     "net_liquidity_weekly": Builder(_weekly, _core),
     "net_liquidity_daily": Builder(_daily, _core),
@@ -244,6 +273,7 @@ BUILDERS: dict[str, Builder] = {
         _names_to_keys("mortgage_rate_30y", "treasury_10y"),
     ),
     "liquidity_regime_weekly": Builder(lambda i: balance_sheet.liquidity_regime_weekly(_net_weekly(i)), _core),
+    "liquidity_forward_returns": Builder(_forward_returns, _core, _names_to_keys(*correlation.ASSETS)),
     # the reference variant's terms are required; a variant whose terms are missing is published unavailable
     "net_liquidity_variants_daily": Builder(_variants, lambda r: _variant_terms(r, True), lambda r: _variant_terms(r, False)),
     # every series the run reads, as the warehouse holds it: one never stored has no rows (the catalog says why)

@@ -35,7 +35,8 @@ CHROMIUM_MISSING = "headless Chromium not installed: apt-get install -y chromium
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPECTED_CHARTS = {
     "year", "year_to_date", "net_liquidity", "net_liquidity_variants", "fed_balance_sheet", "bank_credit", "mortgage_rate", "gold_real",
-    "gld_shares_gold", "mstr_btc", "metaplanet_btc", "correlation", "lead_lag",
+    "gld_shares_gold", "mstr_btc", "metaplanet_btc", "correlation", "lead_lag", "forward_returns",
+    "regime_difference",
 }
 
 
@@ -320,6 +321,29 @@ def test_lead_lag_and_correlation_come_from_their_tables(report):
                                        "AND asset IN ('bitcoin', 'nasdaq_100')"))
     corr = report["specs"]["correlation"]["datasets"]["liquidity_asset_correlation_weekly"]
     assert {r["window_weeks"] for r in corr} == {52} and {r["asset"] for r in corr} == {"bitcoin", "nasdaq_100"}
+
+
+def test_forward_returns_and_the_verdicts_come_from_their_table(report):
+    """The charts draw the point-in-time rows with their intervals; the verdict table has one
+    row per asset × horizon whose verdict and in-sample interval are the published ones."""
+    regimes = report["specs"]["forward_returns"]["datasets"]["regimes"]
+    assert {r["evidence_class"] for r in regimes} == {"point_in_time"}
+    assert {r["sample"] for r in regimes} == {"in_sample"}
+    assert all(r["mean_log_return_ci_low"] <= r["mean_log_return"] <= r["mean_log_return_ci_high"]
+               for r in regimes if r["mean_log_return_ci_low"] is not None)
+    differences = report["specs"]["regime_difference"]["datasets"]["differences"]
+    assert {r["sample"] for r in differences} == {"in_sample", "holdout"}
+    page = report["result"].html.read_text(encoding="utf-8")
+    section = page.split('<section id="verdicts">')[1].split("</section>")[0]
+    rows = published_rows(report["published"],
+                          "SELECT asset, horizon_weeks, verdict, regime_difference_log_return, "
+                          "regime_difference_ci_low, regime_difference_ci_high FROM liquidity_forward_returns "
+                          "WHERE evidence_class = 'point_in_time' AND sample = 'in_sample' AND bucket = 'all'")
+    assert len(rows) == 15 and section.count("<tr>") == 16
+    labels = {"bitcoin": "Bitcoin", "nasdaq_100": "Nasdaq-100", "gold": "Gold", "mstr": "MSTR", "zcash": "Zcash"}
+    for asset, horizon, verdict, d, low, high in rows:
+        row = section.split(f"<tr><td>{labels[asset]}</td><td class=\"num\">{horizon} weeks</td>")[1].split("</tr>")[0]
+        assert f"<b>{verdict}</b>" in row and f"{d:+.3f} [{low:+.3f}, {high:+.3f}]" in row
 
 
 def test_data_quality_section(report):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms import balance_sheet, correlation, markets, observations, variants
+from transforms import balance_sheet, correlation, forward_returns, markets, observations, variants
 from transforms.spec import Column, TableSpec
 
 __all__ = ["CATALOG", "PUBLISHES", "TABLES", "Column", "TableSpec", "catalog_frame"]
@@ -185,5 +185,6 @@ def catalog_frame(tables: list[str], inputs: dict[str, list[str]], stale: dict[s
 TABLES: dict[str, TableSpec] = {
     t.name: t
     for t in (*_CORE_TABLES, *balance_sheet.TABLE_SPECS, *markets.TABLE_SPECS, *correlation.TABLE_SPECS,
-              *variants.TABLE_SPECS, *observations.TABLE_SPECS, REVISIONS, CATALOG, PUBLISHES)
+              *variants.TABLE_SPECS, *observations.TABLE_SPECS, *forward_returns.TABLE_SPECS, REVISIONS, CATALOG,
+              PUBLISHES)
 }
