@@ -536,7 +536,8 @@ def _source_name(folder: Path | None, spec: SeriesSpec) -> str:
 
 def _known(con, registry, used) -> dict[str, pl.DataFrame]:
     """Every stored row of every series with when its value became known (transforms.known)."""
-    return {spec.key: pit.known_rows(db.observation_history(con, spec.key), spec.release_rule()) for spec in used}
+    histories = db.observation_histories(con, [spec.key for spec in used])
+    return {spec.key: pit.known_rows(histories[spec.key], spec.release_rule()) for spec in used}
 
 
 def _inputs(registry, views: dict[str, pl.DataFrame], clock: dt.date, history: dict[str, pl.DataFrame]) -> Inputs:

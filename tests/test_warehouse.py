@@ -549,3 +549,17 @@ def test_many_series_in_one_insert_and_one_read(tmp_path: Path):
             assert extents[key] == (whole.height, whole["obs_date"].max())
         assert values["WALCL"].filter(pl.col("obs_date") == D("2026-03-04"))["value"].item() == 6650000.0
         assert values["NEVER"].height == 0 and extents["NEVER"] == (0, None)
+
+
+def test_histories_of_many_series_read_at_once_are_each_series_history(tmp_path: Path):
+    """observation_histories (one query) gives, per series, exactly observation_history: real
+    WALCL and WTREGEN rows of 2026, WALCL 2026-03-04 then revised to a made-up 6650000."""
+    walcl, wtregen = walcl_slice(), read_fred_csv(FRED / "WTREGEN.csv", "WTREGEN").filter(pl.col("obs_date") >= SINCE)
+    with db.connect(tmp_path) as con:
+        db.append_observations_of(con, {"WALCL": walcl, "WTREGEN": wtregen}, source="test", fetched_at=T0, run_id="r1")
+        append(con, revise(walcl, D("2026-03-04"), "6650000"), at=T0 + dt.timedelta(days=1), run_id="r2")
+        many = db.observation_histories(con, ["WTREGEN", "WALCL", "NEVER"])
+        for key in ("WALCL", "WTREGEN"):
+            assert many[key].equals(db.observation_history(con, key))
+        assert many["WALCL"].height == len([d for d in WALCL_TXT if d >= SINCE]) + 1
+        assert many["NEVER"].height == 0 and many["NEVER"].schema == many["WALCL"].schema

@@ -188,6 +188,26 @@ def observation_history(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.Da
     )
 
 
+def observation_histories(con: duckdb.DuckDBPyConnection, series_ids: list[str]) -> dict[str, pl.DataFrame]:
+    """observation_history of many series, read in one query."""
+    if not series_ids:
+        return {}
+    frame = _query(
+        con,
+        """
+        SELECT series_id, obs_date, value, value_text, open, high, low, volume, realtime_start,
+               CAST(timezone('UTC', fetched_at) AS TIMESTAMP) AS fetched_at_utc,
+               run_id
+        FROM raw.observations WHERE list_contains(?, series_id)
+        ORDER BY series_id, obs_date, fetched_at, realtime_start NULLS FIRST, value_text DESC
+        """,
+        [list(series_ids)],
+    )
+    parts = frame.partition_by("series_id", as_dict=True, maintain_order=True)
+    empty = frame.clear()
+    return {key: parts.get((key,), empty) for key in series_ids}
+
+
 def current_values(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFrame:
     """The newest stored value of each observation of one series: obs_date, value."""
     return _query(
