@@ -618,7 +618,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                         row_changes={n: c - previous_counts.get(n, 0) for n, c in counts.items()},
                         revised_rows=this_run.head(REVISIONS_SHOWN).select(
                             "series_id", "obs_date", "old_value", "new_value", "known_at_utc").to_dicts())
-    if previous and previous["checksums"] == sums and published.exists():
+    unchanged = previous is not None and db.same_content(con, "staging", names, sums, previous["checksums"])
+    if unchanged and published.exists():
         message = f"nothing new: tables identical to version {previous['version']}; nothing published"
         _progress(f"[5/5] {message}")
         db.end_run(con, run_id, status="unchanged", message=message, clock=clock, rows_added=rows_added)
@@ -626,7 +627,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                                   passed, **summary_args), message, steps)
 
     db.run_step(con, run_id, "publish")
-    if previous and previous["checksums"] == sums:
+    if unchanged:
         version = previous["version"]  # the file went missing: write the same version again
     else:
         version = db.publish_version(con, names, run_id=run_id, code_version=code_version(), clock=clock,

@@ -352,7 +352,27 @@ def test_checksum_ignores_row_order_and_sees_a_changed_value(tmp_path: Path, wee
         sums = db.checksums(con, "staging", ["a", "b", "c", "d"])
     assert sums["a"] == sums["b"]
     assert sums["c"] != sums["a"]
-    assert sums["d"] == hashlib.md5(b"").hexdigest()  # empty table: md5 of the empty string
+    # the format: "x1:" + md5 of "rows:xor of the rows' md5 as numbers"; empty: "0:0"
+    assert sums["d"] == "x1:" + hashlib.md5(b"0:0").hexdigest()
+    with db.connect(tmp_path) as con:
+        db.stage(con, {"twice": pl.concat([weekly, weekly.head(1)])})
+        assert db.checksums(con, "staging", ["twice"])["twice"] != sums["a"]  # a row twice is not a change lost
+
+
+def test_a_version_published_with_the_older_checksum_still_reads_as_unchanged(tmp_path: Path, weekly):
+    """A warehouse published before the x1 checksum holds md5(sorted rows as text, newline-joined):
+    written here with hashlib from DuckDB's own row texts, compared through same_content."""
+    with db.connect(tmp_path) as con:
+        db.stage(con, {"a": weekly})
+        texts = sorted(r[0] for r in con.execute('SELECT CAST(t AS VARCHAR) FROM staging."a" AS t').fetchall())
+        legacy = {"a": hashlib.md5("\n".join(texts).encode()).hexdigest()}
+        sums = db.checksums(con, "staging", ["a"])
+        assert db.same_content(con, "staging", ["a"], sums, legacy)
+        assert db.checksums_like(con, "staging", legacy) == legacy
+        changed = weekly.with_columns(pl.col("net_liquidity_bn") + 0.001)
+        db.stage(con, {"a": changed})
+        assert not db.same_content(con, "staging", ["a"], db.checksums(con, "staging", ["a"]), legacy)
+        assert not db.same_content(con, "staging", ["a"], sums, None)
 
 
 # ------------------------------------------------------------------ bad input
