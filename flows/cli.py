@@ -28,6 +28,8 @@ start here:
   netliq describe [TABLE]    what each published table and column means
   netliq status              current version, freshness per series, quarantine
   netliq rebuild             restore a damaged or lost warehouse, versions too
+  netliq export --to DIR     every version as Parquet with its manifest, e.g.
+                             for object storage
 
 exit codes of `netliq run`: 0 published or nothing new; 3 a check blocked the
 publish (the published file is unchanged); 2 a usage error; 1 any other error.
