@@ -66,6 +66,10 @@ def write_version(con, root: Path, version: int) -> Path:
             path = tmp / f"{name}.parquet"
             con.execute(f"COPY ({db.version_rows(name, version)} ORDER BY ALL) TO {db._sql_str(str(path))} "
                         "(FORMAT parquet)")
+            rows = con.execute(f"SELECT count(*) FROM read_parquet({db._sql_str(str(path))})").fetchall()[0][0]
+            if rows != publish["row_counts"][name]:  # history no longer holds what was published
+                raise VersionFilesError(f"version {version} of {name}: {rows} rows in history, "
+                                        f"{publish['row_counts'][name]} published")
             tables[name] = {"file": path.name, "rows": publish["row_counts"][name], "bytes": path.stat().st_size,
                             "sha256": _sha256(path), "content_md5": publish["checksums"][name],
                             **dictionary.get(name, {"grain": None, "description": None, "columns": {}})}
