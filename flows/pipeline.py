@@ -302,7 +302,7 @@ def _recover(con, root: Path) -> None:
     if runs or versions:
         _progress(f"wrote the rebuild files of {runs} run(s) and {versions} version(s) that had none")
     if written := version_files.ensure_written(con, root):
-        _progress(f"wrote the Parquet folders of version(s) {', '.join(map(str, written))} (versions/)")
+        _progress(f"wrote the Parquet folders of {len(written)} version(s), {written[0]} to {written[-1]} (versions/)")
     current = db.current_publish(con)
     why = db.published_mismatch(con, root, current)
     if why:
