@@ -28,6 +28,8 @@ start here:
   netliq describe [TABLE]    what each published table and column means
   netliq status              current version, freshness per series, quarantine
   netliq rebuild             restore a damaged or lost warehouse, versions too
+  netliq export --to DIR     every version as Parquet with its manifest, e.g.
+                             for object storage
 
 exit codes of `netliq run`: 0 published or nothing new; 3 a check blocked the
 publish (the published file is unchanged); 2 a usage error; 1 any other error.
@@ -105,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
                    description="Builds a new warehouse.duckdb from <data dir>/raw (every fetched row, one file per "
                    "run) and <data dir>/history (every published version): the same tables and the same version "
                    "numbers. The damaged file is kept aside as warehouse.duckdb.damaged-<time>, never deleted.")
+    export = sub.add_parser("export", help="copy the published versions as Parquet with their manifests to DIR",
+                            description="Every publish also writes each table of version N as Parquet into <data "
+                            "dir>/versions/N/, with manifest.json (run, code version, time, row counts, SHA-256 per "
+                            "file, and every table's grain and column descriptions with units). This copies them to "
+                            "DIR/N/ (a folder, or object storage mounted as one), each file checked against its "
+                            "SHA-256 and each version renamed into place whole; versions already there are skipped.")
+    export.add_argument("--to", required=True, metavar="DIR", help="the folder to copy into (created if missing)")
+    export.add_argument("--version", type=int, metavar="N", help="only version N (default: every version)")
     perf = sub.add_parser("performance", help="every asset and net liquidity indexed to 100 from a base date",
                           description="Reads asset_prices_daily and net_liquidity_daily from the published file; "
                           "each series is indexed to 100 on its first observation on or after --base.")
@@ -161,6 +171,8 @@ def _dispatch(args, root: Path) -> int:
         return _performance(root, args.base, args.date)
     if args.command == "rebuild":
         return _rebuild(root)
+    if args.command == "export":
+        return _export(root, Path(args.to).resolve(), args.version)
     if args.command == "describe":
         return _describe(root, args.table)
     return _sql(root, args.query, args.max_rows, args.as_of)
@@ -201,6 +213,17 @@ def _check_usage(args, root: Path) -> None:
             raise UsageError(f"--base {args.base} is in the future (today is {today}): give a past day")
         if args.date is not None and args.date < args.base:
             raise UsageError(f"--date {args.date} is before --base {args.base}: the index starts at the base")
+    elif command == "export":
+        from warehouse.versions import versions_dir
+
+        dest = Path(args.to).resolve()
+        if dest.exists() and not dest.is_dir():
+            raise UsageError(f"--to {args.to} is a file: give a folder (it is created if missing)")
+        if dest == versions_dir(root) or versions_dir(root) in dest.parents:
+            raise UsageError(f"--to {args.to} is inside the data dir's versions/ folder: give a folder outside it")
+        _writable(dest, "the export folder")
+        if args.version is not None and args.version < 1:
+            raise UsageError(f"--version {args.version}: versions count from 1 (see `netliq versions`)")
     elif command == "sql":
         if args.max_rows < 1:
             raise UsageError(f"--max-rows {args.max_rows}: give 1 or more")
@@ -487,6 +510,37 @@ def _rebuild(root: Path) -> int:
     kept = f"; the old file is kept as {restored['kept'].name}" if restored["kept"] else ""
     print(f"rebuilt {root / db.WAREHOUSE_FILE}: {restored['raw_rows']} raw rows, {restored['versions']} version(s), "
           f"current version {restored['current']}{kept}")
+    return 0
+
+
+def _export(root: Path, dest: Path, version: int | None) -> int:
+    from warehouse import db, versions
+
+    have = versions.written(root)
+    wanted = have if version is None else [version]
+    if version is not None and version not in have:
+        frames = _read_status(root)
+        if frames is None:
+            return EXIT_ERROR
+        published = frames["publishes"]["version"].to_list()
+        if version not in published:
+            raise UsageError(f"no version {version}; published versions: {', '.join(map(str, published)) or 'none'} "
+                             "(see `netliq versions`)")
+        print(f"netliq export: version {version} has no Parquet folder in {versions.versions_dir(root)} yet: the "
+              "next `netliq run` writes the folder of every published version", file=sys.stderr)
+        return EXIT_ERROR
+    if not wanted:
+        print(f"netliq export: nothing to export: {versions.versions_dir(root)} holds no version (run `netliq run`; "
+              "it writes the folder of every published version)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        done = versions.export(root, dest, wanted)
+    except (db.WarehouseError, OSError) as exc:
+        print(f"netliq export: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for number, what in done:
+        print(f"version {number}: {what} ({dest / str(number)})")
+    print(f"exported {len(done)} version(s) to {dest}; each holds <table>.parquet and manifest.json")
     return 0
 
 

@@ -37,6 +37,7 @@ from flows.tables import BUILDERS, Inputs
 from transforms import known as pit
 from transforms.catalog import TABLES, catalog_frame
 from warehouse import db, faults
+from warehouse import versions as version_files
 
 NEW_YORK = ZoneInfo("America/New_York")
 # How far back an incremental fetch re-reads, so revised values are seen.
@@ -300,6 +301,8 @@ def _recover(con, root: Path) -> None:
     runs, versions = db.ensure_exported(con, root)
     if runs or versions:
         _progress(f"wrote the rebuild files of {runs} run(s) and {versions} version(s) that had none")
+    if written := version_files.ensure_written(con, root):
+        _progress(f"wrote the Parquet folders of {len(written)} version(s), {written[0]} to {written[-1]} (versions/)")
     current = db.current_publish(con)
     why = db.published_mismatch(con, root, current)
     if why:
@@ -636,6 +639,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                                      sums=sums)
     faults.point("after-history-commit")
     db.export_version(con, root, version)
+    version_files.write_version(con, root, version)  # versions/<N>/: the version as Parquet, for any engine
     db.write_published_file(con, root, names, _comments([*names, "publishes"]))
     message = f"published version {version}" + (f"; {len(held_tables)} table(s) held" if held_tables else "")
     _progress(f"[5/5] {message} to {published}")
@@ -774,6 +778,7 @@ def rollback(version: int, reason: str, data_dir: str | None = None) -> RunSumma
             sums=sums, reason=reason, rolled_back_from=version,
         )
         db.export_version(con, root, new)
+        version_files.write_version(con, root, new)
         path = db.write_published_file(con, root, names, _comments([*names, "publishes"]))
         counts = db.row_counts(con, "staging", names)
     # the page showed the version before; now it shows the one restored, as after any publish

@@ -324,6 +324,14 @@ def test_usage_errors_exit_2_in_one_line_before_prefect_starts(published_root: P
         "sql --max-rows 0": (["--data-dir", root, "sql", "--max-rows", "0", "SELECT 1"], "give 1 or more"),
         "report --year 3000": (["--data-dir", root, "report", "--year", "3000"], "give a year"),
         "an unknown command": (["publish"], "invalid choice"),
+        "export without --to": (["--data-dir", root, "export"], "required: --to"),
+        "export --to a file": (["--data-dir", root, "export", "--to", str(a_file)], "is a file: give a folder"),
+        "export --to inside versions/": (["--data-dir", root, "export", "--to", f"{root}/versions/x"],
+                                         "inside the data dir's versions/"),
+        "export of a version that never was": (["--data-dir", root, "export", "--to", str(tmp_path / "out"),
+                                                "--version", "999"], "no version 999; published versions: 1"),
+        "export --version 0": (["--data-dir", root, "export", "--to", str(tmp_path / "out"), "--version", "0"],
+                               "versions count from 1"),
     }
     result = probe([argv for argv, _ in cases.values()])
     for (name, (_, message)), (code, err) in zip(cases.items(), result["calls"], strict=True):
@@ -339,7 +347,8 @@ def test_a_read_only_data_dir_is_a_usage_error_for_run_rollback_and_report(publi
     result = probe([["--data-dir", str(read_only_dir), "run", "--offline"],
                     ["--data-dir", str(read_only_dir / "data"), "run", "--offline"],
                     ["--data-dir", str(published_root), "report", "--out", str(read_only_dir)],
-                    ["--data-dir", str(read_only_dir), "rollback", "1", "--reason", "x"]])
+                    ["--data-dir", str(read_only_dir), "rollback", "1", "--reason", "x"],
+                    ["--data-dir", str(published_root), "export", "--to", str(read_only_dir / "bucket")]])
     for code, err in result["calls"]:
         assert code == 2 and f"{read_only_dir} is not writable" in err and len(err.strip().splitlines()) == 1, err
     assert result["heavy"] == []

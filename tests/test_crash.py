@@ -17,6 +17,7 @@ from flows.pipeline import daily
 from tests.crashkit import baseline, file_version, revised, root, run_process, stray, warehouse_version  # noqa: F401
 from warehouse import db
 from warehouse.faults import POINTS
+from warehouse.versions import verify, written as version_folders
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -29,6 +30,10 @@ def test_a_run_killed_at_any_point_leaves_a_complete_file_and_the_next_run_repai
     assert file_version(root / "netliq.duckdb") == 1
     committed = warehouse_version(root)
     assert committed == (1 if point == "after-raw-append" else 2)
+    # a version's Parquet folder is there whole or not at all (its own kill point: before-version-rename)
+    assert version_folders(root) == ([1, 2] if point == "before-rename" else [1])
+    if point == "before-version-rename":  # killed with the whole folder written beside its name
+        assert [p.name.split(".")[1] for p in (root / "versions").glob(".*.tmp")] == ["2"]
 
     again = daily(from_dir=str(revised), data_dir=str(root))  # the next normal run
     assert again.status == ("published" if point == "after-raw-append" else "unchanged")
@@ -36,8 +41,14 @@ def test_a_run_killed_at_any_point_leaves_a_complete_file_and_the_next_run_repai
     assert warehouse_version(root) == 2
     assert file_version(root / "netliq.duckdb") == 2
     assert stray(root) == []
+    assert version_folders(root) == [1, 2]  # the next run wrote the folder the killed one did not
+    assert not list((root / "versions").glob(".*"))
     with db.connect(root, read_only=True) as con:
         runs = con.execute("SELECT status, step, message FROM ops.runs ORDER BY started_at").fetchall()
+        current = db.current_publish(con)
+    # every file against its SHA-256, and the version's content as the warehouse committed it
+    manifest = verify(root / "versions" / "2")
+    assert {name: t["content_md5"] for name, t in manifest["tables"].items()} == current["checksums"]
     crashed = [r for r in runs if r[0] == "crashed"]
     assert len(crashed) == 1 and "found by the next run" in crashed[0][2]
     assert crashed[0][1] == ("append raw" if point == "after-raw-append" else "publish")  # where it stopped

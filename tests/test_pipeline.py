@@ -170,6 +170,7 @@ def test_bad_input_blocks_publish_and_leaves_published_file_identical(case, data
     err = capsys.readouterr().err
     assert table in err and f"check {check} failed" in err
     assert sha256(data_root / "netliq.duckdb") == before
+    assert sorted(p.name for p in (data_root / "versions").iterdir()) == ["1"]  # no Parquet version either
     assert warehouse(data_root, "SELECT count(*) FROM raw.observations")[0][0] == raw_before
     quarantined = warehouse(data_root, "SELECT table_name, check_name, staged_path FROM ops.quarantine")
     assert (table, check) in {(t, c) for t, c, _ in quarantined}
@@ -293,6 +294,9 @@ def test_rollback_republishes_an_earlier_version_with_a_reason(data_root: Path, 
     log = published(data_root, "SELECT version, reason, rolled_back_from, checksums FROM publishes ORDER BY version")
     assert [(v, r, f) for v, r, f, _ in log] == [(1, None, None), (2, None, None), (3, "bad WALCL revision", 1)]
     assert log[2][3] == log[0][3]  # identical content checksums
+    manifest = json.loads((data_root / "versions" / "3" / "manifest.json").read_text())
+    assert (manifest["rolled_back_from"], manifest["reason"]) == (1, "bad WALCL revision")
+    assert {n: t["content_md5"] for n, t in manifest["tables"].items()} == json.loads(log[0][3])
     capsys.readouterr()
     assert main(["--data-dir", str(data_root), "versions"]) == 0
     assert "bad WALCL revision" in capsys.readouterr().out

@@ -8,7 +8,7 @@ import os
 import signal
 
 # the points, in the order a publishing run passes them
-POINTS = ("after-raw-append", "after-history-commit", "before-rename")
+POINTS = ("after-raw-append", "after-history-commit", "before-version-rename", "before-rename")
 
 
 def point(name: str) -> None:
