@@ -2,8 +2,9 @@
 
 The fake answers in the test's process; each worker reaches it through `LoopbackTransport`,
 installed at our transport boundary (`fred.urllib_transport`) by `install`, which the Dask test
-runs in every worker as it starts (a worker plugin), so a worker that the nanny starts again gets it too. Every request is logged where it
-arrives, with the time it arrived and the process that sent it: what the rate limit is judged on.
+runs in every worker as it starts (a worker plugin), so a worker that the nanny starts again gets
+it too. Every request is logged where it arrives, with the time it arrived and the process that
+sent it: what the rate limit is judged on.
 
 - every FRED series of the registry that the snapshot holds is answered by its FakeFred; the
   others with FRED's own answer for a series that does not exist (HTTP 400), so they are
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 from tests.fake_fred import REGISTRY, SNAPSHOT, FakeFred
 
 PID_HEADER = "X-Netliq-Pid"
-NO_SUCH_SERIES = b'<?xml version="1.0" encoding="utf-8" ?>\n<error code="400" message="Bad Request.  The series does not exist."/>'
+NO_SUCH_SERIES = (b'<?xml version="1.0" encoding="utf-8" ?>\n'
+                  b'<error code="400" message="Bad Request.  The series does not exist."/>')
 
 
 @dataclass(frozen=True)

@@ -150,8 +150,9 @@ def test_the_fred_rate_limit_holds_across_the_worker_processes(runs):
     # and the budget was what paced them, at least once: else this test could not tell
     assert worst >= -1, f"the FRED requests never came close to the budget (within {-worst:.1f}): nothing tested"
     span = times[-1] - times[0]
-    print(f"worst {worst:.2f}; {len(requests)} FRED requests in {span:.1f}s from {len({r.pid for r in requests})} processes "
-          f"(the budget allows at most {BURST + PER_SECOND * span:.0f}); load {os.getloadavg()}")
+    print(f"{len(requests)} FRED requests in {span:.1f}s from {len({r.pid for r in requests})} processes, the worst "
+          f"stretch {worst:+.2f} against the bucket (allowed at most {BURST + PER_SECOND * span:.0f} in all); "
+          f"load {os.getloadavg()}")
 
 
 def test_a_worker_killed_mid_fetch_is_retried_and_the_run_publishes(runs):
