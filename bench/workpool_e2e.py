@@ -12,7 +12,8 @@
    bundled snapshot), waits for it, then `netliq-daily/netliq-as-of` with `offline=true` and
    `as_of` (one after the other: a data dir takes one run at a time);
 6. checks the published file (version 1, its tables and row counts against the run's table
-   artifact), the as-of file, and each run's artifacts (`netliq-run-summary`, `netliq-tables`).
+   artifact), the as-of file, each run's artifacts (`netliq-run-summary`, `netliq-tables`), and
+   that no file under the checkout's own data/ changed.
 
 It reports, per run, trigger -> completed in seconds and where the time went (the worker's poll
 finding the run, the flow-run process starting, the flow itself), with the load average before and
@@ -175,6 +176,11 @@ def check_published(data: Path, daily: dict, tables: object) -> list[str]:
     return problems
 
 
+def checkout_data() -> dict[str, int]:
+    """Every file under the checkout's data/ with its mtime: the user's own, which must not change."""
+    return {str(p): p.stat().st_mtime_ns for p in sorted((ROOT / "data").rglob("*")) if p.is_file()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", default="2025-06-04", type=dt.date.fromisoformat,
@@ -198,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"load_before": loadavg(), "steps_s": {}, "runs": [], "problems": [], "tmp": str(tmp),
                     "api": api}
     server = worker = None
+    users_data = checkout_data()
     try:
         port = api.split(":")[2].split("/")[0]
         server = start([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", port], env, tmp,
@@ -219,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             if result["final_state"] != "COMPLETED":
                 report["problems"].append(f"{name}: ended {result['final_state']}: {result['state_message']}")
         report["problems"] += check_runs(report["runs"], data, args.as_of)
+        if checkout_data() != users_data:
+            report["problems"].append(f"files under {ROOT / 'data'} (the user's data dir) changed")
     except Exception as exc:  # noqa: BLE001 - reported as a failed check, after the teardown below
         report["problems"].append(f"{type(exc).__name__}: {exc}")
     finally:

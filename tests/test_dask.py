@@ -15,9 +15,11 @@ its arrival time and sender. The Dask run
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -28,7 +30,7 @@ pytest.importorskip("prefect_dask", reason="the dask extra is not installed (uv 
 import distributed  # noqa: E402 - after the skip: part of the extra
 
 from flows import limits, pipeline  # noqa: E402
-from flows.pipeline import daily  # noqa: E402
+from flows.pipeline import RunSummary, daily  # noqa: E402
 from tests import fred_http  # noqa: E402
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
@@ -62,8 +64,31 @@ class FakeSourcesPlugin(distributed.WorkerPlugin):
         fred_http.install(self.base_url)
 
 
+@contextlib.contextmanager
+def _fred_budget_as_found():
+    """On leaving, netliq-fred on the harness's server as it was (deleted if it was missing)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            found = client.read_global_concurrency_limit_by_name(limits.FRED.name)
+        except ObjectNotFound:
+            found = None
+    try:
+        yield
+    finally:
+        with get_client(sync_client=True) as client:
+            if found is None:
+                client.delete_global_concurrency_limit_by_name(limits.FRED.name)
+            else:
+                client.update_global_concurrency_limit(limits.FRED.name, GlobalConcurrencyLimitUpdate(
+                    limit=found.limit, slot_decay_per_second=found.slot_decay_per_second, active=found.active))
+
+
 def _fred_budget(burst: int, per_second: float) -> None:
-    """netliq-fred on the harness's server set to this token bucket (created if missing)."""
+    """netliq-fred on the harness's server set to this token bucket, its slots free (created if missing)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
@@ -90,14 +115,26 @@ def _raw(root: Path, series_id: str) -> list[tuple]:
         con.close()
 
 
+@dataclass(frozen=True)
+class Runs:
+    default: RunSummary
+    default_root: Path
+    dask: RunSummary
+    dask_root: Path
+    requests: list[fred_http.Request]  # what arrived at the fake during the Dask run
+    killed: list[fred_http.Request]  # the requests whose sender the fake killed
+    workers: set[int]  # the pids of the Dask worker processes at the start
+    default_requests: list[fred_http.Request]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, prefect_harness):
-    """(default summary, its data dir, Dask summary, its data dir, the fake's log of the Dask run)."""
+    """The default run, then the Dask run (the fake's log restarted between them)."""
     from prefect.settings import PREFECT_API_URL
     from prefect_dask import DaskTaskRunner
 
     tmp = tmp_path_factory.mktemp("dask")
-    with pytest.MonkeyPatch.context() as mp, fred_http.FakeFredServer() as fake:
+    with pytest.MonkeyPatch.context() as mp, fred_http.FakeFredServer() as fake, _fred_budget_as_found():
         mp.setenv("FRED_API_KEY", FAKE_KEY)
         mp.setattr(pipeline, "_now", lambda: EVENING)
         fred_http.install(fake.base_url, mp.setattr)
@@ -121,22 +158,21 @@ def runs(tmp_path_factory, prefect_harness):
             dask_root = tmp / "dask-run"
             on_dask = daily.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))
             dask = on_dask(data_dir=str(dask_root))
-        yield default, default_root, dask, dask_root, list(fake.requests), list(fake.killed), workers, default_requests
-        _fred_budget(limits.FRED.burst, limits.FRED.per_second)
+        requests, killed = list(fake.requests), list(fake.killed)
+    return Runs(default, default_root, dask, dask_root, requests, killed, workers, default_requests)
 
 
 def test_the_dask_run_publishes_the_same_tables_as_the_default_runner(runs):
-    default, default_root, dask, dask_root, requests, _, workers, _ = runs
-    assert default.status == dask.status == "published" and default.version == dask.version == 1
-    assert dask.row_counts == default.row_counts
-    assert _checksums(dask_root) == _checksums(default_root)
+    assert runs.default.status == runs.dask.status == "published" and runs.default.version == runs.dask.version == 1
+    assert runs.dask.row_counts == runs.default.row_counts
+    assert _checksums(runs.dask_root) == _checksums(runs.default_root)
     # the fetches ran in the worker processes, both of them, not in this one
-    pids = {r.pid for r in requests}
-    assert os.getpid() not in pids and len(pids & workers) == 2
+    pids = {r.pid for r in runs.requests}
+    assert os.getpid() not in pids and len(pids & runs.workers) == 2
 
 
 def test_the_fred_rate_limit_holds_across_the_worker_processes(runs):
-    requests = sorted(runs[4], key=lambda r: r.at)
+    requests = sorted(runs.requests, key=lambda r: r.at)
     assert len(requests) > 4 * BURST
     times = [r.at for r in requests]
     # a token bucket of BURST slots refilling PER_SECOND lets through, in any stretch of time
@@ -156,9 +192,9 @@ def test_the_fred_rate_limit_holds_across_the_worker_processes(runs):
 
 
 def test_a_worker_killed_mid_fetch_is_retried_and_the_run_publishes(runs):
-    _, default_root, dask, dask_root, requests, killed, workers, default_requests = runs
-    assert len(killed) == 1 and killed[0].pid in workers
-    victim = killed[0]
+    requests = runs.requests
+    assert len(runs.killed) == 1 and runs.killed[0].pid in runs.workers
+    victim = runs.killed[0]
     assert not Path(f"/proc/{victim.pid}").exists()  # really gone (the nanny started a new worker)
     # the series was being fetched: its info and vintage dates answered, its observations not
     before = [r.endpoint for r in requests if r.series_id == "RRPONTSYD" and r.pid == victim.pid and r.at <= victim.at]
@@ -166,6 +202,6 @@ def test_a_worker_killed_mid_fetch_is_retried_and_the_run_publishes(runs):
     # then fetched again from the start by another worker process, every request the default run made
     again = [r for r in requests if r.series_id == "RRPONTSYD" and r.at > victim.at]
     assert again and {r.pid for r in again}.isdisjoint({victim.pid})
-    assert [r.endpoint for r in again] == [r.endpoint for r in default_requests if r.series_id == "RRPONTSYD"]
-    assert dask.status == "published" and "RRPONTSYD" not in dask.unavailable
-    assert _raw(dask_root, "RRPONTSYD") == _raw(default_root, "RRPONTSYD")
+    assert [r.endpoint for r in again] == [r.endpoint for r in runs.default_requests if r.series_id == "RRPONTSYD"]
+    assert runs.dask.status == "published" and "RRPONTSYD" not in runs.dask.unavailable
+    assert _raw(runs.dask_root, "RRPONTSYD") == _raw(runs.default_root, "RRPONTSYD")
