@@ -953,7 +953,7 @@ def _lead_lag_chart(reader: _Reader) -> _Chart:
 
 FORWARD_HORIZONS = (4, 13, 26)
 FORWARD_ASSETS = ("bitcoin", "nasdaq_100", "gold", "mstr", "zcash")
-FORWARD_LABELS = {**ASSET_LABELS, "mstr": "Strategy (MSTR)", "zcash": "Zcash"}
+FORWARD_LABELS = {**ASSET_LABELS, "mstr": "Strategy", "zcash": "Zcash"}  # MSTR is Strategy Inc.
 REGIME_COLORS = {"expanding": "#1d6b1d", "contracting": "#a40000"}
 SAMPLE_LABELS = {"in_sample": "in sample", "holdout": "holdout (last 2 years)"}
 VERDICT_ID = "verdicts"

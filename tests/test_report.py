@@ -340,7 +340,7 @@ def test_forward_returns_and_the_verdicts_come_from_their_table(report):
                           "regime_difference_ci_low, regime_difference_ci_high FROM liquidity_forward_returns "
                           "WHERE evidence_class = 'point_in_time' AND sample = 'in_sample' AND bucket = 'all'")
     assert len(rows) == 15 and section.count("<tr>") == 16
-    labels = {"bitcoin": "Bitcoin", "nasdaq_100": "Nasdaq-100", "gold": "Gold", "mstr": "Strategy (MSTR)", "zcash": "Zcash"}
+    labels = {"bitcoin": "Bitcoin", "nasdaq_100": "Nasdaq-100", "gold": "Gold", "mstr": "Strategy", "zcash": "Zcash"}
     for asset, horizon, verdict, d, low, high in rows:
         row = section.split(f"<tr><td>{labels[asset]}</td><td class=\"num\">{horizon} weeks</td>")[1].split("</tr>")[0]
         assert f"<b>{verdict}</b>" in row and f"{d:+.3f} [{low:+.3f}, {high:+.3f}]" in row
