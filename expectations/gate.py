@@ -163,7 +163,9 @@ def _row_count_result(table: str, check: Check, rows: int) -> CheckResult:
 def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
     """The GE part of a suite on its derived frame, reused when the same data met the same
     checks: from this process's results, else from the store a run installed, else GE runs."""
-    key = _cache_key(suite, derived)
+    # a partitioned suite's rows are hashed once, by part: its key is made of the parts' own
+    parts = _parts(suite, derived) if suite.partition and derived.height else None
+    key = _cache_key(suite, derived) if parts is None else _parts_key(parts[1])
     store = _STORE.get()
     if key in _RESULTS:
         results = list(_RESULTS[key].results)
@@ -177,7 +179,7 @@ def _validate_ge(suite: Suite, derived: pl.DataFrame) -> list[CheckResult]:
     stored = store.lookup(key) if store is not None else None
     results = _decode(suite.table, stored) if stored is not None else None
     if results is None:
-        results = _validate_parts(suite, derived, store) if suite.partition else _run_ge(suite, derived)
+        results = _validate_parts(suite, derived, store, parts) if parts else _run_ge(suite, derived)
         payload = _storable(results) if store is not None else None
         if payload is not None:
             store.save(key, suite.table, len(results), payload)
@@ -247,7 +249,9 @@ def _check_partitionable(suite: Suite) -> None:
 
 def _parts(suite: Suite, derived: pl.DataFrame) -> tuple[pl.Series, dict[int, str]]:
     """Each row's part number (parts contiguous and in order, else ValueError) and each part's
-    fingerprint: the checks, versions and schema, the part's id and its rows' hashes in order."""
+    fingerprint: the checks, versions and schema, the part's id and its rows' hashes in order.
+    ValueError as well when a check of the suite is not judged part by part."""
+    _check_partitionable(suite)
     ids = [pl.col(c) for c in suite.partition]
     if suite.partition_date:
         ids.append(pl.col(suite.partition_date).dt.year())
@@ -269,12 +273,16 @@ def _parts(suite: Suite, derived: pl.DataFrame) -> tuple[pl.Series, dict[int, st
     return hashed["part"], out
 
 
-def _validate_parts(suite: Suite, derived: pl.DataFrame, store: Store | None) -> list[CheckResult]:
+def _parts_key(fingerprints: dict[int, str]) -> str:
+    """The fingerprint of a partitioned suite's whole validation: its parts' (each already
+    holds the checks, versions, schema, the part's id and its rows), in order."""
+    return hashlib.sha256(json.dumps(["parts", list(fingerprints.values())]).encode()).hexdigest()
+
+
+def _validate_parts(suite: Suite, derived: pl.DataFrame, store: Store | None,
+                    parts: tuple[pl.Series, dict[int, str]]) -> list[CheckResult]:
     """The GE part of a partitioned suite: GE runs on the parts not known to have passed."""
-    _check_partitionable(suite)
-    if derived.height == 0:
-        return _run_ge(suite, derived)
-    part, fingerprints = _parts(suite, derived)
+    part, fingerprints = parts
     known = set(_PARTS_PASSED)
     if store is not None:
         known |= store.passed_parts(suite.table, list(fingerprints.values()))
