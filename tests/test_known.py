@@ -154,3 +154,37 @@ def test_vintage_file_that_is_a_fred_error_names_the_series(tmp_path):
         fred.read_vintage_xml("WALCL", body)
     with pytest.raises(SourceError, match="WALCL: the vintage file is a FRED error"):
         fred.read_vintage_xml("WALCL", b'<error code="429" message="Too Many Requests."/>')
+
+
+@pytest.mark.parametrize("key", ["WALCL", "BTC-USD", "CPIAUCNS"])
+def test_a_series_without_revisions_takes_the_short_path_to_the_same_rows(key, monkeypatch):
+    """known_rows, current and revisions skip their per-observation windows when no date has a
+    second row; what they give is what the windows give. The real snapshot file of each
+    series (one row per date; Yahoo's: the Close), fetched once; first without vintages, then each
+    with a made-up vintage (its obs_date + 1) to take the ALFRED branch."""
+    from flows.sources.replay import SNAPSHOT_DIR
+
+    spec = REGISTRY.get(key)
+    path = next(p for p in SNAPSHOT_DIR.rglob("*.csv") if p.stem == key)
+    dates, values = [], []
+    import csv
+
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            value = row.get("value", row.get("Close"))  # FRED files: date,value; Yahoo: Date,...,Close,...
+            if value not in (None, "", "."):
+                dates.append(D((row.get("date") or row["Date"])[:10]))
+                values.append(float(value))
+    assert len(dates) > 1000, path
+    fetched = UTC(2026, 4, 1, 12, 0)
+    for vintage in ([None] * len(dates), [(d + dt.timedelta(days=1)).isoformat() for d in dates]):
+        history = _history([(d.isoformat(), v, r, fetched) for d, v, r in zip(dates, values, vintage)])
+        short = (pit.known_rows(history, spec.release_rule()), )
+        short = (short[0], pit.current(short[0]), pit.revisions(short[0]))
+        with monkeypatch.context() as m:
+            m.setattr(pit, "_one_row_per_observation", lambda frame: False)
+            rows = pit.known_rows(history, spec.release_rule())
+            windows = (rows, pit.current(rows), pit.revisions(rows))
+        for fast, slow in zip(short, windows):
+            assert fast.equals(slow), key
+        assert short[2].height == 0 and short[1].height == len(dates)

@@ -142,7 +142,8 @@ def known_rows(history: pl.DataFrame, rule: ReleaseRule) -> pl.DataFrame:
     if history.height == 0:
         return history.with_columns(pl.lit(None, UTC_TIME).alias("row_known_at_utc"),
                                     pl.lit(None, UTC_TIME).alias("known_at_utc"))
-    first = pl.int_range(pl.len()).over("obs_date") == 0
+    once = _one_row_per_observation(history)
+    first = pl.lit(True) if once else pl.int_range(pl.len()).over("obs_date") == 0
     rule_time = rule_known_at(history["obs_date"], rule)
     vintage = _at_time(pl.col("realtime_start"), rule)
     fetched = pl.col("fetched_at_utc").cast(UTC_TIME)
@@ -151,6 +152,11 @@ def known_rows(history: pl.DataFrame, rule: ReleaseRule) -> pl.DataFrame:
         .when(first).then(pl.min_horizontal(pl.col("_rule"), fetched))
         .otherwise(fetched)
     )
+    if once:
+        # each observation's only row: it is its first value, nothing to order against (the
+        # windows below would give the same, at a window per observation date)
+        return (history.with_columns(rule_time.alias("_rule")).with_columns(row_known.alias("row_known_at_utc"))
+                .with_columns(pl.col("row_known_at_utc").alias("known_at_utc")).drop("_rule"))
     return (
         history.with_columns(rule_time.alias("_rule"))
         .with_columns(row_known.alias("row_known_at_utc"))
@@ -162,9 +168,16 @@ def known_rows(history: pl.DataFrame, rule: ReleaseRule) -> pl.DataFrame:
     )
 
 
+def _one_row_per_observation(frame: pl.DataFrame) -> bool:
+    """Whether no observation date of `frame` has a second row (no revision stored)."""
+    return frame["obs_date"].n_unique() == frame.height
+
+
 def current(known: pl.DataFrame) -> pl.DataFrame:
     """Today's view: the newest row of each observation, with `known_at_utc` the time its
     first value became known."""
+    if _one_row_per_observation(known):  # as group_by gives it: obs_date first
+        return known.select("obs_date", pl.exclude("obs_date")).sort("obs_date", maintain_order=True)
     return known.group_by("obs_date", maintain_order=True).last().sort("obs_date")
 
 
@@ -202,6 +215,8 @@ def revisions(known: pl.DataFrame) -> pl.DataFrame:
     new_value_text, known_at_utc (when the new value became public), fetched_at_utc,
     run_id."""
     by_obs = pl.col("obs_date")
+    if _one_row_per_observation(known):  # no observation has a second value
+        known = known.clear()
     return (
         known.with_columns(
             pl.col("value").shift(1).over(by_obs).alias("old_value"),
