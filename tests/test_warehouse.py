@@ -583,3 +583,13 @@ def test_histories_of_many_series_read_at_once_are_each_series_history(tmp_path:
             assert many[key].equals(db.observation_history(con, key))
         assert many["WALCL"].height == len([d for d in WALCL_TXT if d >= SINCE]) + 1
         assert many["NEVER"].height == 0 and many["NEVER"].schema == many["WALCL"].schema
+
+
+def test_the_warehouse_connection_caps_duckdb_memory(tmp_path: Path, monkeypatch):
+    """DuckDB's buffer pool would take 80 % of the machine by default; the warehouse asks for
+    DEFAULT_MEMORY_LIMIT (1 GB = 953.6 MiB as DuckDB prints it), or NETLIQ_DUCKDB_MEMORY."""
+    with db.connect(tmp_path) as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "953.6 MiB"
+    monkeypatch.setenv("NETLIQ_DUCKDB_MEMORY", "2GB")
+    with db.connect(tmp_path) as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "1.8 GiB"

@@ -142,11 +142,21 @@ def check_usable(root: Path) -> None:
 _WRITER_WAITS_S = 15.0
 
 
+# DuckDB's buffer pool takes up to 80 % of the machine's memory by default; the warehouse's
+# work (staging, history diffs, checksums) spills to disk beyond this instead. NETLIQ_DUCKDB_MEMORY
+# sets another limit (DuckDB's syntax: "4GB", "512MB").
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def memory_limit(env: Mapping[str, str] = os.environ) -> str:
+    return env.get("NETLIQ_DUCKDB_MEMORY", "").strip() or DEFAULT_MEMORY_LIMIT
+
+
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + (0 if read_only else _WRITER_WAITS_S)
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             if "lock" not in first.lower():
