@@ -298,34 +298,45 @@ def _api_failed(exc: BaseException) -> bool:
 def _take_prefect_slot(name: str, timeout_seconds: float | None) -> None:
     """One slot of the Prefect limit `name`; _ApiFailure when the API failed to answer.
 
-    Why strict=True, caught: with `strict=False` Prefect skips a missing limit silently
-    outside a run and warns on *every* request inside one, and its public `rate_limit`
-    does not say whether anything was acquired. With strict=True the missing limit is an
-    exception we can tell apart from the others, so we warn once per process and go on:
-    a run on an API where nobody created the limits should still work (FRED's own 429s
-    are retried by the source). A limit without decay or the wait timing out raises
+    Asked of the API directly (`/v2/concurrency_limits/increment`, mode rate_limit), waiting out
+    each "locked" answer's Retry-After, within `timeout_seconds` in all. Not through Prefect's
+    `rate_limit`: in a Dask worker process its acquisition service once lost a request (the
+    slots free on the server, the caller waiting on a future nobody would complete, past any
+    timeout), and a fetch must never wait forever. A missing or inactive limit lets requests
+    through (the API grants nothing: warned once per process; FRED's own 429s are retried by
+    the source). A limit without decay, another refusal, or the wait timing out raises
     ThrottleError naming the limit.
     """
-    from prefect.concurrency.asyncio import (  # re-exported there; raised by the sync API too
-        AcquireConcurrencySlotTimeoutError,
-        ConcurrencySlotAcquisitionError,
-    )
-    from prefect.concurrency.sync import rate_limit
+    import httpx
+    from prefect.client.orchestration import get_client
 
+    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     try:
-        rate_limit(name, occupy=1, timeout_seconds=timeout_seconds, strict=True)
-    except AcquireConcurrencySlotTimeoutError as exc:
-        raise ThrottleError(
-            f"waited {timeout_seconds:g}s for a slot of the Prefect rate limit {name!r} without getting one; "
-            f"check its settings with `prefect gcl inspect {name}`"
-        ) from exc
-    except ConcurrencySlotAcquisitionError as exc:
-        if exc.__cause__ is None:  # raised by Prefect itself: the limit is missing or inactive
-            _warn_missing_once(name)
-            return
-        if _api_failed(exc.__cause__):
-            raise _ApiFailure(str(exc)) from exc
-        raise ThrottleError(f"could not take a slot of the Prefect rate limit {name!r}: {exc}") from exc
+        with get_client(sync_client=True) as client:
+            while True:
+                try:
+                    granted = client.increment_concurrency_slots(names=[name], slots=1, mode="rate_limit").json()
+                except httpx.HTTPStatusError as exc:
+                    if exc.response.status_code != 423:  # 423 Locked: no slot free yet; others below
+                        raise
+                    wait = float(exc.response.headers.get("Retry-After") or 1.0)
+                    if deadline is not None and time.monotonic() + wait > deadline:
+                        raise ThrottleError(
+                            f"waited {timeout_seconds:g}s for a slot of the Prefect rate limit {name!r} without "
+                            f"getting one; check its settings with `prefect gcl inspect {name}`") from None
+                    time.sleep(wait)
+                    continue
+                if not granted:
+                    _warn_missing_once(name)
+                return
+    except ThrottleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - sorted below: the API not answering, or anything else
+        if _api_failed(exc):
+            raise _ApiFailure(str(exc).splitlines()[0]) from exc
+        detail = f"{exc.response.status_code} {exc.response.text[:200]}" if isinstance(exc, httpx.HTTPStatusError) \
+            else str(exc).splitlines()[0]
+        raise ThrottleError(f"could not take a slot of the Prefect rate limit {name!r}: {detail}") from exc
 
 
 def _take_with_retries(name: str, timeout_seconds: float | None) -> _ApiFailure | None:

@@ -288,3 +288,17 @@ def test_the_local_bucket_refuses_a_wait_longer_than_the_timeout_without_waiting
     assert clock.sleeps == []
     bucket.take(timeout_seconds=None)  # no timeout: waits its turn
     assert clock.sleeps == [10.0]
+
+
+def test_a_throttle_asks_the_api_itself_not_prefects_acquisition_service(client, fresh_name, monkeypatch):
+    """In a Dask worker process Prefect's acquisition service once lost a slot request (free
+    slots on the server, the caller waiting forever): the throttle must not go through it."""
+    from prefect.concurrency import services
+
+    def lost(*args, **kwargs):
+        raise AssertionError("the throttle went through Prefect's acquisition service")
+
+    monkeypatch.setattr(services.ConcurrencySlotAcquisitionService, "instance", lost)
+    limits.ensure_limits(client, [limits.RateLimit(fresh_name, burst=2, per_second=0.001)])
+    limits.throttle(fresh_name, timeout_seconds=ANSWER_WAIT_S)()
+    assert client.read_global_concurrency_limit_by_name(fresh_name).active_slots == 1  # taken on the server

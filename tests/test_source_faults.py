@@ -79,17 +79,25 @@ def clean_fallback(monkeypatch):
 
 @pytest.fixture
 def api_503(monkeypatch, clean_fallback) -> list[list[str]]:
-    """Every slot request the Prefect client makes answers HTTP 503; the names asked, per request."""
-    from prefect.client.orchestration import PrefectClient
+    """Every slot request the Prefect client makes answers HTTP 503; the names asked, per request.
+    (flows/limits.py asks with the sync client; the async one is patched too.)"""
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
 
     asked: list[list[str]] = []
 
-    async def increment_concurrency_slots(self, names, slots, mode):
+    def answer_503(self, names):
         asked.append(list(names))
         request = httpx.Request("POST", f"{self.api_url}v2/concurrency_limits/increment")
         httpx.Response(503, request=request, json={"detail": "Service Unavailable"}).raise_for_status()
 
+    async def increment_concurrency_slots(self, names, slots, mode):
+        answer_503(self, names)
+
+    def increment_concurrency_slots_sync(self, names, slots, mode):
+        answer_503(self, names)
+
     monkeypatch.setattr(PrefectClient, "increment_concurrency_slots", increment_concurrency_slots)
+    monkeypatch.setattr(SyncPrefectClient, "increment_concurrency_slots", increment_concurrency_slots_sync)
     return asked
 
 
