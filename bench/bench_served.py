@@ -37,7 +37,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -45,6 +44,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import procs  # bench/procs.py (this script is run from bench/ as a file)
+from procs import stop
 
 
 def free_port() -> int:
@@ -126,25 +128,8 @@ def import_times(text: str) -> dict:
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(log, "w")
     # own session: the whole group (the process and the flow-run children it spawns) is killed at the end
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    return procs.start(cmd, env, ROOT, log)
 
 
 def wait_health(url: str, proc: subprocess.Popen, timeout: float) -> float:

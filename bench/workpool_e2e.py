@@ -31,13 +31,15 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import procs  # bench/procs.py (this script is run from bench/ as a file)
+from procs import start
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))  # the CLI of this environment, as `uv run prefect`
@@ -57,25 +59,8 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "n/a"
 
 
-def start(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
-    """A process in a session of its own, so that stop() ends it and every child it started."""
-    handle = open(log, "w")
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-
-
 def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGINT, 15), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    procs.stop(proc, interrupt_wait_s=15)  # a worker finishing a flow run gets longer than serve
 
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float) -> float:
