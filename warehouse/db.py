@@ -335,7 +335,7 @@ def append_observations_of(
 
 
 def record_metadata_of(con, records: list[tuple[str, str, dict]], *, fetched_at: dt.datetime, run_id: str) -> None:
-    """record_metadata of many series, (series_id, source, metadata) each, in one INSERT."""
+    """Record the metadata each series was fetched with, (series_id, source, metadata) each, in one INSERT."""
     if not records:
         return
     frame = pl.DataFrame({"series_id": [r[0] for r in records], "source": [r[1] for r in records],
@@ -443,13 +443,6 @@ def _insert_counted(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sql: st
     finally:
         con.unregister("incoming")
     return added
-
-
-def record_metadata(con, series_id: str, source: str, metadata: dict, *, fetched_at: dt.datetime, run_id: str) -> None:
-    con.execute(
-        "INSERT INTO raw.series_metadata VALUES (?, ?, ?, ?, ?)",
-        [series_id, source, json.dumps(metadata, sort_keys=True), fetched_at, run_id],
-    )
 
 
 # The key under which a run records, with a series' metadata, the fingerprint of the
