@@ -99,6 +99,7 @@ def raw_input_suite(spec: SeriesSpec, clock: dt.date) -> Suite:
         key_columns=("obs_date", "value_text"),
         checks=tuple(checks),
         derive=derive,
+        clock_columns=("age_days",),
     )
 
 
@@ -154,7 +155,8 @@ def net_liquidity_weekly_suite(registry: Registry, clock: dt.date, previous_rows
     ]
     if fed.max_change_pct is not None:
         checks.append(Check("jump_fed_assets_pct", between("fed_assets_change_pct", -fed.max_change_pct, fed.max_change_pct)))
-    return Suite("net_liquidity_weekly", ("date", "net_liquidity_bn"), tuple(checks), derive)
+    return Suite("net_liquidity_weekly", ("date", "net_liquidity_bn"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 def net_liquidity_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
@@ -179,7 +181,8 @@ def net_liquidity_daily_suite(registry: Registry, clock: dt.date, previous_rows:
             for role in ("fed_assets", "tga", "rrp")
         ),
     ]
-    return Suite("net_liquidity_daily", ("date", "net_liquidity_bn"), tuple(checks), derive)
+    return Suite("net_liquidity_daily", ("date", "net_liquidity_bn"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 def asset_prices_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0) -> Suite:
@@ -231,7 +234,8 @@ def asset_prices_daily_suite(registry: Registry, clock: dt.date, previous_rows: 
         Check("jump_pct", between("jump_beyond_limit_pct", None, 0)),
         Check("freshness", between("age_beyond_limit_days", None, 0), blocking=False),
     ]
-    return Suite("asset_prices_daily", ("asset", "date", "close"), tuple(checks), derive)
+    return Suite("asset_prices_daily", ("asset", "date", "close"), tuple(checks), derive,
+                 clock_columns=("asset_age_days", "age_beyond_limit_days"))
 
 
 PUBLISHED_SUITES = {

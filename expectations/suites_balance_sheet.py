@@ -161,7 +161,8 @@ def fed_balance_sheet_weekly_suite(registry: Registry, clock: dt.date, previous_
             {f"{name}_{kind}": IDENTITY_TOLERANCE_BN for name in BALANCE_SHEET_LEVELS for kind in ("wow_bn", "13w_change_bn")}
         ),
     ]
-    return Suite("fed_balance_sheet_weekly", ("date", "fed_assets_bn"), tuple(checks), derive)
+    return Suite("fed_balance_sheet_weekly", ("date", "fed_assets_bn"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 # ---------------------------------------------------------------- bank_credit_weekly
@@ -196,7 +197,8 @@ def bank_credit_weekly_suite(registry: Registry, clock: dt.date, previous_rows: 
             {f"{name}_{kind}_pct": PCT_TOLERANCE for name in BANK_CREDIT_SERIES for kind in BANK_GROWTH_RANGES_PCT}
         ),
     ]
-    return Suite("bank_credit_weekly", ("date", "bank_credit_bn"), tuple(checks), derive)
+    return Suite("bank_credit_weekly", ("date", "bank_credit_bn"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 # ---------------------------------------------------------------- mortgage_rate_weekly
@@ -232,7 +234,8 @@ def mortgage_rate_weekly_suite(registry: Registry, clock: dt.date, previous_rows
         Check("treasury_10y_as_of_window", between("treasury_10y_age_days", 0, TREASURY_10Y_MAX_AGE_DAYS)),
         *_definition_checks({"mortgage_rate_wow_pp": PP_TOLERANCE, "mortgage_spread_10y_pp": PP_TOLERANCE}),
     ]
-    return Suite("mortgage_rate_weekly", ("date", "mortgage_rate_30y_pct"), tuple(checks), derive)
+    return Suite("mortgage_rate_weekly", ("date", "mortgage_rate_30y_pct"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 # ---------------------------------------------------------------- liquidity_regime_weekly
@@ -278,7 +281,8 @@ def liquidity_regime_weekly_suite(registry: Registry, clock: dt.date, previous_r
             }
         ),
     ]
-    return Suite("liquidity_regime_weekly", ("date", "net_liquidity_bn"), tuple(checks), derive)
+    return Suite("liquidity_regime_weekly", ("date", "net_liquidity_bn"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 SUITES = {

@@ -159,7 +159,8 @@ def liquidity_asset_correlation_weekly_suite(registry: Registry, clock: dt.date,
         Check("correlation_recomputed", between("correlation_residual", -RECOMPUTE_TOLERANCE, RECOMPUTE_TOLERANCE)),
         Check("beta_recomputed", between("beta_residual", -RECOMPUTE_TOLERANCE, RECOMPUTE_TOLERANCE)),
     ]
-    return Suite(CORRELATION_TABLE, ("date", "asset", "window_weeks"), tuple(checks), derive)
+    return Suite(CORRELATION_TABLE, ("date", "asset", "window_weeks"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 # ---------------------------------------------------------------- lead / lag
@@ -263,7 +264,7 @@ def liquidity_asset_lead_lag_suite(registry: Registry, clock: dt.date, previous_
         Check("best_lag_is_largest_significant_correlation", between("best_lag_mismatch", 0, 0)),
         Check("no_best_lag_reason_iff_none", between("no_best_lag_reason_mismatch", 0, 0)),
     ]
-    return Suite(LEAD_LAG_TABLE, ("asset", "lag_weeks"), tuple(checks), derive)
+    return Suite(LEAD_LAG_TABLE, ("asset", "lag_weeks"), tuple(checks), derive, clock_columns=("age_days",))
 
 
 SUITES = {

@@ -124,7 +124,8 @@ def liquidity_forward_returns_suite(registry: Registry, clock: dt.date, previous
         Check("resamples", between("bootstrap_resamples", BOOTSTRAP_RESAMPLES, BOOTSTRAP_RESAMPLES)),
         Check("block_length", between("block_length_weeks", 1, max(HORIZONS_WEEKS))),
     ]
-    return Suite(TABLE, tuple(LIQUIDITY_FORWARD_RETURNS.key), tuple(checks), derive)
+    return Suite(TABLE, tuple(LIQUIDITY_FORWARD_RETURNS.key), tuple(checks), derive,
+                 clock_columns=("last_price_after_clock_days",))
 
 
 SUITES = {TABLE: liquidity_forward_returns_suite}

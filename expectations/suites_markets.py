@@ -186,7 +186,7 @@ def gold_daily_suite(registry: Registry, clock: dt.date, previous_rows: int = 0)
             }
         ),
     ]
-    return Suite("gold_daily", ("date", "gold_usd_per_oz"), tuple(checks), derive)
+    return Suite("gold_daily", ("date", "gold_usd_per_oz"), tuple(checks), derive, clock_columns=("age_days",))
 
 
 # ---------------------------------------------------------------- gold_cpi_monthly
@@ -230,7 +230,7 @@ def gold_cpi_monthly_suite(registry: Registry, clock: dt.date, previous_rows: in
         Check("close_date_with_value", between("close_date_null_mismatch", 0, 0)),
         *_definition_checks({"gold_real_usd_1982_84_per_oz": RATIO_TOLERANCE}),
     ]
-    return Suite("gold_cpi_monthly", ("date", "cpi_index"), tuple(checks), derive)
+    return Suite("gold_cpi_monthly", ("date", "cpi_index"), tuple(checks), derive, clock_columns=("age_days",))
 
 
 # ---------------------------------------------------------------- gold_real_monthly
@@ -322,7 +322,8 @@ def gold_real_monthly_suite(registry: Registry, clock: dt.date, previous_rows: i
         Check("definition_known_date", between("known_date_residual_days", 0, 0)),
         *_definition_checks({"gold_real_usd_1982_84_per_oz": RATIO_TOLERANCE}),
     ]
-    return Suite("gold_real_monthly", ("date", "gold_source", "gold_usd_per_oz", "known_date"), tuple(checks), derive)
+    return Suite("gold_real_monthly", ("date", "gold_source", "gold_usd_per_oz", "known_date"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 # ---------------------------------------------------------------- asset_ratios_daily
@@ -408,7 +409,8 @@ def asset_ratios_daily_suite(registry: Registry, clock: dt.date, previous_rows: 
         Check("definition_is_two_year_low", between("two_year_low_mismatch", 0, 0)),
         *_definition_checks({"ratio_value": RATIO_TOLERANCE, "percentile_2y_pct": INDEX_TOLERANCE}),
     ]
-    return Suite("asset_ratios_daily", ("ratio", "date", "ratio_value"), tuple(checks), derive)
+    return Suite("asset_ratios_daily", ("ratio", "date", "ratio_value"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 # ---------------------------------------------------------------- performance_daily
@@ -464,7 +466,8 @@ def performance_daily_suite(registry: Registry, clock: dt.date, previous_rows: i
         Check("no_index_reason_when_no_index", between("reason_mismatch", 0, 0)),
         *_definition_checks({"index_100": INDEX_TOLERANCE}),
     ]
-    return Suite("performance_daily", ("asset", "date", "index_100"), tuple(checks), derive)
+    return Suite("performance_daily", ("asset", "date", "index_100"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 SUITES = {

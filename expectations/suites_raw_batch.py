@@ -72,7 +72,8 @@ def batch_suite() -> Suite:
         Check("jump_pct", between("jump_beyond_limit_pct", None, 0)),
         Check("jump_abs", between("jump_beyond_limit_abs", None, 0)),
     ]
-    return Suite(table=BATCH_TABLE, key_columns=("series_id", "obs_date"), checks=tuple(checks))
+    return Suite(table=BATCH_TABLE, key_columns=("series_id", "obs_date"), checks=tuple(checks),
+                 clock_columns=("age_days", "age_beyond_limit_days"))
 
 
 _BEYOND = ("value_beyond_range", "gap_beyond_limit_days", "age_beyond_limit_days", "jump_beyond_limit_pct",

@@ -112,7 +112,8 @@ def net_liquidity_variants_daily_suite(registry: Registry, clock: dt.date, previ
         Check("difference_null_when_unavailable", between("difference_null_mismatch", 0, 0)),
         Check("range_net_liquidity_bn", between("net_liquidity_bn", *NET_RANGE_BN)),
     ]
-    return Suite("net_liquidity_variants_daily", ("variant", "date", "net_liquidity_bn"), tuple(checks), derive)
+    return Suite("net_liquidity_variants_daily", ("variant", "date", "net_liquidity_bn"), tuple(checks), derive,
+                 clock_columns=("age_days",))
 
 
 SUITES = {"net_liquidity_variants_daily": net_liquidity_variants_daily_suite}

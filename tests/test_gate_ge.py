@@ -87,3 +87,101 @@ def test_two_checks_with_the_same_arguments_each_get_their_result(walcl):
     assert [(r.check, r.success, r.blocking) for r in results] == [
         ("in_millions", False, True), ("in_millions_again", False, False)]
     assert all([str(row["obs_date"])[:10] for row in r.rows] == ["2026-03-11"] for r in results)
+
+
+# ------------------------------------------------------------------ checks on the clock's columns
+# The clock enters a suite only through derived columns (ages against it). Their checks are
+# decided by the gate where GE's report needs no rows, and the GE part is keyed without their
+# values, so an unchanged table on a new day needs no GE. Both must leave every result as GE
+# gives it: compared here on every published table of the real snapshot (version 1 of
+# `netliq run --offline`) and on every raw series, at the run's clock and 400 days later
+# (when the stale checks fail).
+
+LATER = dt.timedelta(days=400)
+
+
+@pytest.fixture(scope="module")
+def published(offline_v1) -> tuple[dt.date, dict[str, pl.DataFrame]]:
+    import duckdb
+
+    from expectations.tables import PUBLISHED_SUITES
+
+    con = duckdb.connect(str(offline_v1 / "netliq.duckdb"), read_only=True)
+    try:
+        clock = con.execute("SELECT clock FROM publishes ORDER BY version DESC LIMIT 1").fetchall()[0][0]
+        names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        return clock, {n: con.sql(f'SELECT * FROM "{n}"').pl() for n in PUBLISHED_SUITES if n in names}
+    finally:
+        con.close()
+
+
+def suites_on_real_data(published, clock: dt.date):
+    from expectations.tables import PUBLISHED_SUITES
+    from flows.pipeline import _prepare
+    from flows.sources import replay
+
+    registry = load_registry()
+    _, frames = published
+    for name, frame in frames.items():
+        yield PUBLISHED_SUITES[name](registry, clock, frame.height), frame
+    for spec in registry.used():
+        try:
+            got = replay.fetch(spec, SNAPSHOT_DIR)
+        except replay.NotInReplay:  # registered series the snapshot does not hold (README)
+            continue
+        yield suites.raw_input_suite(spec, clock), _prepare(spec, got)[0]  # as a run checks it
+
+
+def by_check(result: gate.SuiteResult) -> dict[str, gate.CheckResult]:
+    return {r.check: r for r in result.results}
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["at the clock", "400 days on"])
+def test_the_clock_checks_decided_without_ge_say_what_ge_says(published, monkeypatch, later):
+    clock = published[0] + (LATER if later else dt.timedelta(0))
+    pairs = list(suites_on_real_data(published, clock))
+    fast = [by_check(gate.validate(s, f)) for s, f in pairs]
+    decided = sum(1 for s, f in pairs for c in s.checks
+                  if gate._reads(c) & set(s.clock_columns) and gate._clock_result(s, c, s.derive(f)) is not None)
+    # GE alone, as before clock columns existed: every check to GE on the derived frame as is
+    monkeypatch.setattr(gate, "_RESULTS", {})
+    by_ge = [by_check(gate.validate(dataclasses.replace(s, clock_columns=()), f)) for s, f in pairs]
+    assert fast == by_ge
+    assert [{k: r.message() for k, r in d.items()} for d in fast] == [{k: r.message() for k, r in d.items()} for d in by_ge]
+    assert decided >= 30  # the comparison covers the checks the gate decides (freshness, no_future_dates, ...)
+    if later:  # 400 days on, freshness fails somewhere: failures are compared too
+        assert any(not r.success and r.check == "freshness" for d in fast for r in d.values())
+
+
+def test_the_ge_part_of_an_unchanged_table_is_the_same_on_a_later_day(published, monkeypatch):
+    # the derived rows GE validates (clock columns blanked) do not change with the day; the
+    # suite's own results do: GE's stored result is reused, the ages are judged anew
+    clock = published[0]
+    monkeypatch.setattr(gate, "_RESULTS", {})
+    first = [gate.validate(s, f) for s, f in suites_on_real_data(published, clock)]
+    runs = gate.ge_runs
+    pairs = list(suites_on_real_data(published, clock + dt.timedelta(days=1)))
+    again = [gate.validate(s, f) for s, f in pairs]
+    # GE runs on the next day only for a clock check that fails with rows to name (the
+    # snapshot's 3350.T is late: asset_prices_daily's freshness), once per such suite
+    left_to_ge = {s.table: [c.name for c in s.checks if gate._reads(c) & set(s.clock_columns)
+                            and gate._clock_result(s, c, s.derive(f)) is None] for s, f in pairs}
+    left_to_ge = {t: names for t, names in left_to_ge.items() if names}
+    assert left_to_ge == {"asset_prices_daily": ["freshness"]}
+    assert gate.ge_runs - runs == len(left_to_ge)
+    assert [r.check for x in first for r in x.results] == [r.check for x in again for r in x.results]
+    fresh_before = {(x.table, r.check): r.observed for x in first for r in x.results if r.check == "freshness"}
+    fresh_after = {(x.table, r.check): r.observed for x in again for r in x.results if r.check == "freshness"}
+    changed = [k for k in fresh_before if fresh_before[k] and fresh_before[k] != fresh_after[k]]
+    assert changed and all(int(fresh_after[k]) == int(fresh_before[k]) + 1 for k in changed)
+
+
+def test_every_column_that_moves_with_the_clock_is_declared(published):
+    # derived at two clocks, the columns whose values differ are exactly the declared ones
+    clock = published[0]
+    for (suite, frame), (later, _) in zip(suites_on_real_data(published, clock),
+                                          suites_on_real_data(published, clock + LATER), strict=True):
+        now, then = suite.derive(frame), later.derive(frame)
+        moved = {c for c in now.columns if not now.get_column(c).equals(then.get_column(c))}
+        assert moved <= set(suite.clock_columns), f"{suite.table}: {sorted(moved - set(suite.clock_columns))}"
+        assert set(suite.clock_columns) <= set(now.columns), suite.table
