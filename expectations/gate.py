@@ -148,13 +148,13 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
     # Checks on the clock's columns: decided here where the verdict and its report need no
     # GE (a bound on a column's min or max; a range every value is within), else by GE on the
     # whole derived frame (a failing range check: GE names its rows).
-    clocked = [c for c in suite.checks if not _is_row_count(c) and _reads(c) & set(suite.clock_columns)]
+    clocked = [c for c in suite.checks if not _is_row_count(c) and columns_read(c) & set(suite.clock_columns)]
     decided = {c.name: _clock_result(suite, c, derived) for c in clocked}
     rest = [c for c in suite.checks if not _is_row_count(c) and c.name not in decided]
     if rest:
         # the clock's columns that no GE check reads are blanked: GE's verdict cannot depend on
         # them, and the key of its result (the derived rows) no longer changes with the day
-        read = set().union(*(_reads(c) for c in rest))
+        read = set().union(*(columns_read(c) for c in rest))
         blank = [c for c in suite.clock_columns if c in derived.columns and c not in read]
         frame = derived.with_columns(pl.lit(None, derived.schema[c]).alias(c) for c in blank) if blank else derived
         out.results += _validate_ge(Suite(suite.table, suite.key_columns, tuple(rest), suite.derive, suite.partition,
@@ -166,7 +166,14 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
     return out
 
 
-def _reads(check: Check) -> set[str]:
+def on_the_clock(suite: Suite) -> Suite:
+    """The checks of `suite` that read its clock columns: what a new day can change of a
+    verdict on rows already checked by the whole suite (flows/incremental.py)."""
+    return Suite(suite.table, suite.key_columns, tuple(c for c in suite.checks if columns_read(c) & set(
+        suite.clock_columns)), suite.derive, clock_columns=suite.clock_columns)
+
+
+def columns_read(check: Check) -> set[str]:
     """The columns whose values a check reads (a column set check reads only their names)."""
     kwargs = check.expectation.kwargs
     return ({kwargs["column"]} if "column" in kwargs else set()) | set(kwargs.get("column_list", ()))

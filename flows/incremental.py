@@ -7,7 +7,9 @@ freshness reads the newest row. So once the stored history passed the suite, a r
 the same verdicts by checking the rows from the first one that differs from what is stored
 (warehouse.db.first_differences: new, changed, or a stored date the source no longer has) to
 the newest, plus the row before them, so the first new row's gap and jump are measured from
-the stored history. When nothing differs it checks the newest row alone, for freshness.
+the stored history. When nothing differs it checks the newest row alone, and only with the
+checks that read the run's clock (freshness): every other check of that row passed when it was
+stored, by this same suite, and a row on its own has no gap, jump or duplicate to find.
 
 It checks the whole frame instead when
 - the source delivered a date twice (unique_key must see every row);
@@ -27,7 +29,7 @@ from collections.abc import Iterator
 import polars as pl
 
 from expectations import suites
-from expectations.gate import Suite
+from expectations.gate import Suite, on_the_clock
 from expectations.suites_raw_batch import batch_frame, batch_suite, looks_failing
 from flows.sources.schema import OBSERVATIONS
 from flows.registry import SeriesSpec
@@ -61,12 +63,14 @@ def _described(expectation) -> str:
 def rows_to_check(con, spec: SeriesSpec, frame: pl.DataFrame, fingerprint: str) -> pl.DataFrame:
     """The rows of `frame` (what this run would store of `spec`) that the raw-input suite
     must see for the verdict it would give on the whole frame (module docstring)."""
-    return all_rows_to_check(con, [spec], {spec.key: frame}, {spec.key: fingerprint})[spec.key]
+    return all_rows_to_check(con, [spec], {spec.key: frame}, {spec.key: fingerprint})[0][spec.key]
 
 
 def all_rows_to_check(con, specs: list[SeriesSpec], frames: dict[str, pl.DataFrame], fingerprints: dict[str, str]
-                      ) -> dict[str, pl.DataFrame]:
-    """rows_to_check of every series in `specs`, with one query to raw for all of them."""
+                      ) -> tuple[dict[str, pl.DataFrame], set[str]]:
+    """rows_to_check of every series in `specs`, with one query to raw for all of them; and
+    the series whose rows are all stored as sent (their newest row is checked only on the
+    clock: `suite_for`)."""
     recorded = db.checked_with(con)
     out, known = {}, []
     for spec in specs:
@@ -79,14 +83,27 @@ def all_rows_to_check(con, specs: list[SeriesSpec], frames: dict[str, pl.DataFra
     ordered = {key: frames[key].sort("obs_date") for key in known}
     firsts = db.first_differences(con, pl.concat([ordered[k].select(OBSERVATIONS.names()) for k in known])
                                   ) if known else {}
+    unchanged = set()
     for key in known:
         first = firsts.get(key)
         if first is None:
             out[key] = ordered[key].tail(1)
+            unchanged.add(key)
         else:
             start = max(ordered[key]["obs_date"].search_sorted(first, side="left") - 1, 0)
             out[key] = ordered[key].slice(start)
-    return out
+    return out, unchanged
+
+
+def suite_for(spec: SeriesSpec, clock: dt.date, unchanged: set[str]) -> tuple[Suite, int]:
+    """The raw-input suite a run validates `spec`'s rows to check with, and how many of its
+    checks pass without being run: for a series stored as sent, its checks on the clock only
+    (the others passed when its newest row was stored; module docstring)."""
+    suite = suites.raw_input_suite(spec, clock)
+    if spec.key not in unchanged:
+        return suite, 0
+    clocked = on_the_clock(suite)
+    return clocked, len(suite.checks) - len(clocked.checks)
 
 
 def batches(specs: list[SeriesSpec], frames: dict[str, pl.DataFrame], clock: dt.date
