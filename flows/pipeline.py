@@ -639,8 +639,10 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                                      sums=sums)
     faults.point("after-history-commit")
     db.export_version(con, root, version)
-    version_files.write_version(con, root, version)  # versions/<N>/: the version as Parquet, for any engine
-    db.write_published_file(con, root, names, _comments([*names, "publishes"]))
+    # versions/<N>/ (the version as Parquet, for any engine) from the new file's sorted tables,
+    # in place before that file replaces the published one
+    db.write_published_file(con, root, names, _comments([*names, "publishes"]),
+                            before_rename=lambda ordered: version_files.write_version(con, root, version, ordered))
     message = f"published version {version}" + (f"; {len(held_tables)} table(s) held" if held_tables else "")
     _progress(f"[5/5] {message} to {published}")
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
@@ -778,8 +780,9 @@ def rollback(version: int, reason: str, data_dir: str | None = None) -> RunSumma
             sums=sums, reason=reason, rolled_back_from=version,
         )
         db.export_version(con, root, new)
-        version_files.write_version(con, root, new)
-        path = db.write_published_file(con, root, names, _comments([*names, "publishes"]))
+        path = db.write_published_file(con, root, names, _comments([*names, "publishes"]),
+                                       before_rename=lambda ordered: version_files.write_version(con, root, new,
+                                                                                                 ordered))
         counts = db.row_counts(con, "staging", names)
     # the page showed the version before; now it shows the one restored, as after any publish
     report = _write_report(path, root)
