@@ -26,7 +26,6 @@ import duckdb
 import pytest
 import vl_convert as vlc
 
-from flows.pipeline import daily
 from flows.report import ASSET_COLORS, VL_VERSION, ReportError, build_report
 from warehouse.db import WarehouseError
 
@@ -41,10 +40,11 @@ EXPECTED_CHARTS = {
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory, prefect_harness):
-    """One offline run published once, one report built from it, for the whole module."""
-    root = tmp_path_factory.mktemp("report_data")
-    daily(offline=True, data_dir=str(root))
+def report(tmp_path_factory, offline_v1):
+    """One offline run published once (a copy of tests/conftest.py's offline_v1), one report
+    built from it, for the whole module."""
+    root = tmp_path_factory.mktemp("report_data") / "data"
+    shutil.copytree(offline_v1, root)
     published = root / "netliq.duckdb"
     result = build_report(published, root / "report")
     specs = embedded_specs(result.html.read_text(encoding="utf-8"))
@@ -615,11 +615,19 @@ def test_the_run_and_the_rollback_never_import_the_report(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_the_drawing_process_says_why_a_report_was_not_written(tmp_path, capsys):
+def test_the_drawing_process_says_why_a_report_was_not_written(tmp_path, capsys, monkeypatch):
     from flows import report_job
 
+    # main() is the drawing process's own: it sets an alarm that ends its process after
+    # REPORT_TIMEOUT_S and lowers its priority. Called here, in the test process, the real ones
+    # would end this pytest worker 300 s later (seen on a loaded machine: "node down") and slow
+    # every test after it; recorded instead, and checked.
+    asked = []
+    monkeypatch.setattr(report_job.signal, "alarm", lambda seconds: asked.append(("alarm", seconds)))
+    monkeypatch.setattr(report_job.os, "nice", lambda step: asked.append(("nice", step)))
     missing = tmp_path / "nowhere" / "netliq.duckdb"
     assert report_job.main([str(missing), str(tmp_path / "out")]) == 1
+    assert asked == [("alarm", report_job.REPORT_TIMEOUT_S), ("nice", report_job.REPORT_NICE)]
     assert f"report of {missing} not written" in capsys.readouterr().out
     assert not (tmp_path / "out" / "index.html").exists()
 
