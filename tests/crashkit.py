@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.pipeline import daily
+from tests.conftest import REVISED_WALCL
 from warehouse import db
 
 
@@ -37,7 +37,7 @@ def root(baseline: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def revised(replay_dir: Path) -> Path:
     path = replay_dir / "fred/WALCL.csv"
-    path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000"))
+    path.write_text(path.read_text().replace(*REVISED_WALCL))
     return replay_dir
 
 

@@ -1,13 +1,13 @@
-"""Crashes around the publish: a run killed with SIGKILL at each kill point (warehouse/faults.py),
-and published files that are damaged, stale or gone. After each, the published file is a
-complete version, and the next normal run brings it to the warehouse's current version by
-itself, removes what the killed run half-wrote, and marks the killed run crashed.
-(Shared fixtures and the revision the runs publish: tests/crashkit.py.)
+"""Crashes around the publish: a run killed with SIGKILL at each kill point (warehouse/faults.py).
+After each, the published file is a complete version, and the next normal run brings it to
+the warehouse's current version by itself, removes what the killed run half-wrote, and marks
+the killed run crashed. (Published files that are damaged, stale or gone:
+tests/test_crash_published.py, a file of its own so that the two halves run side by side on
+two pytest-xdist workers. Shared fixtures and the revision the runs publish: tests/crashkit.py.)
 """
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -52,24 +52,3 @@ def test_a_run_killed_at_any_point_leaves_a_complete_file_and_the_next_run_repai
     crashed = [r for r in runs if r[0] == "crashed"]
     assert len(crashed) == 1 and "found by the next run" in crashed[0][2]
     assert crashed[0][1] == ("append raw" if point == "after-raw-append" else "publish")  # where it stopped
-
-
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "deleted", "an older version"])
-def test_a_damaged_stale_or_missing_published_file_is_written_again(root: Path, revised: Path, damage):
-    path = root / "netliq.duckdb"
-    if damage == "an older version":
-        old = path.read_bytes()
-        assert daily(from_dir=str(revised), data_dir=str(root)).version == 2
-        path.write_bytes(old)  # a crash between the history commit and the rename leaves this
-    elif damage == "garbage":
-        path.write_bytes(os.urandom(path.stat().st_size))
-    elif damage == "truncated":
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    else:
-        path.unlink()
-    current = warehouse_version(root)
-
-    summary = daily(from_dir=str(revised) if damage == "an older version" else None, offline=damage != "an older version",
-                    data_dir=str(root))
-    assert summary.status == "unchanged" and summary.version == current
-    assert file_version(path) == current

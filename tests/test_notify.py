@@ -98,15 +98,16 @@ def test_blocked_publish_and_late_series_are_notified(receiver, replay_dir: Path
     assert blocked[0]["quarantine"]
 
 
-@pytest.mark.usefixtures("prefect_harness")
-def test_the_run_summary_is_a_prefect_artifact(tmp_path: Path):
+def test_the_run_summary_is_a_prefect_artifact(offline_v1_run):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-    summary = daily(offline=True, data_dir=str(tmp_path / "data"))
+    summary = offline_v1_run[1]  # an offline run into an empty data dir, against this process's harness
     assert set(summary.timings) == {"fetch", "check inputs", "append raw", "build and check tables"}
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["netliq-run-summary"])))
+            # this run's (the harness holds every run of this test process by now)
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["netliq-run-summary"]),
+                                           flow_run_id=ArtifactFilterFlowRunId(any_=[summary.run_id])))
     mine = [a for a in artifacts if summary.run_id in str(a.data)]
     assert mine and f"version: {summary.version}" in mine[0].data and "## Time per step" in mine[0].data

@@ -42,30 +42,25 @@ def warehouse(root: Path, sql: str):
     return _rows(root / "warehouse.duckdb", sql)
 
 
-def test_series_the_snapshot_lacks_are_listed_and_their_tables_say_so(baseline: Path):
+def test_series_the_snapshot_lacks_are_listed_and_their_tables_say_so(baseline: Path, offline_v1_run):
     # the snapshot has no file for these registry entries (PROVENANCE.md, "Not found / gaps")
-    assert BASELINE_SUMMARY["summary"].unavailable == {
+    summary = offline_v1_run[1]
+    assert summary.unavailable == {
         "RPONTSYD": "not in snapshot",
         "ODSACBW027SBOG": "not in snapshot", "WMTSECL1": "not in snapshot", "BTC-JPY": "not in snapshot",
     }
     # 3350.T ends 2026-02-06 in the snapshot, 53 days before the clock 2026-03-31: late (warn)
-    assert "3350.T" in BASELINE_SUMMARY["summary"].late
+    assert "3350.T" in summary.late
     stale = dict(published(baseline, "SELECT DISTINCT table_name, stale_reason FROM catalog WHERE is_stale"))
     assert stale["asset_prices_daily"] == "3350.T late"
     assert "net_liquidity_weekly" not in stale
 
 
-BASELINE_SUMMARY: dict = {}
-
-
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory, prefect_harness) -> Path:
-    """One offline run, published once; tests copy it instead of re-running it."""
-    root = tmp_path_factory.mktemp("baseline")
-    summary = daily(offline=True, data_dir=str(root))
-    assert summary.status == "published" and summary.version == 1
-    BASELINE_SUMMARY["summary"] = summary
-    return root
+@pytest.fixture
+def baseline(offline_v1: Path) -> Path:
+    """One offline run, published once per test process (tests/conftest.py); tests copy it
+    instead of re-running it, and only read it in place."""
+    return offline_v1
 
 
 @pytest.fixture
@@ -102,11 +97,11 @@ def test_second_run_adds_nothing_and_publishes_nothing(data_root: Path):
     assert warehouse(data_root, "SELECT count(*) FROM ops.publishes")[0][0] == 1
 
 
-def test_revised_value_is_a_new_raw_row_and_a_new_version(data_root: Path, replay_dir: Path):
-    # FRED revises WALCL 2026-03-18 from 6,655,939 to 6,655,000 (millions)
-    path = replay_dir / "fred/WALCL.csv"
-    path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000"))
-    summary = daily(from_dir=str(replay_dir), data_dir=str(data_root))
+def test_revised_value_is_a_new_raw_row_and_a_new_version(revised_v2_run):
+    # FRED revises WALCL 2026-03-18 from 6,655,939 to 6,655,000 (millions): the run on a copy of
+    # version 1 is tests/conftest.py's revised_v2_run, shared with the tests that start from it
+    data_root, summary, replay_dir = revised_v2_run
+    assert (replay_dir / "fred/WALCL.csv").read_text().count("2026-03-18,6655000") == 1
     assert summary.status == "published" and summary.version == 2
     assert summary.rows_added["WALCL"] == 1 and summary.rows_added["WTREGEN"] == 0
     rows = warehouse(data_root, "SELECT value, run_id FROM raw.observations WHERE series_id = 'WALCL' "
@@ -282,10 +277,11 @@ def test_describe_lists_every_table_with_its_grain(baseline: Path, capsys):
     assert "STALE in this version" in out and "ODSACBW027SBOG not in snapshot" in out and "bank_credit_bn" in out
 
 
-def test_rollback_republishes_an_earlier_version_with_a_reason(data_root: Path, replay_dir: Path, capsys):
-    path = replay_dir / "fred/WALCL.csv"
-    path.write_text(path.read_text().replace("2026-03-18,6655939", "2026-03-18,6655000"))
-    assert daily(from_dir=str(replay_dir), data_dir=str(data_root)).version == 2
+def test_rollback_republishes_an_earlier_version_with_a_reason(revised_v2_run, tmp_path: Path, capsys):
+    # version 2: WALCL 2026-03-18 revised from 6,655,939 to 6,655,000 (tests/conftest.py)
+    data_root = tmp_path / "data"
+    shutil.copytree(revised_v2_run[0], data_root)
+    assert published(data_root, "SELECT max(version) FROM publishes")[0][0] == 2
 
     assert main(["--data-dir", str(data_root), "rollback", "1", "--reason", "bad WALCL revision"]) == 0
     # version 3 holds version 1's numbers: WALCL 2026-03-18 = 6,655,939 millions → 6655.939 bn

@@ -143,10 +143,13 @@ def _everything(root: Path) -> dict:
 
 @pytest.mark.parametrize("damage", ["truncated", "deleted"])
 def test_a_damaged_or_deleted_warehouse_is_refused_then_rebuilt_with_its_versions(
-        root: Path, revised: Path, capsys, damage):
+        revised_v2_run, revised: Path, tmp_path: Path, capsys, damage):
     from flows.cli import main
 
-    assert daily(from_dir=str(revised), data_dir=str(root)).version == 2  # two versions to keep
+    # two versions to keep: version 2 published over version 1 from `revised` (tests/conftest.py)
+    root = tmp_path / "data"
+    shutil.copytree(revised_v2_run[0], root)
+    assert warehouse_version(root) == 2
     before = _everything(root)
     published_before = (root / "netliq.duckdb").read_bytes()
     warehouse = root / db.WAREHOUSE_FILE
