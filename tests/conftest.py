@@ -21,9 +21,23 @@ USED_FILES = tuple(
 
 @pytest.fixture(scope="session")
 def prefect_harness():
+    from prefect.settings import (
+        PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED,
+        PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED,
+        PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    # What the harness's server does with the events a run sends (31 task runs, three states
+    # each): nothing. Storing them (event persister), building task runs from them (task run
+    # recorder) and matching them against automations (triggers) cost the server about 1 s of
+    # CPU per run, and no test reads an event or a task run back; flow runs, logs, artifacts
+    # and concurrency limits go through the API as before. (The server is started inside
+    # these settings, so it gets them; the runs' own code is not affected.)
+    off = dict.fromkeys((PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED, PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED,
+                         PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED), False)
+    with temporary_settings(updates=off), prefect_test_harness(server_startup_timeout=120):
         yield
 
 
