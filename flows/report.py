@@ -526,7 +526,8 @@ def _variants_chart(reader: _Reader) -> _Chart:
     weekly = reader.query("SELECT date, net_liquidity_bn FROM net_liquidity_weekly "
                           f"WHERE date >= DATE '{start}' ORDER BY date")
     reference = every["reference_variant"][0]
-    formulas = dict(every.group_by("variant").agg(pl.col("formula").first()).iter_rows())
+    # in the table's order (a plain group_by is in any order: the subtitle, so the PNG, changed run to run)
+    formulas = dict(every.group_by("variant", maintain_order=True).agg(pl.col("formula").first()).iter_rows())
     # the reference first, then the others in the table's order; a variant with no value in the
     # window is named in the subtitle with its reason instead of being drawn as nothing
     shown = [reference] + [v for v in dict.fromkeys(drawn["variant"].to_list()) if v != reference]
