@@ -1058,7 +1058,8 @@ def _written_record(path: Path) -> Path:
     return path.with_name(f".{path.name}.sha256")
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read in 1 MiB blocks (the published file; versions/<N>/'s Parquet files)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -1070,7 +1071,7 @@ def _record_written(path: Path, written: Path, version: int | None) -> None:
     """Record `written` (the file about to become `path`) as the file of `version`."""
     record = _written_record(path)
     tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": version, "sha256": _file_sha256(written)}))
+    tmp.write_text(json.dumps({"version": version, "sha256": file_sha256(written)}))
     os.replace(tmp, record)
 
 
@@ -1083,7 +1084,7 @@ def _as_written(path: Path, version: int) -> bool:
         record = json.loads(_written_record(path).read_text())
     except (OSError, ValueError):
         return False
-    return record.get("version") == version and record.get("sha256") == _file_sha256(path)
+    return record.get("version") == version and record.get("sha256") == file_sha256(path)
 
 
 def remove_stray_files(root: Path) -> list[Path]:

@@ -16,7 +16,6 @@ every version of a warehouse from before these files existed).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -76,7 +75,7 @@ def write_version(con, root: Path, version: int, ordered: dict[str, str] | None 
                 raise VersionFilesError(f"version {version} of {name}: {rows} rows in history, "
                                         f"{publish['row_counts'][name]} published")
             tables[name] = {"file": path.name, "rows": publish["row_counts"][name], "bytes": path.stat().st_size,
-                            "sha256": _sha256(path), "content_md5": publish["checksums"][name],
+                            "sha256": db.file_sha256(path), "content_md5": publish["checksums"][name],
                             **dictionary.get(name, {"grain": None, "description": None, "columns": {}})}
         manifest = {"format": FORMAT, "version": version,
                     **{k: publish[k] for k in ("run_id", "code_version", "published_at", "clock", "check_summary",
@@ -128,7 +127,7 @@ def verify(folder: Path) -> dict:
         path = folder / table["file"]
         if not path.is_file():
             raise VersionFilesError(f"{path} is missing (table {name} of version {manifest['version']})")
-        if _sha256(path) != table["sha256"]:
+        if db.file_sha256(path) != table["sha256"]:
             raise VersionFilesError(f"{path} differs from its SHA-256 in {folder / MANIFEST}: the file is damaged; "
                                     f"delete {folder} and run `netliq run`, which writes it again from the warehouse")
     return manifest
@@ -194,14 +193,6 @@ def _dictionary(con, version: int) -> dict[str, dict]:
                                        "stale_reason": stale_reason, "columns": {}})
         entry["columns"][column] = {"type": data_type, "description": column_description}
     return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync(path: Path) -> None:
