@@ -148,7 +148,7 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
     # Checks on the clock's columns: decided here where the verdict and its report need no
     # GE (a bound on a column's min or max; a range every value is within), else by GE on the
     # whole derived frame (a failing range check: GE names its rows).
-    clocked = [c for c in suite.checks if not _is_row_count(c) and columns_read(c) & set(suite.clock_columns)]
+    clocked = [c for c in suite.checks if not _is_row_count(c) and reads_the_clock(suite, c)]
     decided = {c.name: _clock_result(suite, c, derived) for c in clocked}
     rest = [c for c in suite.checks if not _is_row_count(c) and c.name not in decided]
     if rest:
@@ -169,8 +169,13 @@ def validate(suite: Suite, frame: pl.DataFrame) -> SuiteResult:
 def on_the_clock(suite: Suite) -> Suite:
     """The checks of `suite` that read its clock columns: what a new day can change of a
     verdict on rows already checked by the whole suite (flows/incremental.py)."""
-    return Suite(suite.table, suite.key_columns, tuple(c for c in suite.checks if columns_read(c) & set(
-        suite.clock_columns)), suite.derive, clock_columns=suite.clock_columns)
+    return Suite(suite.table, suite.key_columns, tuple(c for c in suite.checks if reads_the_clock(suite, c)),
+                 suite.derive, clock_columns=suite.clock_columns)
+
+
+def reads_the_clock(suite: Suite, check: Check) -> bool:
+    """Whether `check` reads one of `suite`'s clock columns."""
+    return bool(columns_read(check) & set(suite.clock_columns))
 
 
 def columns_read(check: Check) -> set[str]:

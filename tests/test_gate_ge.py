@@ -142,7 +142,7 @@ def test_the_clock_checks_decided_without_ge_say_what_ge_says(published, monkeyp
     pairs = list(suites_on_real_data(published, clock))
     fast = [by_check(gate.validate(s, f)) for s, f in pairs]
     decided = sum(1 for s, f in pairs for c in s.checks
-                  if gate.columns_read(c) & set(s.clock_columns) and gate._clock_result(s, c, s.derive(f)) is not None)
+                  if gate.reads_the_clock(s, c) and gate._clock_result(s, c, s.derive(f)) is not None)
     # GE alone, as before clock columns existed: every check to GE on the derived frame as is
     monkeypatch.setattr(gate, "_RESULTS", {})
     by_ge = [by_check(gate.validate(dataclasses.replace(s, clock_columns=()), f)) for s, f in pairs]
@@ -164,7 +164,7 @@ def test_the_ge_part_of_an_unchanged_table_is_the_same_on_a_later_day(published,
     again = [gate.validate(s, f) for s, f in pairs]
     # GE runs on the next day only for a clock check that fails with rows to name (the
     # snapshot's 3350.T is late: asset_prices_daily's freshness), once per such suite
-    left_to_ge = {s.table: [c.name for c in s.checks if gate.columns_read(c) & set(s.clock_columns)
+    left_to_ge = {s.table: [c.name for c in s.checks if gate.reads_the_clock(s, c)
                             and gate._clock_result(s, c, s.derive(f)) is None] for s, f in pairs}
     left_to_ge = {t: names for t, names in left_to_ge.items() if names}
     assert left_to_ge == {"asset_prices_daily": ["freshness"]}

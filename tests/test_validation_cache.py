@@ -281,11 +281,10 @@ def test_the_verdicts_with_and_without_the_store_are_identical_on_the_real_snaps
     # unchanged series' newest row is checked on the clock alone), and one more where a check
     # on the clock's columns needs GE to name its rows (the snapshot's late 3350.T:
     # asset_prices_daily's freshness)
-    on_clock = lambda suite, c: gate.columns_read(c) & set(suite.clock_columns)  # noqa: E731
     with_ge = [suite.table for suite, _, _ in seen
-               if any(not gate._is_row_count(c) and not on_clock(suite, c) for c in suite.checks)]
+               if any(not gate._is_row_count(c) and not gate.reads_the_clock(suite, c) for c in suite.checks)]
     to_ge = [suite.table for suite, frame, _ in seen if any(
-        on_clock(suite, c) and gate._clock_result(suite, c, suite.derive(frame)) is None for c in suite.checks)]
+        gate.reads_the_clock(suite, c) and gate._clock_result(suite, c, suite.derive(frame)) is None for c in suite.checks)]
     assert to_ge == ["asset_prices_daily"]
     assert len(with_ge) >= 15 and len(seen) - len(with_ge) >= 15  # the published tables; the raw series
     assert gate.ge_runs - before == len(with_ge) + len(to_ge)
