@@ -47,12 +47,12 @@ def suite_fingerprint(spec: SeriesSpec) -> str:
     """The raw-input suite of `spec` as checked: its registry entry and each check's name,
     blocking flag and configuration."""
     suite = suites.raw_input_suite(spec, _ANY_CLOCK)
-    checks = [(c.name, c.blocking, _described(c.expectation)) for c in suite.checks]
+    checks = [(c.name, c.blocking, described(c.expectation)) for c in suite.checks]
     text = json.dumps([repr(spec), checks], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _described(expectation) -> str:
+def described(expectation) -> str:
     """A check's type and arguments as canonical JSON (a declared expectation says so itself)."""
     fingerprint = getattr(expectation, "fingerprint", None)
     if callable(fingerprint):

@@ -25,7 +25,7 @@ from prefect.states import Failed
 from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, persisted, validate
 from expectations.revisions import revision_check
-from flows import incremental, limits, notify
+from flows import incremental, limits, notify, same_inputs
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
@@ -575,10 +575,26 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                 + (f", observations {backfill[0]} to {backfill[1]} (backfill)" if backfill else ""))
     clock, passed, warnings, late, unavailable, held, rows_added = _ingest(
         con, root, used, folder, api_key, run_id, started, steps, backfill, accepted)
-    known = _known(con, registry, used)
     if as_of:
+        known = _known(con, registry, used)
         return _rebuild_as_of(con, root, registry, used, known, as_of, run_id, steps, rows_added, unavailable)
+    previous = db.current_publish(con)
+    published = db.published_path(root)
+    previous_counts = previous["row_counts"] if previous else {}
+    # the tables' inputs, registry, clock and code as when the current version was built or confirmed
+    inputs_key = same_inputs.key(con, registry, used, clock, late, unavailable, held, previous_counts)
+    same = db.recorded_build(con, inputs_key) if previous else None
+    if same and same["version"] == previous["version"] and published.exists():
+        steps.start("build and check tables", f"[4/5] inputs, registry, clock and code as when version "
+                    f"{previous['version']} was built: its tables and their checks stand, not rebuilt")
+        for name, why in same["held_tables"].items():
+            _progress(f"      held: {name} (kept version {previous['version']}): {why}")
+        return _unchanged(con, run_id, previous, published, clock, rows_added, passed + same["table_checks_passed"],
+                          steps, stale=same["stale"], unavailable=unavailable, late=late, revised={}, held=held,
+                          held_tables=same["held_tables"], row_changes=dict.fromkeys(previous_counts, 0),
+                          revised_rows=[])
 
+    known = _known(con, registry, used)
     inputs = _inputs(registry, {k: pit.current(rows) for k, rows in known.items()}, clock, known)
     built, status, held_tables = build_tables(inputs, late, unavailable, held)
     # every stored row of every series (9 million at 1,000 series) is read for the last time
@@ -587,15 +603,14 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     del known, inputs
     db.stage(con, built)
     steps.start("build and check tables", f"[4/5] built {len(built)} tables; checking them")
-    previous = db.current_publish(con)
-    previous_counts = previous["row_counts"] if previous else {}
     failures: list[CheckResult] = []
+    table_checks_passed = 0
     for name, frame in built.items():
         suite = PUBLISHED_SUITES[name](registry, clock, previous_counts.get(name, 0))
         result = audit(suite, frame)
         failures += result.blocking_failures
         warnings += [r for r in result.results if not r.success and not r.blocking]
-        passed += sum(r.success for r in result.results)
+        table_checks_passed += sum(r.success for r in result.results)
     if failures:
         raise _block(con, root, run_id, failures, built, clock, steps)
 
@@ -610,6 +625,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     result = audit(PUBLISHED_SUITES["revisions"](registry, clock, previous_counts.get("revisions", 0)), revised)
     if result.blocking_failures:
         raise _block(con, root, run_id, result.blocking_failures, {"revisions": revised}, clock, steps)
+    table_checks_passed += sum(r.success for r in result.results)
+    passed += table_checks_passed
     this_run = revised.filter(pl.col("run_id") == run_id)
     revised_now = dict(this_run.group_by("series_id").len().sort("series_id").iter_rows())
     if revised_now:
@@ -619,7 +636,6 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     # the catalog describes every table of the published file, the publish log too
     db.stage(con, {"catalog": catalog_frame([*names, "publishes"], _reads(registry, names), status)})
     sums = db.checksums(con, "staging", names)
-    published = db.published_path(root)
     counts = db.row_counts(con, "staging", names)
     for name, reason in status.items():
         if reason and name not in held_tables:
@@ -631,11 +647,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                             "series_id", "obs_date", "old_value", "new_value", "known_at_utc").to_dicts())
     unchanged = previous is not None and db.same_content(con, "staging", names, sums, previous["checksums"])
     if unchanged and published.exists():
-        message = f"nothing new: tables identical to version {previous['version']}; nothing published"
-        _progress(f"[5/5] {message}")
-        db.end_run(con, run_id, status="unchanged", message=message, clock=clock, rows_added=rows_added)
-        return _report(RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added, counts,
-                                  passed, **summary_args), message, steps)
+        db.record_build(con, inputs_key, previous["version"], table_checks_passed, status, held_tables)
+        return _unchanged(con, run_id, previous, published, clock, rows_added, passed, steps, **summary_args)
 
     db.run_step(con, run_id, "publish")
     if unchanged:
@@ -654,9 +667,24 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     message = f"published version {version}" + (f"; {len(held_tables)} table(s) held" if held_tables else "")
     _progress(f"[5/5] {message} to {published}")
     db.end_run(con, run_id, status="published", message=message, clock=clock, rows_added=rows_added)
+    # keyed with this version's row counts: the previous rows of the next run's suites
+    # (flows/same_inputs.py); a warning that rows shrank would pass in the next run, so then
+    # that run builds its tables and records its own key
+    if not any(w.check == "rows_not_shrinking" for w in warnings):
+        db.record_build(con, same_inputs.key(con, registry, used, clock, late, unavailable, held, counts), version,
+                        table_checks_passed, status, held_tables)
     report = _write_report(published, root)  # after the run is recorded: nothing it does can change it
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
                               report=report, **summary_args), message, steps)
+
+
+def _unchanged(con, run_id, previous, published, clock, rows_added, passed, steps, **summary_args) -> RunSummary:
+    """The end of a run whose tables are the current version's: nothing is published."""
+    message = f"nothing new: tables identical to version {previous['version']}; nothing published"
+    _progress(f"[5/5] {message}")
+    db.end_run(con, run_id, status="unchanged", message=message, clock=clock, rows_added=rows_added)
+    return _report(RunSummary(run_id, "unchanged", clock, previous["version"], published, rows_added,
+                              previous["row_counts"], passed, **summary_args), message, steps)
 
 
 def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_added, unavailable) -> RunSummary:

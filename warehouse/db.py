@@ -729,6 +729,42 @@ def save_parts(con, table: str, passed: list[str], current: list[str]) -> None:
         con.unregister("_current")
 
 
+# ------------------------------------------------------------------ builds (what a run's tables were built from)
+
+# the newest keys kept: a run's key changes with its clock, so one day's keys are not read again
+BUILDS_KEPT = 8
+
+
+def raw_extent(con, series_ids: list[str]) -> list[list]:
+    """Per series of `series_ids` (sorted) how many rows raw holds and the newest fetch:
+    raw only grows (rows are appended, never changed), so an equal extent is equal rows."""
+    rows = con.execute(
+        "SELECT series_id, count(*), CAST(max(fetched_at) AS VARCHAR) FROM raw.observations "
+        "WHERE list_contains(?, series_id) GROUP BY series_id ORDER BY series_id", [list(series_ids)]).fetchall()
+    return [list(row) for row in rows]
+
+
+def record_build(con, key: str, version: int, table_checks_passed: int, stale: dict[str, str],
+                 held_tables: dict[str, str]) -> None:
+    """A run's key (flows/same_inputs.py) gave the tables of `version`, with this many table
+    checks passed and these stale and held reasons; keys beyond BUILDS_KEPT go."""
+    con.execute("INSERT OR REPLACE INTO ops.builds VALUES (?, ?, ?, ?, ?, now())",
+                [key, version, table_checks_passed, json.dumps(stale), json.dumps(held_tables)])
+    con.execute("DELETE FROM ops.builds WHERE key NOT IN "
+                "(SELECT key FROM ops.builds ORDER BY recorded_at DESC, key LIMIT ?)", [BUILDS_KEPT])
+
+
+def recorded_build(con, key: str) -> dict | None:
+    """What record_build stored under `key`, or None."""
+    rows = con.execute("SELECT version, table_checks_passed, stale, held_tables FROM ops.builds WHERE key = ?",
+                       [key]).fetchall()
+    if not rows:
+        return None
+    version, passed, stale, held = rows[0]
+    return {"version": version, "table_checks_passed": passed, "stale": json.loads(stale),
+            "held_tables": json.loads(held)}
+
+
 # ------------------------------------------------------------------ status (readable during a run)
 
 

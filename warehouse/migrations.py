@@ -177,4 +177,20 @@ MIGRATIONS: list[tuple[str, str | Callable]] = [
         );
         """,
     ),
+    (
+        # issue 14: a run whose inputs, registry, clock and code are those of a run that
+        # published or confirmed the current version knows its tables before building them
+        # (flows/same_inputs.py). A cache: rebuild does not restore it; without it a run builds.
+        "0009_builds",
+        """
+        CREATE TABLE IF NOT EXISTS ops.builds (
+            key                  VARCHAR PRIMARY KEY,  -- sha256 of what the tables and their checks depend on
+            version              INTEGER NOT NULL,     -- the version those tables are
+            table_checks_passed  INTEGER NOT NULL,     -- the published suites' checks that passed on them
+            stale                JSON NOT NULL,        -- table -> why it is stale ("" = fresh)
+            held_tables          JSON NOT NULL,        -- table -> why it was not rebuilt
+            recorded_at          TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
