@@ -390,3 +390,20 @@ def test_series_the_snapshot_lacks_go_through_the_recorded_fredapi_path(registry
     assert result.frame["value"].to_list() == [2002.28, 2000.72, 1997.65, 2007.71]
     problem = check_units(spec, result.metadata)  # PAYEMS is in "Thousands of Persons"
     assert problem and spec.id in problem and "Thousands of Persons" in problem
+
+
+def test_the_urls_are_fredapis_and_a_replay_imports_neither_fredapi_nor_pandas():
+    import subprocess
+    import sys
+
+    import fredapi
+
+    from flows.sources import fred
+
+    assert fred.ROOT_URL == fredapi.Fred.root_url
+    probe = ("import sys; import flows.pipeline, flows.cli;"
+             "print(sorted(m for m in ('fredapi', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

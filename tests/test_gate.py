@@ -404,3 +404,19 @@ def test_a_misspelt_expectation_argument_fails_when_built():
         gxe.ExpectColumnValuesToBeBetween(colum="value", min_value=0).to_ge()
     with pytest.raises(AttributeError):
         gxe.ExpectNoSuchThing(column="value").to_ge()
+
+
+@pytest.mark.parametrize("dtype, names", suites.PANDAS_TYPES, ids=lambda v: str(v))
+def test_the_written_out_pandas_types_are_what_pandas_gives(dtype, names):
+    # the suites' type checks name what a column becomes in the pandas frame GE validates;
+    # written out so that no suite imports pandas to be built (expectations/suites.py)
+    assert list(names) == suites.pandas_types_of(dtype)
+
+
+def test_every_column_type_a_suite_checks_is_written_out():
+    from flows.sources.schema import OBSERVATIONS
+    from transforms.catalog import TABLES
+
+    dtypes = {d for spec in TABLES.values() for d in spec.schema.dtypes()} | set(OBSERVATIONS.dtypes())
+    written = [d for d, _ in suites.PANDAS_TYPES]
+    assert [d for d in dtypes if not any(d == w for w in written)] == []

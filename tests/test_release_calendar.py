@@ -203,3 +203,15 @@ def test_a_missing_calendar_and_a_clashing_exception_are_refused(tmp_path):
     clash = REAL_TEXT.replace(CALENDAR_LINE, CALENDAR_LINE + '\nrelease_exceptions = { "2014-06-01" = 2014-07-23 }', 1)
     with pytest.raises(RegistryError, match=r"'CPIAUCNS': release_exceptions and .* different release dates for 2014-06-01"):
         load_registry(_registry_with(tmp_path, text=clash))
+
+
+def test_the_holiday_file_is_pandas_federal_calendar():
+    # transforms/us_federal_holidays.txt is what next_business_day reads, so that no run
+    # imports pandas for it; pandas' USFederalHolidayCalendar over the same span is the source
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    from transforms import known
+
+    days = USFederalHolidayCalendar().holidays(*known.US_HOLIDAYS_SPAN)
+    assert sorted(known._us_holidays()) == [d.date() for d in days]
+    assert len(days) > 1500

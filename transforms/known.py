@@ -28,6 +28,7 @@ import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -91,13 +92,17 @@ def _clock(text: str) -> tuple[int, int]:
     return hours, minutes
 
 
+# US federal holidays (the Federal Reserve's), 1950–2100, as pandas' USFederalHolidayCalendar
+# gives them, one ISO date a line: read from the file, a registry load does not import pandas
+# (0.4 s and ~90 MiB of every run); tests/test_release_calendar.py holds the file to pandas.
+US_HOLIDAYS_FILE = Path(__file__).with_name("us_federal_holidays.txt")
+US_HOLIDAYS_SPAN = ("1950-01-01", "2100-12-31")
+
+
 @functools.cache
 def _us_holidays() -> frozenset[dt.date]:
-    """US federal holidays (the Federal Reserve's), 1950–2100, as pandas' calendar gives them."""
-    from pandas.tseries.holiday import USFederalHolidayCalendar
-
-    days = USFederalHolidayCalendar().holidays("1950-01-01", "2100-12-31")
-    return frozenset(d.date() for d in days)
+    lines = US_HOLIDAYS_FILE.read_text().splitlines()
+    return frozenset(dt.date.fromisoformat(line) for line in lines if line and not line.startswith("#"))
 
 
 def next_business_day(day: dt.date) -> dt.date:

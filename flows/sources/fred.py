@@ -39,9 +39,8 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 
-import fredapi
-import pandas as pd
 import polars as pl
 import requests
 import tenacity
@@ -226,40 +225,52 @@ def _endpoint_of(url: str) -> str:
     return path.split("/fred/", 1)[-1] or path
 
 
-class _TransportFred(fredapi.Fred):
-    """fredapi.Fred whose private fetch goes through FredClient's transport.
+# fredapi.Fred.root_url (tests/test_fred.py holds them equal): the URLs built here do not
+# import fredapi, which imports pandas (0.4 s, ~90 MiB), for a run that replays
+ROOT_URL = "https://api.stlouisfed.org/fred"
 
-    One instance per request (cheap: no I/O), so the raw value texts it captures for
-    an observations response belong to that request even when several Prefect tasks
-    share one FredClient across threads.
-    """
 
-    def __init__(self, client: FredClient) -> None:
-        # fredapi.Fred.__init__ is skipped on purpose: it only stores the key (ours is a
-        # Secret, read by this class alone) and, when HTTP(S)_PROXY is set, installs a
-        # process-wide urllib opener. urlopen honours those variables anyway.
-        self.api_key = client._api_key
-        self.proxies = None
-        self._client = client
-        self.value_texts: dict[str, str] = {}
+@cache
+def _transport_fred() -> type:
+    """_TransportFred, defined when a live fetch first needs it (fredapi imports pandas)."""
+    import fredapi
 
-    # Name-mangled override of Fred.__fetch_data, the only place fredapi does I/O.
-    def _Fred__fetch_data(self, url: str) -> ET.Element:
-        root = self._client._request(url)
-        if root.tag == "observations":
-            self._keep_value_texts(root)
-        return root
+    class _TransportFred(fredapi.Fred):
+        """fredapi.Fred whose private fetch goes through FredClient's transport.
 
-    def _keep_value_texts(self, root: ET.Element) -> None:
-        # fredapi turns each value into float(value), which raises on text that is not
-        # a number and loses the text FRED sent. Keep every text as received, then hand
-        # fredapi the missing marker for the non-numbers so it yields NaN for them;
-        # normalize_observations tells "." (dropped) from real text (kept, value null).
-        for child in root:
-            text = child.get("value")
-            self.value_texts[child.get("date", "")] = "" if text is None else text
-            if text is None or (text != FRED_MISSING and not _is_number(text)):
-                child.set("value", FRED_MISSING)
+        One instance per request (cheap: no I/O), so the raw value texts it captures for
+        an observations response belong to that request even when several Prefect tasks
+        share one FredClient across threads.
+        """
+
+        def __init__(self, client: FredClient) -> None:
+            # fredapi.Fred.__init__ is skipped on purpose: it only stores the key (ours is a
+            # Secret, read by this class alone) and, when HTTP(S)_PROXY is set, installs a
+            # process-wide urllib opener. urlopen honours those variables anyway.
+            self.api_key = client._api_key
+            self.proxies = None
+            self._client = client
+            self.value_texts: dict[str, str] = {}
+
+        # Name-mangled override of Fred.__fetch_data, the only place fredapi does I/O.
+        def _Fred__fetch_data(self, url: str) -> ET.Element:
+            root = self._client._request(url)
+            if root.tag == "observations":
+                self._keep_value_texts(root)
+            return root
+
+        def _keep_value_texts(self, root: ET.Element) -> None:
+            # fredapi turns each value into float(value), which raises on text that is not
+            # a number and loses the text FRED sent. Keep every text as received, then hand
+            # fredapi the missing marker for the non-numbers so it yields NaN for them;
+            # normalize_observations tells "." (dropped) from real text (kept, value null).
+            for child in root:
+                text = child.get("value")
+                self.value_texts[child.get("date", "")] = "" if text is None else text
+                if text is None or (text != FRED_MISSING and not _is_number(text)):
+                    child.set("value", FRED_MISSING)
+
+    return _TransportFred
 
 
 class FredClient:
@@ -342,7 +353,7 @@ class FredClient:
     def get_series_info(self, series_id: str) -> dict[str, str]:
         """The `fred/series` attributes (title, units, frequency, ...) as strings."""
         try:
-            info = _TransportFred(self).get_series_info(series_id)
+            info = _transport_fred()(self).get_series_info(series_id)
         except ValueError as exc:  # fredapi: "No info exists for series id: ..."
             raise SourceError(f"{series_id}: FRED series info: {self._scrub(str(exc))}") from None
         return {str(k): str(v) for k, v in info.items()}
@@ -353,7 +364,7 @@ class FredClient:
         The texts as received ride along in `series.attrs["value_text"]` (ISO date ->
         text) for normalize_observations.
         """
-        fred = _TransportFred(self)
+        fred = _transport_fred()(self)
         try:
             series = fred.get_series(series_id, observation_start=observation_start)
         except ValueError as exc:  # fredapi: "No data exists ...", or a date it cannot parse
@@ -366,7 +377,7 @@ class FredClient:
     def get_vintage_dates(self, series_id: str, realtime_start: dt.date | None = None) -> list[dt.date]:
         """The dates a value of the series was released or revised (`series/vintagedates`),
         ascending, from `realtime_start` on (None: all). Every page is fetched."""
-        url = f"{fredapi.Fred.root_url}/series/vintagedates?series_id={series_id}"
+        url = f"{ROOT_URL}/series/vintagedates?series_id={series_id}"
         if realtime_start is not None:
             url += f"&realtime_start={realtime_start.isoformat()}"
         items = self._paged(url, "vintage_date", VINTAGE_DATES_PAGE)
@@ -388,7 +399,7 @@ class FredClient:
         """
         end = realtime_end or REALTIME_OPEN
         url = (
-            f"{fredapi.Fred.root_url}/series/observations?series_id={series_id}"
+            f"{ROOT_URL}/series/observations?series_id={series_id}"
             f"&realtime_start={realtime_start.isoformat()}&realtime_end={end.isoformat()}"
         )
         if observation_start is not None:
@@ -685,6 +696,8 @@ def normalize_observations(series_id: str, series: pd.Series) -> pl.DataFrame:
     """
     texts: Mapping[str, str] = series.attrs.get("value_text") or {}
     rows: list[_Row] = []
+    import pandas as pd
+
     for stamp, raw in series.items():
         day = pd.Timestamp(stamp).date()
         text = texts.get(day.isoformat())
