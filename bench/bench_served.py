@@ -274,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
 
             def trigger(kind: str, index: int) -> dict:
                 nonlocal current
+                # a daily trigger finds the runner idle: the previous run's process, which
+                # reported COMPLETED, may still be exiting; wait for it, and say how long
+                settled = settle(serve_proc.pid, args.timeout)
                 if kind == "trivial":
                     run = one_run(TRIVIAL, None, args.timeout)
                 else:
@@ -289,11 +292,12 @@ def main(argv: list[str] | None = None) -> int:
                         with open(log, errors="replace") as handle:
                             handle.seek(offset)
                             run["imports"] = import_times(handle.read())
-                run.update(kind=kind, index=index)
+                run.update(kind=kind, index=index, previous_exit_s=settled)
                 mode["runs"].append(run)
                 print(f"{poll:>7} {kind:10} #{index}: {run['final_state']} in {run['to_final_s']} s"
                       + (f", published at {run['to_published_s']} s" if run["to_published_s"] else "")
-                      + f"  (pending {run['pending_s']}, running {run['running_s']})", flush=True)
+                      + f"  (pending {run['pending_s']}, running {run['running_s']};"
+                      f" the previous run's process exited {settled} s after its end)", flush=True)
                 return run
 
             trigger("first", 0)  # version 1 of a fresh data dir: not a daily run's cost
@@ -315,6 +319,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def children(pid: int) -> list[int]:
+    """The flow-run processes of the serve process `pid`: its children (Linux /proc) but
+    multiprocessing's resource tracker, which lives as long as the serve process."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    out = []
+    for child in text.split():
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        if b"resource_tracker" not in cmdline:
+            out.append(int(child))
+    return out
+
+
+def settle(pid: int, timeout: float) -> float:
+    """Seconds until the serve process `pid` has no flow-run process left (0 when none)."""
+    t0 = time.perf_counter()
+    while children(pid) and time.perf_counter() - t0 < timeout:
+        time.sleep(0.05)
+    return round(time.perf_counter() - t0, 2)
+
+
 def summarize(runs: list[dict]) -> dict:
     out = {}
     for kind in ("first", "unchanged", "publishing", "trivial"):
@@ -328,6 +358,7 @@ def summarize(runs: list[dict]) -> dict:
             "wait_median_s": med(p["wait"] for p in ph),
             "start_median_s": med(p["start"] for p in ph),
             "body_median_s": med(p["body"] for p in ph),
+            "previous_exit_median_s": med(r["previous_exit_s"] for r in rs),
         }
         imports = [r["imports"] for r in rs if "imports" in r]
         if imports:

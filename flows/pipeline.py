@@ -133,7 +133,7 @@ def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, a
     recent (flows.sources.fred.INFO_MAX_AGE_DAYS), so it is one request."""
     try:
         if folder is not None:
-            return replay.fetch(spec, folder)
+            return replay.fetch(spec, folder)  # one series (a replay run reads them all in replay_series)
         if spec.provider == "fred":
             client = fred.FredClient(api_key, throttle=limits.fred_throttle)
             return fred.fetch_vintages(spec, client, realtime_start=realtime_since, observation_start=since,
@@ -151,6 +151,20 @@ def fetch_series(spec: SeriesSpec, folder: Path | None, since: dt.date | None, a
         return exc
     except limits.ThrottleError as exc:  # no slot in time: this series fails, the run goes on
         return SourceError(f"{spec.key}: {exc}")
+
+
+@task(cache_policy=NO_CACHE)
+def replay_series(specs: list[SeriesSpec], folder: Path) -> dict[str, FetchResult | SourceError]:
+    """Every series from a replay folder, in one task: local files need neither retries
+    nor rate limits, and a task run per series cost more than reading it (~0.35 s of a
+    served run of the snapshot's 30 series, bench/bench_served.py)."""
+    out: dict[str, FetchResult | SourceError] = {}
+    for spec in specs:
+        try:
+            out[spec.key] = replay.fetch(spec, folder)
+        except SourceError as exc:
+            out[spec.key] = exc
+    return out
 
 
 def audit(suite: suites.Suite, frame: pl.DataFrame) -> SuiteResult:
@@ -336,13 +350,19 @@ def _run_id() -> str:
 
 
 def _fetch_all(con, used, folder, api_key, started, backfill) -> dict[str, FetchResult | SourceError]:
+    if folder is not None:
+        fetched = replay_series(used, folder)
+    else:
+        fetched = _fetch_live(con, used, api_key, started, backfill)
+    return {key: _in_range(got, backfill) for key, got in fetched.items()} if backfill else fetched
+
+
+def _fetch_live(con, used, api_key, started, backfill) -> dict[str, FetchResult | SourceError]:
+    """Every series from its source, a task run each (retries, timeouts, rate limits)."""
     today_ny = started.astimezone(NEW_YORK).date()
-    if folder is None:
-        _ensure_rate_limits()
+    _ensure_rate_limits()
 
     def since(spec: SeriesSpec) -> dt.date | None:
-        if folder:
-            return None
         if backfill:
             return backfill[0]
         return fred.incremental_start(db.last_observation_date(con, spec.key), REVISION_WINDOW_DAYS)
@@ -350,18 +370,17 @@ def _fetch_all(con, used, folder, api_key, started, backfill) -> dict[str, Fetch
     futures = {
         spec.key: fetch_series.submit(
             spec,
-            folder,
+            None,
             since(spec),
             api_key,
             # crypto closes at 00:00 UTC, markets in their own zone; today's bar is unfinished either way
             started.date() if spec.frequency == "daily" else today_ny,
-            None if folder or backfill else db.last_realtime_start(con, spec.key),
-            None if folder or backfill or spec.provider != "fred" else db.last_metadata(con, spec.key),
+            None if backfill else db.last_realtime_start(con, spec.key),
+            None if backfill or spec.provider != "fred" else db.last_metadata(con, spec.key),
         )
         for spec in used
     }
-    fetched = {key: future.result() for key, future in futures.items()}
-    return {key: _in_range(got, backfill) for key, got in fetched.items()} if backfill else fetched
+    return {key: future.result() for key, future in futures.items()}
 
 
 def _ensure_rate_limits() -> None:
