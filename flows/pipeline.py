@@ -606,8 +606,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     if same and same["version"] == previous["version"] and published.exists():
         steps.start("build and check tables", f"[4/5] inputs, registry, clock and code as when version "
                     f"{previous['version']} was built: its tables and their checks stand, not rebuilt")
-        for name, why in same["held_tables"].items():
-            _progress(f"      held: {name} (kept version {previous['version']}): {why}")
+        for name in same["held_tables"]:
+            _progress(_held_line(name, same["stale"][name]))
         return _unchanged(con, run_id, previous, published, clock, rows_added, passed + same["table_checks_passed"],
                           steps, stale=same["stale"], unavailable=unavailable, late=late, revised={}, held=held,
                           held_tables=same["held_tables"], row_changes=dict.fromkeys(previous_counts, 0),
@@ -635,9 +635,11 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
 
     carried = db.carry_forward(con, [n for n in BUILDERS if n not in built])
     for name, why in held_tables.items():
-        kept = f"kept version {previous['version']}" if previous and name in carried else "not published yet"
+        # the version whose content it keeps: the last that changed it, the same in every run
+        # that holds it (naming the newest version made each such run a new catalog to publish)
+        kept = f"kept version {db.last_changed_version(con, name)}" if name in carried else "not published yet"
         status[name] = f"held ({kept}): {why}"
-        _progress(f"      held: {name} ({kept}): {why}")
+        _progress(_held_line(name, status[name]))
     names = [n for n in BUILDERS if n in built or n in carried]
     built = frame = None  # staged and checked: the frames are not read again
     db.stage(con, {"revisions": revised})
@@ -695,6 +697,11 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     report = _write_report(published, root)  # after the run is recorded: nothing it does can change it
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
                               report=report, **summary_args), message, steps)
+
+
+def _held_line(name: str, status: str) -> str:
+    """A held table in the run's log: `held: NAME (kept version K): why`."""
+    return f"      held: {name} {status.removeprefix('held ')}"
 
 
 def _unchanged(con, run_id, previous, published, clock, rows_added, passed, steps, **summary_args) -> RunSummary:

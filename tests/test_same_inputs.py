@@ -180,3 +180,21 @@ def test_the_previous_row_counts_only_set_the_minimum_of_rows_not_shrinking(name
         assert a.expectation.type == "ExpectTableRowCountToBeBetween"
         assert (a.expectation.kwargs, b.expectation.kwargs) == ({"min_value": 0}, {"min_value": 10**9})
         assert a.blocking or name == "series_observations"
+
+
+def test_a_held_table_is_published_once_and_the_runs_after_say_the_same(v1: Path, replay_dir: Path):
+    # WTREGEN (policy block) without its 2026 rows: 90 days old against the clock 2026-03-31, so
+    # the tables that read it keep version 1 and version 2 publishes the rest (the catalog says
+    # why). A held table names the version whose rows it keeps, the same in every run that
+    # holds it: before, each such run named the newest version, a new catalog to publish.
+    path = replay_dir / "fred/WTREGEN.csv"
+    path.write_text("".join(line for line in path.read_text().splitlines(keepends=True) if not line.startswith("2026")))
+    first, _ = _run(v1, from_dir=str(replay_dir))
+    assert (first.status, first.version) == ("published", 2)
+    assert first.held_tables and first.stale["net_liquidity_weekly"].startswith("held (kept version 1): WTREGEN")
+    _forget_builds(v1)
+    built, reads = _run(v1, from_dir=str(replay_dir))
+    assert (built.status, built.version, reads) == ("unchanged", 2, 1)
+    known, reads = _run(v1, from_dir=str(replay_dir))
+    assert (known.status, reads) == ("unchanged", 0) and _said(known) == _said(built)
+    assert built.stale == first.stale and built.held_tables == first.held_tables

@@ -837,6 +837,12 @@ def carry_forward(con, names: list[str]) -> list[str]:
     return carried
 
 
+def last_changed_version(con, name: str) -> int | None:
+    """The newest version that changed table `name`: one that added a row to it or ended
+    one (history keeps each row with the versions it belongs to); None before its first."""
+    return con.execute(f'SELECT greatest(max(valid_from), max(valid_to)) FROM history."{name}"').fetchall()[0][0]
+
+
 def row_counts(con, schema: str, names: list[str]) -> dict[str, int]:
     return {n: con.execute(f'SELECT count(*) FROM {schema}."{n}"').fetchall()[0][0] for n in names}
 
