@@ -668,7 +668,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                             "series_id", "obs_date", "old_value", "new_value", "known_at_utc").to_dicts())
     unchanged = previous is not None and db.same_content(con, "staging", names, sums, previous["checksums"])
     if unchanged and published.exists():
-        db.record_build(con, inputs_key, previous["version"], table_checks_passed, status, held_tables)
+        _record_build(con, inputs_key, previous["version"], table_checks_passed, status, held_tables)
         return _unchanged(con, run_id, previous, published, clock, rows_added, passed, steps, **summary_args)
 
     db.run_step(con, run_id, "publish")
@@ -692,11 +692,21 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     # (flows/same_inputs.py); a warning that rows shrank would pass in the next run, so then
     # that run builds its tables and records its own key
     if not any(w.check == "rows_not_shrinking" for w in warnings):
-        db.record_build(con, same_inputs.key(con, registry, used, clock, late, unavailable, held, counts), version,
-                        table_checks_passed, status, held_tables)
+        _record_build(con, same_inputs.key(con, registry, used, clock, late, unavailable, held, counts), version,
+                      table_checks_passed, status, held_tables)
     report = _write_report(published, root)  # after the run is recorded: nothing it does can change it
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
                               report=report, **summary_args), message, steps)
+
+
+def _record_build(con, key: str, version: int, passed: int, status: dict, held_tables: dict) -> None:
+    """db.record_build, best effort: a key that cannot be written (a full disk) costs the next
+    run a build of its tables, never this run its outcome."""
+    try:
+        db.record_build(con, key, version, passed, status, held_tables)
+    except db.DatabaseError as exc:
+        get_run_logger().warning(f"the build key was not recorded ({type(exc).__name__}: {exc}); "
+                                 "the next run builds its tables")
 
 
 def _held_line(name: str, status: str) -> str:

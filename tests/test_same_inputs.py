@@ -10,6 +10,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from expectations.tables import PUBLISHED_SUITES
@@ -198,3 +199,23 @@ def test_a_held_table_is_published_once_and_the_runs_after_say_the_same(v1: Path
     known, reads = _run(v1, from_dir=str(replay_dir))
     assert (known.status, reads) == ("unchanged", 0) and _said(known) == _said(built)
     assert built.stale == first.stale and built.held_tables == first.held_tables
+
+
+def test_a_key_that_cannot_be_written_costs_the_next_run_a_build_not_this_run_its_publish(
+        v1: Path, replay_dir: Path, monkeypatch):
+    from tests.conftest import REVISED_WALCL
+
+    path = replay_dir / "fred/WALCL.csv"
+    path.write_text(path.read_text().replace(*REVISED_WALCL))
+
+    def full_disk(*args):
+        raise duckdb.IOException("Could not write file: No space left on device")
+
+    monkeypatch.setattr(db, "record_build", full_disk)
+    summary, _ = _run(v1, from_dir=str(replay_dir))
+    assert (summary.status, summary.version) == ("published", 2)
+    with db.connect(v1) as con:
+        assert con.execute("SELECT status FROM ops.runs ORDER BY started_at DESC LIMIT 1").fetchall() == [("published",)]
+    monkeypatch.undo()
+    summary, reads = _run(v1, from_dir=str(replay_dir))
+    assert (summary.status, summary.version, reads) == ("unchanged", 2, 1)
