@@ -40,6 +40,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import polars as pl
 import requests
@@ -61,6 +62,9 @@ from flows.sources.schema import (
     empty_observations,
     request_failure,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd  # fredapi's Series, in annotations only: imported by the live fetch
 
 log = logging.getLogger(__name__)
 
