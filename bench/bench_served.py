@@ -11,7 +11,10 @@ a run on the folder last published finds nothing new, a run on the other one pub
 first run (A, fresh data dir) publishes version 1 and is reported apart. Then each round
 triggers, with `run_deployment(..., timeout=0)`, an unchanged netliq run, a publishing
 netliq run (switching folders) and the trivial flow, and polls the API every 0.1 s until
-each run is final. The state history of each run splits the latency into:
+each run is final. Before each trigger it waits until the serve process has no flow-run
+process left (a run reports COMPLETED, then its process takes 1-2 s more to exit: Prefect's
+heartbeat thread, its log and event workers): a daily trigger finds the runner idle. That
+wait is printed per run ("the previous run's process exited N s after its end"). The state history of each run splits the latency into:
 
   wait    trigger -> PENDING      the runner's poll loop finding the scheduled run
   start   PENDING -> RUNNING      spawning a fresh Python process for the run and importing
