@@ -41,11 +41,13 @@ LIBRARIES = ("polars", "duckdb", "great_expectations", "pandas", "numpy")
 
 @cache
 def code_fingerprint(root: Path = PROJECT) -> str:
-    """sha256 of every module of CODE_PACKAGES under `root` (path and bytes) and of the
-    versions of LIBRARIES: an edited builder or suite, or an upgraded library, is new code."""
+    """sha256 of every file of CODE_PACKAGES under `root` (path and bytes: the modules and
+    the data they read, e.g. transforms/us_federal_holidays.txt; not the bytecode) and of the
+    versions of LIBRARIES: an edited builder, suite or calendar, or an upgraded library, is new code."""
     digest = hashlib.sha256()
     for package in CODE_PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
+        files = (p for p in (root / package).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        for path in sorted(files):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     for name in LIBRARIES:
         try:

@@ -148,15 +148,22 @@ def test_the_key_moves_with_everything_the_tables_and_their_checks_depend_on(war
     assert [what for what, key in moved.items() if key == base] == []
 
 
-def test_the_code_fingerprint_moves_with_one_byte_of_a_builder(tmp_path: Path):
+def test_the_code_fingerprint_moves_with_one_byte_of_a_builder_or_of_the_holiday_calendar(tmp_path: Path):
     for package in same_inputs.CODE_PACKAGES:
         shutil.copytree(same_inputs.PROJECT / package, tmp_path / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
     assert same_inputs.code_fingerprint(tmp_path) == same_inputs.code_fingerprint(same_inputs.PROJECT)
-    builder = tmp_path / "transforms" / "liquidity.py"
-    builder.write_bytes(builder.read_bytes() + b"\n")
+    base = same_inputs.code_fingerprint(tmp_path)
+    for edited in ("transforms/liquidity.py", "transforms/us_federal_holidays.txt"):
+        path = tmp_path / edited
+        path.write_bytes(path.read_bytes() + b"\n")
+        same_inputs.code_fingerprint.cache_clear()
+        assert same_inputs.code_fingerprint(tmp_path) != base, edited
+        base = same_inputs.code_fingerprint(tmp_path)
+    (tmp_path / "transforms" / "__pycache__").mkdir(exist_ok=True)
+    (tmp_path / "transforms" / "__pycache__" / "liquidity.cpython-311.pyc").write_bytes(b"bytecode")
     same_inputs.code_fingerprint.cache_clear()
-    assert same_inputs.code_fingerprint(tmp_path) != same_inputs.code_fingerprint(same_inputs.PROJECT)
+    assert same_inputs.code_fingerprint(tmp_path) == base  # compiled bytecode is not the code
 
 
 def test_the_registry_text_does_not_depend_on_the_processs_string_hashing():
