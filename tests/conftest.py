@@ -59,6 +59,14 @@ def offline_v1(offline_v1_run) -> Path:
     return offline_v1_run[0]
 
 
+@pytest.fixture
+def v1_copy(offline_v1: Path, tmp_path: Path) -> Path:
+    """A writable copy of version 1's data dir, for a test that runs on it."""
+    root = tmp_path / "data"
+    shutil.copytree(offline_v1, root)
+    return root
+
+
 # CONSTRUCTED revision of a real value: WALCL 2026-03-18 is 6,655,939 millions in the snapshot;
 # the replay of REVISED_WALCL says 6,655,000
 REVISED_WALCL = ("2026-03-18,6655939", "2026-03-18,6655000")

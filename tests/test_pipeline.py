@@ -64,10 +64,8 @@ def baseline(offline_v1: Path) -> Path:
 
 
 @pytest.fixture
-def data_root(baseline: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(baseline, root)
-    return root
+def data_root(v1_copy: Path) -> Path:
+    return v1_copy
 
 
 def test_offline_run_publishes_every_table(baseline: Path):

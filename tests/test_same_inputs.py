@@ -52,24 +52,17 @@ def _forget_builds(root: Path) -> None:
         con.execute("DELETE FROM ops.builds")
 
 
-@pytest.fixture
-def v1(offline_v1: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(offline_v1, root)
-    return root
-
-
-def test_an_unchanged_run_is_answered_without_building_and_says_what_the_full_run_says(v1: Path):
-    known, reads = _run(v1, offline=True)  # version 1's publish recorded its key
+def test_an_unchanged_run_is_answered_without_building_and_says_what_the_full_run_says(v1_copy: Path):
+    known, reads = _run(v1_copy, offline=True)  # version 1's publish recorded its key
     assert (known.status, known.version, reads) == ("unchanged", 1, 0)
-    _forget_builds(v1)
-    built, reads = _run(v1, offline=True)  # no key: every table built and checked, as before
+    _forget_builds(v1_copy)
+    built, reads = _run(v1_copy, offline=True)  # no key: every table built and checked, as before
     assert (built.status, reads) == ("unchanged", 1)
     assert _said(known) == _said(built)
     # the snapshot's stale tables (RPONTSYD not in it, 3350.T late, ...) are said the same
     assert known.stale["bank_credit_weekly"] == "ODSACBW027SBOG not in snapshot"
     assert known.checks_passed > 900
-    again, reads = _run(v1, offline=True)  # the full run recorded its key too
+    again, reads = _run(v1_copy, offline=True)  # the full run recorded its key too
     assert (again.status, reads) == ("unchanged", 0) and _said(again) == _said(built)
 
 
@@ -98,11 +91,11 @@ def test_after_a_rollback_the_next_run_builds_and_publishes_what_its_inputs_give
     assert (summary.status, summary.version, reads) == ("unchanged", 4, 0)
 
 
-def test_a_deleted_published_file_is_written_again_before_the_key_is_read(v1: Path):
-    (v1 / db.PUBLISHED_FILE).unlink()
-    summary, reads = _run(v1, offline=True)
+def test_a_deleted_published_file_is_written_again_before_the_key_is_read(v1_copy: Path):
+    (v1_copy / db.PUBLISHED_FILE).unlink()
+    summary, reads = _run(v1_copy, offline=True)
     assert (summary.status, summary.version, reads) == ("unchanged", 1, 0)
-    assert db.file_sha256(v1 / db.PUBLISHED_FILE)  # the file is back, version 1 as recorded
+    assert db.file_sha256(v1_copy / db.PUBLISHED_FILE)  # the file is back, version 1 as recorded
 
 
 # ------------------------------------------------------------------ what the key reads
@@ -190,26 +183,26 @@ def test_the_previous_row_counts_only_set_the_minimum_of_rows_not_shrinking(name
         assert a.blocking or name == "series_observations"
 
 
-def test_a_held_table_is_published_once_and_the_runs_after_say_the_same(v1: Path, replay_dir: Path):
+def test_a_held_table_is_published_once_and_the_runs_after_say_the_same(v1_copy: Path, replay_dir: Path):
     # WTREGEN (policy block) without its 2026 rows: 90 days old against the clock 2026-03-31, so
     # the tables that read it keep version 1 and version 2 publishes the rest (the catalog says
     # why). A held table names the version whose rows it keeps, the same in every run that
     # holds it: before, each such run named the newest version, a new catalog to publish.
     path = replay_dir / "fred/WTREGEN.csv"
     path.write_text("".join(line for line in path.read_text().splitlines(keepends=True) if not line.startswith("2026")))
-    first, _ = _run(v1, from_dir=str(replay_dir))
+    first, _ = _run(v1_copy, from_dir=str(replay_dir))
     assert (first.status, first.version) == ("published", 2)
     assert first.held_tables and first.stale["net_liquidity_weekly"].startswith("held (kept version 1): WTREGEN")
-    _forget_builds(v1)
-    built, reads = _run(v1, from_dir=str(replay_dir))
+    _forget_builds(v1_copy)
+    built, reads = _run(v1_copy, from_dir=str(replay_dir))
     assert (built.status, built.version, reads) == ("unchanged", 2, 1)
-    known, reads = _run(v1, from_dir=str(replay_dir))
+    known, reads = _run(v1_copy, from_dir=str(replay_dir))
     assert (known.status, reads) == ("unchanged", 0) and _said(known) == _said(built)
     assert built.stale == first.stale and built.held_tables == first.held_tables
 
 
 def test_a_key_that_cannot_be_written_costs_the_next_run_a_build_not_this_run_its_publish(
-        v1: Path, replay_dir: Path, monkeypatch):
+        v1_copy: Path, replay_dir: Path, monkeypatch):
     from tests.conftest import REVISED_WALCL
 
     path = replay_dir / "fred/WALCL.csv"
@@ -219,10 +212,10 @@ def test_a_key_that_cannot_be_written_costs_the_next_run_a_build_not_this_run_it
         raise duckdb.IOException("Could not write file: No space left on device")
 
     monkeypatch.setattr(db, "record_build", full_disk)
-    summary, _ = _run(v1, from_dir=str(replay_dir))
+    summary, _ = _run(v1_copy, from_dir=str(replay_dir))
     assert (summary.status, summary.version) == ("published", 2)
-    with db.connect(v1) as con:
+    with db.connect(v1_copy) as con:
         assert con.execute("SELECT status FROM ops.runs ORDER BY started_at DESC LIMIT 1").fetchall() == [("published",)]
     monkeypatch.undo()
-    summary, reads = _run(v1, from_dir=str(replay_dir))
+    summary, reads = _run(v1_copy, from_dir=str(replay_dir))
     assert (summary.status, summary.version, reads) == ("unchanged", 2, 1)
