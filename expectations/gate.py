@@ -369,7 +369,7 @@ def _parts(suite: Suite, derived: pl.DataFrame) -> tuple[pl.Series, dict[int, st
     if hashed["part"].n_unique() != derived.select(pl.struct(ids).n_unique()).item():
         raise ValueError(f"{suite.table}: rows of one part are not contiguous; sort the frame by its partition")
     checks = [(c.name, c.blocking, c.expectation.fingerprint()) for c in suite.checks]
-    head = json.dumps([_RESULT_FORMAT, ROWS_SHOWN, _versions(), suite.table, list(suite.key_columns),
+    head = json.dumps([_RESULT_FORMAT, ROWS_SHOWN, library_versions(), suite.table, list(suite.key_columns),
                        str(derived.schema), checks], default=str).encode()
     idents = derived.select(ids).with_columns(hashed["part"]).unique("part", keep="first", maintain_order=True)
     grouped = hashed.group_by("part", maintain_order=True).agg(pl.col("h"))
@@ -477,11 +477,15 @@ def persisted(store: Store) -> Iterator[None]:
         _STORE.reset(token)
 
 
+# what turns the same frame and checks into a verdict: GE, and the libraries that hand it
+# the frame (polars' row hashes are not stable across polars versions either)
+VERDICT_LIBRARIES = ("great_expectations", "pandas", "polars", "numpy")
+
+
 @cache
-def _versions() -> tuple[tuple[str, str], ...]:
-    # what turns the same frame and checks into a verdict: GE, and the libraries that hand it
-    # the frame (polars' row hashes are not stable across polars versions either)
-    return tuple((name, metadata.version(name)) for name in ("great_expectations", "pandas", "polars", "numpy"))
+def library_versions(names: tuple[str, ...] = VERDICT_LIBRARIES) -> tuple[tuple[str, str], ...]:
+    """(name, installed version) of each library of `names`."""
+    return tuple((name, metadata.version(name)) for name in names)
 
 
 def _cache_key(suite: Suite, derived: pl.DataFrame) -> str:
@@ -490,7 +494,7 @@ def _cache_key(suite: Suite, derived: pl.DataFrame) -> str:
     rows are reported by, and the versions. Computed without importing GE."""
     rows = hashlib.sha256(derived.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
     checks = [(c.name, c.blocking, c.expectation.fingerprint()) for c in suite.checks]
-    parts = [_RESULT_FORMAT, ROWS_SHOWN, _versions(), suite.table, list(suite.key_columns),
+    parts = [_RESULT_FORMAT, ROWS_SHOWN, library_versions(), suite.table, list(suite.key_columns),
              str(derived.schema), derived.height, rows, checks]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 

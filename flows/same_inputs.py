@@ -24,9 +24,9 @@ import datetime as dt
 import hashlib
 import json
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 
+from expectations.gate import VERDICT_LIBRARIES, library_versions
 from expectations.tables import PUBLISHED_SUITES
 from flows.incremental import described
 from flows.registry import Registry, SeriesSpec
@@ -35,8 +35,8 @@ from warehouse import db
 PROJECT = Path(__file__).resolve().parents[1]
 # the packages whose code decides a table's rows or its checks
 CODE_PACKAGES = ("flows", "transforms", "expectations", "warehouse")
-# and the libraries that compute them
-LIBRARIES = ("polars", "duckdb", "great_expectations", "pandas", "numpy")
+# and the libraries that compute them: those of a check's verdict, and DuckDB
+LIBRARIES = (*VERDICT_LIBRARIES, "duckdb")
 
 
 @cache
@@ -49,11 +49,7 @@ def code_fingerprint(root: Path = PROJECT) -> str:
         files = (p for p in (root / package).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
         for path in sorted(files):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    for name in LIBRARIES:
-        try:
-            version = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            version = "-"
+    for name, version in library_versions(LIBRARIES):
         digest.update(f"{name}=={version}\0".encode())
     return digest.hexdigest()
 
