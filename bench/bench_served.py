@@ -68,6 +68,8 @@ if __name__ == "__main__":
 
 from prefect import flow  # noqa: E402
 
+from flows.warm_start import PRELOAD  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 NETLIQ = "netliq-daily/netliq-daily"
@@ -84,12 +86,11 @@ def trivial() -> int:
 SERVE_SCRIPT = """
 import sys
 sys.path.insert(0, {bench!r})
-from prefect import serve
-from flows.serve import check_api, deployments, runner_options
+from flows.serve import check_api, runner_options, serve_flows, served_flows
 from bench_served import trivial
 check_api()
-serve(*deployments(offline=True, data_dir={data!r}), trivial.to_deployment(name="bench-trivial"),
-      **runner_options())
+serve_flows([*served_flows(offline=True, data_dir={data!r}), (trivial, {{"name": "bench-trivial"}})],
+            **runner_options())
 """
 SNAPSHOT = ROOT / "data" / "snapshot"
 CHANGED_FILE = Path("fred") / "RRPONTSYD.csv"
@@ -168,7 +169,25 @@ def wait_deployments(names: list[str], proc: subprocess.Popen, timeout: float) -
     raise TimeoutError(f"deployments {names} not registered in {timeout:.0f} s")
 
 
-def one_run(name: str, published: Path | None, timeout: float, parameters: dict | None = None) -> dict:
+def memory_kib(pid: int) -> dict[str, int]:
+    """A process's peak RSS (VmHWM) and its current proportional set size (Pss: shared pages
+    split between the processes sharing them, so a fork's inherited libraries count once
+    across the server and its runs), in KiB; {} once it is gone."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmHWM:", "VmRSS:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                out["Pss"] = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return out
+
+
+def one_run(name: str, published: Path | None, timeout: float, parameters: dict | None = None,
+            serve_pid: int | None = None) -> dict:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -179,8 +198,13 @@ def one_run(name: str, published: Path | None, timeout: float, parameters: dict 
     t_created = time.perf_counter() - t0
     t_published = None
     state = None
+    peak = {"VmHWM": 0, "Pss": 0}  # of the run's process, sampled with each poll
     with get_client(sync_client=True) as client:
         while time.perf_counter() - t0 < timeout:
+            for pid in children(serve_pid) if serve_pid else ():
+                for key, kib in memory_kib(pid).items():
+                    if key in peak:
+                        peak[key] = max(peak[key], kib)
             if published is not None and t_published is None and published.exists():
                 if published.stat().st_mtime_ns != mtime0:
                     t_published = time.perf_counter() - t0
@@ -204,6 +228,8 @@ def one_run(name: str, published: Path | None, timeout: float, parameters: dict 
         "pending_s": _r(marks.get("PENDING")),
         "running_s": _r(marks.get("RUNNING")),
         "completed_s": _r(marks.get("COMPLETED")),
+        "run_peak_rss_mib": round(peak["VmHWM"] / 1024) or None,
+        "run_peak_pss_mib": round(peak["Pss"] / 1024) or None,
     }
 
 
@@ -281,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                 # reported COMPLETED, may still be exiting; wait for it, and say how long
                 settled = settle(serve_proc.pid, args.timeout)
                 if kind == "trivial":
-                    run = one_run(TRIVIAL, None, args.timeout)
+                    run = one_run(TRIVIAL, None, args.timeout, serve_pid=serve_proc.pid)
                 else:
                     if kind == "publishing":
                         current = 1 - current
@@ -289,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                     # still carry the previous one's defaults when the first trigger arrives
                     params = {"offline": False, "from_dir": str(folders[current]), "data_dir": str(data)}
                     offset = log.stat().st_size
-                    run = one_run(NETLIQ, published, args.timeout, params)
+                    run = one_run(NETLIQ, published, args.timeout, params, serve_pid=serve_proc.pid)
                     if poll == "imports":
                         time.sleep(0.5)  # the child's last lines
                         with open(log, errors="replace") as handle:
@@ -308,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(rounds):
                 for kind in ("unchanged", "publishing", "trivial"):
                     trigger(kind, i)
+            mode["resident"] = {"serve process": memory_kib(serve_proc.pid)}
+            for pid in _children_of(serve_proc.pid):
+                if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    mode["resident"]["warm server (flows/warm_start.py)"] = memory_kib(pid)
             stop(serve_proc)
             serve_proc = None
             mode["summary"] = summarize(mode["runs"])
@@ -323,21 +353,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def children(pid: int) -> list[int]:
-    """The flow-run processes of the serve process `pid`: its children (Linux /proc) but
-    multiprocessing's resource tracker, which lives as long as the serve process."""
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
+    """The flow-run processes of the serve process `pid`: its children (Linux /proc), and
+    the children of its multiprocessing forkserver (flows/warm_start.py), which forks each
+    run; not the forkserver itself nor the resource tracker, which live as long as serve."""
     out = []
-    for child in text.split():
+    for child in _children_of(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue  # gone meanwhile
-        if b"resource_tracker" not in cmdline:
-            out.append(int(child))
+        if b"forkserver" in cmdline:
+            out += _children_of(child)
+        elif b"resource_tracker" not in cmdline:
+            out.append(child)
     return out
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def settle(pid: int, timeout: float) -> float:
@@ -362,6 +398,8 @@ def summarize(runs: list[dict]) -> dict:
             "start_median_s": med(p["start"] for p in ph),
             "body_median_s": med(p["body"] for p in ph),
             "previous_exit_median_s": med(r["previous_exit_s"] for r in rs),
+            "run_peak_rss_median_mib": med(r.get("run_peak_rss_mib") for r in rs),
+            "run_peak_pss_median_mib": med(r.get("run_peak_pss_mib") for r in rs),
         }
         imports = [r["imports"] for r in rs if "imports" in r]
         if imports:
@@ -389,12 +427,23 @@ def table(result: dict) -> None:
             print(f"{mode['poll']:>7} {kind:10} {x['ok']:>2}/{x['n']:<2} {_f(x['to_completed_median_s'])} "
                   f"{_f(x['wait_median_s'], 6)} {_f(x['start_median_s'], 6)} {_f(x['body_median_s'], 6)} "
                   f"{_f(x['to_published_median_s'], 11)} {_f(x.get('ratio_over_trivial'), 8)}")
+        print(f"  {mode['poll']}: peak of the run's process, MiB (median RSS / PSS): " + "; ".join(
+            f"{kind} {_m(s[kind]['run_peak_rss_median_mib'])} / {_m(s[kind]['run_peak_pss_median_mib'])}"
+            for kind in ("unchanged", "publishing", "trivial")))
+        for who, kib in mode.get("resident", {}).items():
+            print(f"  {mode['poll']}: {who} at the end: RSS {_m(kib.get('VmRSS', 0) / 1024)} MiB, "
+                  f"PSS {_m(kib.get('Pss', 0) / 1024)} MiB")
         for kind in ("unchanged", "publishing"):
             imp = s[kind].get("imports")
             if imp:
+                print(f"    libraries imported once by the warm server, before any run: {', '.join(PRELOAD)}")
                 print(f"  imports of the flow-run process, {kind} day (ms, cumulative, under -X importtime): "
                       + ", ".join(f"{k} {v}" for k, v in imp["cumulative_ms"].items()))
-                print(f"    not imported: {', '.join(imp['not_imported']) or 'none'}")
+                print(f"    not imported by the run's process: {', '.join(imp['not_imported']) or 'none'}")
+
+
+def _m(mib) -> str:
+    return "-" if not mib else f"{mib:,.0f}"
 
 
 def _f(x, w=7):

@@ -21,13 +21,14 @@ Three deployments of the one flow (`netliq-daily`), served together:
 serving, the shared request budgets (`flows.limits`: `netliq-fred`, `netliq-yahoo`) are
 created on the Prefect API if missing, so every run and worker draws from them.
 
-`prefect.serve` registers the deployment with the Prefect API, then polls it for due runs
-and executes each one in a fresh (spawned) Python process. It polls every POLL_SECONDS (1 s),
-not Prefect's default 10 s: a triggered run starts within a second, for one cheap query a
-second to a local server (PREFECT_RUNNER_POLL_FREQUENCY, when set, is the operator's choice
-and wins). The spawned process imports `flows.pipeline`, and that is on the clock of every
-run: the pipeline imports what a step needs when it needs it (the report is drawn by a
-process of its own, flows.report_job). It needs a *real* API: the
+`serve_flows` registers the deployments with the Prefect API (Prefect's `Runner.add_flow`),
+then polls it for due runs and executes each one in a fresh process, forked from a server
+that has imported the libraries a run needs (flows/warm_start.py). It polls every
+POLL_SECONDS (1 s), not Prefect's default 10 s: a triggered run starts within a second, for
+one cheap query a second to a local server (PREFECT_RUNNER_POLL_FREQUENCY, when set, is the
+operator's choice and wins). The run's process imports netliq's own modules itself, and
+that is on the clock of every run: the pipeline imports what a step needs when it needs it
+(the report is drawn by a process of its own, flows.report_job). It needs a *real* API: the
 ephemeral server that `netliq run` uses lives only as long as one process and runs no
 scheduler, so nothing would ever be scheduled. Choice made here: **refuse clearly** rather
 than start a server ourselves. A server started by `netliq serve` would die with it, hiding
@@ -49,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
 
 TIMEZONE = "America/New_York"
@@ -128,8 +130,8 @@ def _trigger_command(name: str) -> str:
     )
 
 
-def deployments(offline: bool = False, data_dir: str | None = None) -> list["RunnerDeployment"]:
-    """The served deployments of the flow `netliq-daily`.
+def served_flows(offline: bool = False, data_dir: str | None = None) -> list[tuple["Flow", dict]]:
+    """The served deployments of the flow `netliq-daily`, as (flow, deployment options).
 
     `netliq-daily` on the release-aware schedules (New York time); `netliq-backfill` and
     `netliq-as-of` without a schedule, run on demand with their dates given at trigger
@@ -151,14 +153,14 @@ def deployments(offline: bool = False, data_dir: str | None = None) -> list["Run
     )
     mode = ["offline"] if offline else []
     return [
-        daily.to_deployment(
+        (daily, dict(
             name=DEPLOYMENT,
             schedules=schedules,
             parameters=dict(parameters),
             description=description,
             tags=["netliq", "daily", "served"] + mode,
-        ),
-        daily.to_deployment(
+        )),
+        (daily, dict(
             name=BACKFILL_DEPLOYMENT,
             parameters=dict(parameters),
             description=(
@@ -167,8 +169,8 @@ def deployments(offline: bool = False, data_dir: str | None = None) -> list["Run
                 + _trigger_command(BACKFILL_DEPLOYMENT) + "`."
             ),
             tags=["netliq", "backfill", "served"] + mode,
-        ),
-        daily.to_deployment(
+        )),
+        (daily, dict(
             name=AS_OF_DEPLOYMENT,
             parameters=dict(parameters),
             description=(
@@ -177,8 +179,13 @@ def deployments(offline: bool = False, data_dir: str | None = None) -> list["Run
                 + _trigger_command(AS_OF_DEPLOYMENT) + "`."
             ),
             tags=["netliq", "as-of", "served"] + mode,
-        ),
+        )),
     ]
+
+
+def deployments(offline: bool = False, data_dir: str | None = None) -> list["RunnerDeployment"]:
+    """served_flows as Prefect deployments (what `netliq serve` registers)."""
+    return [flow.to_deployment(**options) for flow, options in served_flows(offline, data_dir)]
 
 
 def runner_options(env: Mapping[str, str] = os.environ) -> dict[str, float]:
@@ -220,12 +227,39 @@ def serve(offline: bool = False, data_dir: str | None = None) -> None:
             args = (f"--data-dir {data_dir} " if data_dir else "") + "serve" + (" --offline" if offline else "")
             raise ServeError(NO_API_MESSAGE.format(args=args)) from None
         raise
-    from prefect import serve as prefect_serve
-
     from flows import limits
 
     try:
         limits.ensure_limits()
     except ValueError as exc:  # an existing limit that cannot work as a rate limit
         raise ServeError(f"netliq serve: {exc}") from exc
-    prefect_serve(*deployments(offline=offline, data_dir=data_dir), **runner_options())
+    serve_flows(served_flows(offline=offline, data_dir=data_dir), **runner_options())
+
+
+def serve_flows(served: list[tuple["Flow", dict]], **runner_kwargs) -> None:
+    """Prefect's `serve`, with the flow objects: each (flow, deployment options) is given to
+    the runner with `Runner.add_flow`, so a run starts from the flow in memory (a process
+    forked from the warm server of flows/warm_start.py) instead of a new `python -m
+    prefect.engine` that copies the deployment's storage and imports everything again.
+    Runs until Ctrl-C; the schedules are then paused (as `prefect.serve` does)."""
+    import asyncio
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    from flows import warm_start
+
+    runner = Runner(pause_on_shutdown=True, **runner_kwargs)
+    names = []
+    for flow, options in served:
+        runner.add_flow(flow, **options)
+        names.append(f"{flow.name}/{options['name']}")
+    not_warm = warm_start.install()
+    print("Serving " + ", ".join(names) + " and polling for scheduled runs (Ctrl-C stops).")
+    print("Runs start " + (f"as Prefect starts them: {not_warm}." if not_warm
+                           else "forked from a process that has imported their libraries (flows/warm_start.py)."))
+    print(f"Trigger one with: uv run prefect deployment run {names[0]}", flush=True)
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        print(f"Received {type(exc).__name__}, shutting down.")

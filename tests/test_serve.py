@@ -190,13 +190,12 @@ def test_parameters(deployment):
 
 @pytest.fixture
 def no_prefect_serve(monkeypatch):
-    """Fail loudly if anything reaches `prefect.serve` (which would block forever)."""
-    import prefect
+    """Fail loudly if anything reaches the runner (`serve_flows`, which would block forever)."""
 
     def boom(*args, **kwargs):
-        raise AssertionError("prefect.serve must not be reached")
+        raise AssertionError("serve_flows must not be reached")
 
-    monkeypatch.setattr(prefect, "serve", boom)
+    monkeypatch.setattr(served, "serve_flows", boom)
 
 
 def test_serve_without_api_refuses_with_instructions(no_prefect_serve):
@@ -229,22 +228,31 @@ def test_serve_with_an_api_that_does_not_answer_refuses_fast(no_prefect_serve):
 
 
 def test_serve_hands_the_deployments_to_prefect(monkeypatch):
-    import prefect
-
     from flows import limits
+    from flows.pipeline import daily
 
     seen, order = [], []
     monkeypatch.setattr(served, "check_api", lambda: "http://127.0.0.1:4200/api")
     monkeypatch.setattr(limits, "ensure_limits", lambda *a, **kw: order.append("limits") or {})
     options = {}
     monkeypatch.delenv(served.POLL_ENV, raising=False)
-    monkeypatch.setattr(prefect, "serve", lambda *deps, **kw: (order.append("serve"), seen.extend(deps),
-                                                               options.update(kw)))
+    monkeypatch.setattr(served, "serve_flows", lambda flows, **kw: (order.append("serve"), seen.extend(flows),
+                                                                    options.update(kw)))
     served.serve(offline=True, data_dir="d")
-    assert [d.name for d in seen] == NAMES
+    assert [o["name"] for _, o in seen] == NAMES
+    assert all(f is daily for f, _ in seen)  # the flow object itself: runs start from it (flows/warm_start.py)
     assert options == {"query_seconds": served.POLL_SECONDS}
-    assert all(d.parameters["offline"] is True for d in seen)
+    assert all(o["parameters"]["offline"] is True for _, o in seen)
     assert order == ["limits", "serve"]  # the shared rate limits exist before any run starts
+
+
+def test_the_deployments_are_the_served_flows():
+    """What prefect.yaml and the tests read (deployments) is what serve registers (served_flows)."""
+    flows = served.served_flows(offline=True, data_dir="d")
+    deployments = served.deployments(offline=True, data_dir="d")
+    assert [d.name for d in deployments] == [o["name"] for _, o in flows]
+    assert [d.parameters for d in deployments] == [o["parameters"] for _, o in flows]
+    assert [d.description for d in deployments] == [o["description"] for _, o in flows]
 
 
 def test_serve_refuses_an_unusable_rate_limit(monkeypatch, no_prefect_serve):
