@@ -255,9 +255,11 @@ def serve_flows(served: list[tuple["Flow", dict]], **runner_kwargs) -> None:
         runner.add_flow(flow, **options)
         names.append(f"{flow.name}/{options['name']}")
     not_warm = warm_start.install()
-    print("Serving " + ", ".join(names) + " and polling for scheduled runs (Ctrl-C stops).")
-    print("Runs start " + (f"as Prefect starts them: {not_warm}." if not_warm
-                           else "forked from a process that has imported their libraries (flows/warm_start.py)."))
+    print("Serving, and polling for the runs that are due (Ctrl-C stops):")
+    for name in names:
+        print(f"  {name}")
+    print("Runs start " + (f"as Prefect starts them: {not_warm}." if not_warm else
+                           "forked from a process that has their libraries imported\n(flows/warm_start.py)."))
     print(f"Trigger one with: uv run prefect deployment run {names[0]}", flush=True)
     try:
         asyncio.run(runner.start())

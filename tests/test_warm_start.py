@@ -104,7 +104,9 @@ def test_a_served_run_is_forked_from_the_warm_server(prefect_harness, tmp_path: 
         while not any("Trigger one with" in line for line in banner):  # registered, warm server started
             assert serve.poll() is None and time.monotonic() < deadline, "".join(banner)[-3000:]
             banner.append(serve.stdout.readline())
-        assert "forked from a process that has imported their libraries" in "".join(banner)
+        assert "forked from a process that has their libraries imported" in "".join(banner)
+        ours = banner[next(i for i, line in enumerate(banner) if line.startswith("Serving")):]
+        assert max(len(line.rstrip("\n")) for line in ours) <= 80, ours  # an 80-column terminal
         run = run_deployment("warm-probe/probe", timeout=120)
         assert run.state.is_completed(), run.state
         seen = json.loads(out.read_text())
