@@ -3,9 +3,10 @@ day that publishes, with a Prefect server and `netliq serve` already running.
 
 Starts a private `prefect server start` on a free loopback port (own PREFECT_HOME, so own
 database), then, for each runner poll frequency asked for (default: netliq serve's own, 1 s;
-"10" is Prefect's default), a serve process serving `flows.serve.deployments(offline=True,
-data_dir=TMP)` with netliq serve's runner options, plus a trivial flow served the same way
-(same process, same runner). Two replay folders, A (the snapshot) and B (A with the last
+"10" is Prefect's default), a serve process serving what `netliq serve` serves
+(`flows.serve.serve_flows` of `served_flows(offline=True, data_dir=TMP)`, runs forked from the
+warm server of flows/warm_start.py) with netliq serve's runner options, plus a trivial flow
+served the same way (same process, same runner). Two replay folders, A (the snapshot) and B (A with the last
 RRPONTSYD value raised by 1), are given as flow parameters (`offline=False, from_dir=...`):
 a run on the folder last published finds nothing new, a run on the other one publishes. The
 first run (A, fresh data dir) publishes version 1 and is reported apart. Then each round
@@ -17,14 +18,16 @@ heartbeat thread, its log and event workers): a daily trigger finds the runner i
 wait is printed per run ("the previous run's process exited N s after its end"). The state history of each run splits the latency into:
 
   wait    trigger -> PENDING      the runner's poll loop finding the scheduled run
-  start   PENDING -> RUNNING      spawning a fresh Python process for the run and importing
-                                  the flow's module in it (multiprocessing "spawn")
+  start   PENDING -> RUNNING      forking the run's process from the warm server, which
+                                  unpickles the flow and imports netliq's modules and polars
   body    RUNNING -> COMPLETED    the flow itself (netliq: fetch, check, rebuild, publish)
 
-Last, unless --no-imports, a second serve process with PYTHONPROFILEIMPORTTIME=1 runs one
+With each poll the run's process is sampled for its peak RSS and its PSS (/proc). Last,
+unless --no-imports, a second serve process with PYTHONPROFILEIMPORTTIME=1 runs one
 unchanged and one publishing day: the flow-run process's `-X importtime` lines (they go to
-the serve log) give what it imported and how long each heavy package took, and whether
-Great Expectations, Altair or vl-convert loaded. Those two runs are not in the medians.
+the serve log) give what it imported itself and how long each heavy package took, and
+whether Great Expectations, Altair or vl-convert loaded (what the warm server imported
+once, before any run, is listed apart: flows.warm_start.PRELOAD). Those two runs are not in the medians.
 The load average is recorded before and after. Server and serve processes are always
 killed (their process groups) at the end.
 
@@ -415,7 +418,7 @@ def table(result: dict) -> None:
     print(f"\nload average before {result['machine']['loadavg_before']}, after {result['machine']['loadavg_after']} "
           f"({result['machine']['cpus']} CPUs)")
     print("medians, seconds from trigger (run_deployment(timeout=0)) | wait = to PENDING (runner poll), "
-          "start = PENDING->RUNNING (process spawn + imports), body = RUNNING->COMPLETED")
+          "start = PENDING->RUNNING (fork + imports), body = RUNNING->COMPLETED")
     head = (f"{'poll':>7} {'run':10} {'ok/n':>5} {'->done':>7} {'wait':>6} {'start':>6} {'body':>6} "
             f"{'->published':>11} {'/trivial':>8}")
     print(head)
