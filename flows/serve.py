@@ -189,7 +189,7 @@ def deployments(offline: bool = False, data_dir: str | None = None) -> list["Run
 
 
 def runner_options(env: Mapping[str, str] = os.environ) -> dict[str, float]:
-    """Keyword arguments for `prefect.serve`'s runner: poll every POLL_SECONDS unless the
+    """Keyword arguments for the runner (`serve_flows`): poll every POLL_SECONDS unless the
     operator set PREFECT_RUNNER_POLL_FREQUENCY (then Prefect reads it itself)."""
     return {} if env.get(POLL_ENV) else {"query_seconds": POLL_SECONDS}
 

@@ -85,7 +85,8 @@ def test_a_served_run_is_forked_from_the_warm_server(prefect_harness, tmp_path: 
     """netliq serve's path, for real: serve_flows in its own process against the harness's
     API, one run triggered. Its process is a child of the forkserver (not of the serve
     process, as a spawned run is), and Great Expectations was imported before the run's
-    own code ran (the server's preload); the run completes."""
+    own code ran (the server's preload); the run completes. A run whose process is killed
+    is reported crashed, and the next run starts and completes as before."""
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL
 
@@ -107,7 +108,7 @@ def test_a_served_run_is_forked_from_the_warm_server(prefect_harness, tmp_path: 
         assert "forked from a process that has their libraries imported" in "".join(banner)
         ours = banner[next(i for i, line in enumerate(banner) if line.startswith("Serving")):]
         assert max(len(line.rstrip("\n")) for line in ours) <= 80, ours  # an 80-column terminal
-        run = run_deployment("warm-probe/probe", timeout=120)
+        run = run_deployment("warm-probe/probe", timeout=120, poll_interval=0.5)
         assert run.state.is_completed(), run.state
         seen = json.loads(out.read_text())
         servers = [pid for pid in _children(serve.pid)
@@ -115,6 +116,11 @@ def test_a_served_run_is_forked_from_the_warm_server(prefect_harness, tmp_path: 
         assert seen["ppid"] in servers, (seen["ppid"], servers, serve.pid)
         # the server's preload; polars asks not to be forked: each run imports it itself
         assert seen["loaded"] == ["duckdb", "great_expectations"]
+        killed = run_deployment("warm-probe/probe", parameters={"kill": True}, timeout=120, poll_interval=0.5)
+        assert killed.state.is_crashed(), killed.state
+        again = run_deployment("warm-probe/probe", timeout=120, poll_interval=0.5)
+        assert again.state.is_completed(), again.state
+        assert json.loads(out.read_text())["pid"] not in (seen["pid"], serve.pid)
     finally:
         os.killpg(serve.pid, 9)
         serve.wait(timeout=30)
