@@ -282,13 +282,13 @@ def daily(offline: bool = False, from_dir: str | None = None, data_dir: str | No
                           accepted)
 
 
-
 # `netliq serve` hands this flow to Prefect's runner, which pickles it (cloudpickle) for the
 # run's process. Its function is copied by value (the module's `daily` is the Flow, not the
 # function), and a copied function keeps only the globals its body reads, so Prefect could
 # not resolve the annotations, which are text here (`from __future__ import annotations`),
 # when it validates the parameters there ("`DailyModel` is not fully defined"). Resolved once:
 daily.fn.__annotations__ = typing.get_type_hints(daily.fn)
+
 
 def _daily(con, root, registry, used, folder, api_key, run_id, started, mode, as_of, backfill,
            accepted=frozenset()) -> RunSummary:

@@ -29,12 +29,12 @@ import multiprocessing
 import types
 
 # What a flow run imports that costs time (bench_served's import lines): the engine itself,
-# DuckDB, pandas (the frames the gate validates) and the gate's library (with pyarrow and numpy: 2.8 s of a day
-# that publishes). The server imports them and never runs them, and the threads they start
-# on import (numpy's OpenBLAS pool, pyarrow's jemalloc) are made consistent across fork by
-# their own fork handlers. Not polars: it starts threads of its own on import, and its
-# documentation asks for spawn or forkserver, not a fork of a process that has it loaded;
-# each run imports it itself (0.1 s).
+# DuckDB, pandas (the frames the gate validates) and the gate's library (with pyarrow and
+# numpy: 2.8 s of a day that publishes). The server imports them and never runs them, and the
+# threads they start on import (numpy's OpenBLAS pool, pyarrow's jemalloc) are made
+# consistent across fork by their own fork handlers. Not polars: it starts threads of its own
+# on import, and its documentation asks for spawn or forkserver, not a fork of a process that
+# has it loaded; each run imports it itself (0.1 s).
 PRELOAD: tuple[str, ...] = ("prefect.flow_engine", "prefect.task_engine", "duckdb", "pandas", "great_expectations")
 # the line of prefect.flow_engine.run_flow_in_subprocess this relies on
 _SPAWN_LINE = 'multiprocessing.get_context("spawn")'
