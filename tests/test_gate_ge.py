@@ -9,6 +9,7 @@ same file with 2026-03-11 (6,646,344) sent in billions (6646.344): a constructed
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import datetime as dt
 
@@ -87,6 +88,36 @@ def test_two_checks_with_the_same_arguments_each_get_their_result(walcl):
     assert [(r.check, r.success, r.blocking) for r in results] == [
         ("in_millions", False, True), ("in_millions_again", False, False)]
     assert all([str(row["obs_date"])[:10] for row in r.rows] == ["2026-03-11"] for r in results)
+
+
+def test_the_checks_derived_integers_are_widened_and_ge_says_the_same(walcl):
+    """GE's range check runs value by value in Python on anything but 64-bit numbers, so the
+    gate widens the integer columns a suite derives (gate.widened). The table's own columns
+    keep their types (the schema checks judge them); GE's verdicts, rows and messages are
+    the same on the narrow and the widened frame. The flag check fails on the real WALCL weeks
+    above 8,000,000 millions, counted here from the CSV with the csv module."""
+    derive = lambda f: f.with_columns(  # noqa: E731
+        (pl.col("value") > 8_000_000).cast(pl.Int32).alias("above"), pl.len().alias("weeks"))
+    above = gxe.ExpectColumnValuesToBeBetween(column="above", min_value=0, max_value=0)
+    weeks = gxe.ExpectColumnValuesToBeBetween(column="weeks", min_value=1, max_value=None)
+    suite = gate.Suite("raw.observations[WALCL]", ("obs_date",),
+                       (gate.Check("below_8tn", above), gate.Check("has_weeks", weeks)), derive)
+    narrow = derive(walcl)
+    assert (narrow.schema["above"], narrow.schema["weeks"]) == (pl.Int32, pl.UInt32)
+    wide = gate.widened(narrow, walcl.columns)
+    assert (wide.schema["above"], wide.schema["weeks"]) == (pl.Int64, pl.Int64)
+    assert all(wide.schema[c] == narrow.schema[c] for c in walcl.columns)
+    assert wide.select("above", "weeks").rows() == narrow.select("above", "weeks").rows()
+    on_narrow, on_wide = gate._run_ge(suite, narrow), gate._run_ge(suite, wide)
+    assert [(r.check, r.success, r.message()) for r in on_wide] == [(r.check, r.success, r.message()) for r in on_narrow]
+    with open(SNAPSHOT_DIR / "fred" / "WALCL.csv", newline="") as handle:
+        above_8tn = [row["date"] for row in csv.DictReader(handle)
+                     if row["value"] not in ("", ".") and float(row["value"]) > 8_000_000]
+    failed = {r.check: r for r in on_wide}["below_8tn"]
+    assert not failed.success
+    assert f"{len(above_8tn)} offending row(s)" in failed.message()
+    assert [str(row["obs_date"])[:10] for row in failed.rows] == above_8tn[:len(failed.rows)]
+    assert {r.check: r.success for r in gate.validate(suite, walcl).results} == {"below_8tn": False, "has_weeks": True}
 
 
 # ------------------------------------------------------------------ checks on the clock's columns
