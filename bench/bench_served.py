@@ -6,8 +6,8 @@ database), then, for each runner poll frequency asked for (default: netliq serve
 "10" is Prefect's default), a serve process serving what `netliq serve` serves
 (`flows.serve.serve_flows` of `served_flows(offline=True, data_dir=TMP)`, runs forked from the
 warm server of flows/warm_start.py) with netliq serve's runner options, plus a trivial flow
-served the same way (same process, same runner). Two replay folders, A (the snapshot) and B (A with the last
-RRPONTSYD value raised by 1), are given as flow parameters (`offline=False, from_dir=...`):
+served the same way (same process, same runner). Two replay folders, A (the snapshot) and
+B (A with the last RRPONTSYD value raised by 1), are given as flow parameters (`offline=False, from_dir=...`):
 a run on the folder last published finds nothing new, a run on the other one publishes. The
 first run (A, fresh data dir) publishes version 1 and is reported apart. Then each round
 triggers, with `run_deployment(..., timeout=0)`, an unchanged netliq run, a publishing
@@ -27,7 +27,8 @@ unless --no-imports, a second serve process with PYTHONPROFILEIMPORTTIME=1 runs 
 unchanged and one publishing day: the flow-run process's `-X importtime` lines (they go to
 the serve log) give what it imported itself and how long each heavy package took, and
 whether Great Expectations, Altair or vl-convert loaded (what the warm server imported
-once, before any run, is listed apart: flows.warm_start.PRELOAD). Those two runs are not in the medians.
+once, before any run, is listed apart: flows.warm_start.PRELOAD). Those two runs are not in
+the medians.
 The load average is recorded before and after. Server and serve processes are always
 killed (their process groups) at the end.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +27,9 @@ def baseline(offline_v1: Path) -> Path:
 
 
 @pytest.fixture
-def root(baseline: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "data"
-    shutil.copytree(baseline, copy)
-    return copy
+def root(v1_copy: Path) -> Path:
+    """A writable copy of the baseline (tests/conftest.py's v1_copy)."""
+    return v1_copy
 
 
 @pytest.fixture

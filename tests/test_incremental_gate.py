@@ -6,7 +6,6 @@ whole stored history."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -23,10 +22,8 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 @pytest.fixture
-def data_root(offline_v1: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(offline_v1, root)
-    return root
+def data_root(v1_copy: Path) -> Path:
+    return v1_copy
 
 
 @pytest.fixture
