@@ -160,13 +160,18 @@ def child(args: argparse.Namespace) -> None:
             import cProfile
 
             profiler = cProfile.Profile()
+        from flows.cli import _prefect_settings
         from flows.pipeline import daily
+        from flows.prefect_server import owned_server
 
         imported = time.perf_counter()
         if profiler:
             profiler.enable()
         flow_begin = time.perf_counter()
-        state = daily(from_dir=args.folder, data_dir=args.data, return_state=True)
+        # as `netliq run` calls it: its start-up timeout for the temporary server (Prefect's
+        # 20 s failed a first run here, while the server created its database), its own server
+        with _prefect_settings(), owned_server():
+            state = daily(from_dir=args.folder, data_dir=args.data, return_state=True)
         flow_s = time.perf_counter() - flow_begin
         if profiler:
             profiler.disable()

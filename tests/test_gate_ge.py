@@ -1,6 +1,7 @@
 """How the gate drives Great Expectations (expectations/gate.py `_run_ge`): the suite is handed
 to GE whole, and GE's expectation `configuration` is built once per expectation within one
-validation (`_configuration_memo`). Neither may change a verdict, a row or a message.
+validation (`_configuration_memo`), and no batch is fingerprinted (`_no_batch_fingerprint`). None
+may change a verdict, a row or a message.
 
 Data: the real WALCL snapshot (data/snapshot/fred/WALCL.csv, millions of dollars), and the
 same file with 2026-03-11 (6,646,344) sent in billions (6646.344): a constructed damage.
@@ -75,6 +76,39 @@ def test_a_validation_that_raises_still_gives_ge_its_property_back(walcl, monkey
     with pytest.raises(RuntimeError, match="mid-validation"):
         ge_results(suite, walcl)
     assert Expectation.__dict__["configuration"] is ge_own
+
+
+def test_no_batch_is_fingerprinted_and_ge_says_the_same(walcl, monkeypatch):
+    """GE fingerprints each pandas batch under its HASH_THRESHOLD (a hash of every row, for a
+    batch marker nothing reads): the gate turns that off while it hands GE a batch. The
+    verdicts, rows and messages are those of GE with its fingerprint, and GE's constant is
+    back afterwards."""
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    own = engine.HASH_THRESHOLD
+    suite = suites.raw_input_suite(load_registry().get("WALCL"), CLOCK)
+    hashed = []
+    real_hash = engine.hash_pandas_dataframe
+    monkeypatch.setattr(engine, "hash_pandas_dataframe", lambda df: hashed.append(len(df)) or real_hash(df))
+    without = [ge_results(suite, f) for f in (walcl, damaged(walcl))]
+    assert hashed == [] and engine.HASH_THRESHOLD == own
+    monkeypatch.setattr(gate, "_no_batch_fingerprint", contextlib.nullcontext)
+    with_fingerprint = [ge_results(suite, f) for f in (walcl, damaged(walcl))]
+    # GE's own path hashes each frame (twice: when the batch is got, and again by validate),
+    # so the first check can fail
+    assert len(hashed) >= 2 and set(hashed) == {walcl.height}
+    assert without == with_fingerprint
+    assert [r.message() for rs in without for r in rs] == [r.message() for rs in with_fingerprint for r in rs]
+    assert {r.check for r in without[1] if not r.success} >= {"value_range", "jump_pct"}
+
+
+def test_a_ge_without_the_fingerprint_threshold_is_left_alone(walcl, monkeypatch):
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    monkeypatch.delattr(engine, "HASH_THRESHOLD")
+    with gate._no_batch_fingerprint():
+        assert not hasattr(engine, "HASH_THRESHOLD")
+    assert not hasattr(engine, "HASH_THRESHOLD")
 
 
 def test_two_checks_with_the_same_arguments_each_get_their_result(walcl):
