@@ -26,7 +26,7 @@ from prefect.states import Failed
 from expectations import suites
 from expectations.gate import CheckResult, SuiteResult, failure, persisted, validate
 from expectations.revisions import revision_check
-from flows import incremental, limits, notify, same_inputs
+from flows import incremental, limits, long_tables, notify, same_inputs
 from flows.lock import run_lock
 from flows.registry import SeriesSpec, load_registry
 from flows.sources import file as file_source
@@ -45,6 +45,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 REVISION_WINDOW_DAYS = 120
 # revisions listed one by one in the run summary (all are in the published `revisions` table)
 REVISIONS_SHOWN = 20
+# the tables of every stored series, built from what raw stored since their last build
+LONG = ("series_observations",)
 
 
 class GateBlocked(RuntimeError):
@@ -180,11 +182,13 @@ def audit(suite: suites.Suite, frame: pl.DataFrame) -> SuiteResult:
 
 
 @task(cache_policy=NO_CACHE)
-def build_tables(inputs: Inputs, late: dict[str, str], unavailable: dict[str, str], held: dict[str, str] | None = None
-                 ) -> tuple[dict[str, pl.DataFrame], dict[str, str], dict[str, str]]:
+def build_tables(inputs: Inputs, late: dict[str, str], unavailable: dict[str, str], held: dict[str, str] | None = None,
+                 skip: tuple[str, ...] = ()) -> tuple[dict[str, pl.DataFrame], dict[str, str], dict[str, str]]:
     """Every table whose required inputs are available and none held; per table why it is
     stale ("" when fresh): an input late against the clock, or unavailable; and per table
-    not built because an input it reads is held (a block-policy series late or failing)."""
+    not built because an input it reads is held (a block-policy series late or failing).
+    A table in `skip` gets its status but is not built (the caller builds it: the long
+    tables, flows/long_tables.py)."""
     built, status, blocked = {}, {}, {}
     held = held or {}
     for name, builder in BUILDERS.items():
@@ -198,7 +202,7 @@ def build_tables(inputs: Inputs, late: dict[str, str], unavailable: dict[str, st
                    if k in unavailable or (k in missing)]
         reasons += [f"{k} late" for k in required + optional if k in late]
         status[name] = "; ".join(dict.fromkeys(reasons))
-        if not missing:
+        if not missing and name not in skip:
             built[name] = builder.build(inputs)
     return built, status, blocked
 
@@ -590,16 +594,6 @@ def _reads(registry, names: list[str]) -> dict[str, list[str]]:
     return {n: list(BUILDERS[n].required(registry) + BUILDERS[n].optional(registry)) for n in names if n in BUILDERS}
 
 
-def _revisions(known: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """The `revisions` table from the point-in-time rows of every series."""
-    frames = [pit.revisions(rows).with_columns(pl.lit(key).alias("series_id")) for key, rows in known.items()]
-    spec = TABLES["revisions"]
-    if not frames:
-        return pl.DataFrame(schema=spec.schema)
-    out = pl.concat(frames).rename({"fetched_at_utc": "revised_at_utc"})
-    return out.select(spec.schema.names()).cast(dict(spec.schema)).sort("known_at_utc", "series_id", "obs_date")
-
-
 def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, backfill,
          accepted=frozenset()) -> RunSummary:
     steps = _Steps(lambda name: db.run_step(con, run_id, name))
@@ -626,13 +620,19 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                           held_tables=same["held_tables"], row_changes=dict.fromkeys(previous_counts, 0),
                           revised_rows=[])
 
-    known = _known(con, registry, used)
+    # the long tables are built from the rows raw stored since the current version's were
+    # (flows/long_tables.py); every other table reads its few series whole
+    long_plan = long_tables.plan(con, used, previous["version"] if previous else None)
+    modelled = {k for name, builder in BUILDERS.items() if name not in LONG
+                for k in builder.required(registry) + builder.optional(registry)}
+    known = _known(con, registry, [spec for spec in used if spec.key in modelled])
     inputs = _inputs(registry, {k: pit.current(rows) for k, rows in known.items()}, clock, known)
-    built, status, held_tables = build_tables(inputs, late, unavailable, held)
-    # every stored row of every series (9 million at 1,000 series) is read for the last time
-    # here: what remains of the run checks and publishes the tables, without them in memory
-    revised = _revisions(known)
-    del known, inputs
+    built, status, held_tables = build_tables(inputs, late, unavailable, held, skip=LONG)
+    observations, revised = long_tables.build(con, long_plan, {spec.key: spec for spec in used}, known)
+    if "series_observations" in status:  # not held: built
+        built = {name: built[name] if name in built else observations for name in BUILDERS
+                 if name in built or name == "series_observations"}
+    del known, inputs, observations
     db.stage(con, built)
     steps.start("build and check tables", f"[4/5] built {len(built)} tables; checking them")
     failures: list[CheckResult] = []
@@ -654,6 +654,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
         status[name] = f"held ({kept}): {why}"
         _progress(_held_line(name, status[name]))
     names = [n for n in BUILDERS if n in built or n in carried]
+    built_names = set(built)
     built = frame = None  # staged and checked: the frames are not read again
     db.stage(con, {"revisions": revised})
     result = audit(PUBLISHED_SUITES["revisions"](registry, clock, previous_counts.get("revisions", 0)), revised)
@@ -680,8 +681,11 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
                         revised_rows=this_run.head(REVISIONS_SHOWN).select(
                             "series_id", "obs_date", "old_value", "new_value", "known_at_utc").to_dicts())
     unchanged = previous is not None and db.same_content(con, "staging", names, sums, previous["checksums"])
+    long_built = "series_observations" in built_names
     if unchanged and published.exists():
         _record_build(con, inputs_key, previous["version"], table_checks_passed, status, held_tables)
+        if long_built:
+            _record_long_tables(con, long_plan, previous["version"])
         return _unchanged(con, run_id, previous, published, clock, rows_added, passed, steps, **summary_args)
 
     db.run_step(con, run_id, "publish")
@@ -707,6 +711,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     if not any(w.check == "rows_not_shrinking" for w in warnings):
         _record_build(con, same_inputs.key(con, registry, used, clock, late, unavailable, held, counts), version,
                       table_checks_passed, status, held_tables)
+    if long_built:
+        _record_long_tables(con, long_plan, version)
     report = _write_report(published, root)  # after the run is recorded: nothing it does can change it
     return _report(RunSummary(run_id, "published", clock, version, published, rows_added, counts, passed,
                               report=report, **summary_args), message, steps)
@@ -720,6 +726,15 @@ def _record_build(con, key: str, version: int, passed: int, status: dict, held_t
     except db.DatabaseError as exc:
         get_run_logger().warning(f"the build key was not recorded ({type(exc).__name__}: {exc}); "
                                  "the next run builds its tables")
+
+
+def _record_long_tables(con, plan: long_tables.Plan, version: int) -> None:
+    """long_tables.record, best effort as _record_build: without it the next run builds every row."""
+    try:
+        long_tables.record(con, plan, version)
+    except db.DatabaseError as exc:
+        get_run_logger().warning(f"what the long tables were built from was not recorded ({type(exc).__name__}: "
+                                 f"{exc}); the next run builds them from every stored row")
 
 
 def _held_line(name: str, status: str) -> str:
@@ -769,7 +784,7 @@ def _rebuild_as_of(con, root, registry, used, known, day, run_id, steps, rows_ad
         passed += sum(r.success for r in result.results)
     if failures:
         raise _block(con, root, run_id, failures, built, day, steps)
-    revised = _revisions(known).filter(pl.col("known_at_utc") <= through)
+    revised = long_tables.revisions_of(known).filter(pl.col("known_at_utc") <= through)
     names = [n for n in BUILDERS if n in built] + ["revisions"]
     status.update({n: f"held (not in this rebuild): {why}" for n, why in held_tables.items()})
     db.stage(con, {**built, "revisions": revised,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from flows.registry import Registry
+from flows.registry import Registry, SeriesSpec
 from transforms import balance_sheet, correlation, forward_returns, markets, observations, variants
 from transforms.liquidity import BN_DECIMALS, in_billions, net_liquidity_daily, net_liquidity_weekly
 from transforms.prices import asset_prices_daily
@@ -208,12 +208,18 @@ def _variant_terms(registry: Registry, reference: bool | None = None) -> tuple[s
 def _observations(inputs: Inputs) -> pl.DataFrame:
     """series_observations: every stored series, from the rows as known (Inputs.series)."""
     present = {k: f for k, f in inputs.series.items() if f is not None and f.height}
+    return observations_of(present, {k: inputs.registry.get(k) for k in present})
+
+
+def observations_of(current: dict[str, pl.DataFrame], specs: dict[str, SeriesSpec]) -> pl.DataFrame:
+    """series_observations of the series in `current` (each one's rows as known, the newest
+    value per observation), described by their registry entries in `specs`."""
     stored = [f.with_columns(pl.lit(k).alias("series_id")).select(observations.STORED_SCHEMA.keys())
-              .cast(observations.STORED_SCHEMA) for k, f in present.items()]
-    specs = [inputs.registry.get(k) for k in present]
-    series = pl.DataFrame({"series_id": [s.key for s in specs], "series_name": [s.name for s in specs],
-                           "native_units": [s.native_units for s in specs], "to_bn": [s.to_bn for s in specs],
-                           "source": [s.provider for s in specs], "source_id": [s.id for s in specs]},
+              .cast(observations.STORED_SCHEMA) for k, f in current.items()]
+    entries = [specs[k] for k in current]
+    series = pl.DataFrame({"series_id": [s.key for s in entries], "series_name": [s.name for s in entries],
+                           "native_units": [s.native_units for s in entries], "to_bn": [s.to_bn for s in entries],
+                           "source": [s.provider for s in entries], "source_id": [s.id for s in entries]},
                           schema=observations.SERIES_SCHEMA)
     return observations.series_observations(
         pl.concat(stored) if stored else pl.DataFrame(schema=observations.STORED_SCHEMA), series)

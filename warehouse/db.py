@@ -744,6 +744,74 @@ def raw_extent(con, series_ids: list[str]) -> list[list]:
     return [list(row) for row in rows]
 
 
+def raw_watermarks(con, series_ids: list[str]) -> dict[str, tuple[int, dt.datetime]]:
+    """Per series of `series_ids` that raw holds: its rows and its newest fetch."""
+    rows = con.execute("SELECT series_id, count(*), max(fetched_at) FROM raw.observations "
+                       "WHERE list_contains(?, series_id) GROUP BY series_id", [list(series_ids)]).fetchall()
+    return {key: (n, through) for key, n, through in rows}
+
+
+def record_long_tables(con, version: int, entries: dict[str, tuple[str, int, dt.datetime]]) -> None:
+    """The long tables of `version` hold each series of `entries` (series → its registry
+    entry's fingerprint, and raw's rows and newest fetch of it that they were built from);
+    every earlier record goes."""
+    con.execute("BEGIN")
+    try:
+        con.execute("DELETE FROM ops.long_table_builds")
+        if entries:
+            con.executemany("INSERT INTO ops.long_table_builds VALUES (?, ?, ?, ?, ?)",
+                            [[key, version, entry, rows, through] for key, (entry, rows, through) in entries.items()])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def long_tables_record(con) -> dict[str, tuple[int, str, int, dt.datetime]]:
+    """What record_long_tables stored: series → (version, entry, raw rows, newest fetch)."""
+    return {key: (version, entry, rows, through) for key, version, entry, rows, through in con.execute(
+        "SELECT series_id, version, entry, raw_rows, fetched_through FROM ops.long_table_builds").fetchall()}
+
+
+def rows_stored_since(con, through: dict[str, dt.datetime]) -> dict[str, tuple[int, dt.date | None]]:
+    """Per series of `through`: how many of its raw rows were fetched by then, and the
+    earliest observation date among the rows fetched after (None: no row since)."""
+    if not through:
+        return {}
+    asked = pl.DataFrame({"series_id": list(through), "through": list(through.values())},
+                         schema={"series_id": pl.String, "through": pl.Datetime("us", "UTC")})
+    con.register("_through", asked)
+    try:
+        rows = con.execute("""
+            SELECT o.series_id, count(*) FILTER (WHERE o.fetched_at <= t.through),
+                   min(o.obs_date) FILTER (WHERE o.fetched_at > t.through)
+            FROM raw.observations o JOIN _through t USING (series_id) GROUP BY o.series_id""").fetchall()
+    finally:
+        con.unregister("_through")
+    return {key: (n, first) for key, n, first in rows}
+
+
+def observation_histories_from(con, since: dict[str, dt.date]) -> dict[str, pl.DataFrame]:
+    """observation_histories of each series of `since`, only its observations dated from
+    that date on (every stored row of each), in one query."""
+    if not since:
+        return {}
+    asked = pl.DataFrame({"series_id": list(since), "since": list(since.values())},
+                         schema={"series_id": pl.String, "since": pl.Date})
+    con.register("_since", asked)
+    try:
+        frame = _query(con, """
+            SELECT o.series_id, obs_date, value, value_text, open, high, low, volume, realtime_start,
+                   CAST(timezone('UTC', fetched_at) AS TIMESTAMP) AS fetched_at_utc, run_id
+            FROM raw.observations o JOIN _since s ON o.series_id = s.series_id AND o.obs_date >= s.since
+            ORDER BY o.series_id, obs_date, fetched_at, realtime_start NULLS FIRST, value_text DESC""")
+    finally:
+        con.unregister("_since")
+    parts = frame.partition_by("series_id", as_dict=True, maintain_order=True)
+    empty = frame.clear()
+    return {key: parts.get((key,), empty) for key in since}
+
+
 def record_build(con, key: str, version: int, table_checks_passed: int, stale: dict[str, str],
                  held_tables: dict[str, str]) -> None:
     """A run's key (flows/same_inputs.py) gave the tables of `version`, with this many table

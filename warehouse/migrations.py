@@ -193,4 +193,20 @@ MIGRATIONS: list[tuple[str, str | Callable]] = [
         );
         """,
     ),
+    (
+        # issue 14: what raw held of each series when the long tables (series_observations,
+        # revisions) of a version were built, so the next build redoes only the observation
+        # dates with rows stored since (flows/long_tables.py). A cache: rebuild does not restore
+        # it; without it a run builds those tables from every stored row.
+        "0010_long_table_builds",
+        """
+        CREATE TABLE IF NOT EXISTS ops.long_table_builds (
+            series_id        VARCHAR PRIMARY KEY,
+            version          INTEGER NOT NULL,      -- the version whose long tables hold the series so built
+            entry            VARCHAR NOT NULL,      -- sha256 of its registry entry and the code
+            raw_rows         BIGINT NOT NULL,       -- rows raw held of it then
+            fetched_through  TIMESTAMPTZ NOT NULL   -- the newest fetch among them
+        );
+        """,
+    ),
 ]
