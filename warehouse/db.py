@@ -755,16 +755,23 @@ def record_long_tables(con, version: int, entries: dict[str, tuple[str, int, dt.
     """The long tables of `version` hold each series of `entries` (series → its registry
     entry's fingerprint, and raw's rows and newest fetch of it that they were built from);
     every earlier record goes."""
+    frame = pl.DataFrame(
+        {"series_id": list(entries), "entry": [e for e, _, _ in entries.values()],
+         "raw_rows": [n for _, n, _ in entries.values()], "fetched_through": [t for _, _, t in entries.values()]},
+        schema={"series_id": pl.String, "entry": pl.String, "raw_rows": pl.Int64,
+                "fetched_through": pl.Datetime("us", "UTC")})
+    con.register("_entries", frame)  # one INSERT: executemany runs a statement per series
     con.execute("BEGIN")
     try:
         con.execute("DELETE FROM ops.long_table_builds")
-        if entries:
-            con.executemany("INSERT INTO ops.long_table_builds VALUES (?, ?, ?, ?, ?)",
-                            [[key, version, entry, rows, through] for key, (entry, rows, through) in entries.items()])
+        con.execute("INSERT INTO ops.long_table_builds SELECT series_id, ?, entry, raw_rows, fetched_through "
+                    "FROM _entries", [version])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.unregister("_entries")
 
 
 def long_tables_record(con) -> dict[str, tuple[int, str, int, dt.datetime]]:
