@@ -630,8 +630,8 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     built, status, held_tables = build_tables(inputs, late, unavailable, held, skip=LONG)
     observations, revised = long_tables.build(con, long_plan, {spec.key: spec for spec in used}, known)
     if "series_observations" in status:  # not held: built
-        built = {name: built[name] if name in built else observations for name in BUILDERS
-                 if name in built or name == "series_observations"}
+        built["series_observations"] = observations
+        built = {name: built[name] for name in BUILDERS if name in built}  # in BUILDERS' order, as before
     del known, inputs, observations
     db.stage(con, built)
     steps.start("build and check tables", f"[4/5] built {len(built)} tables; checking them")
