@@ -623,8 +623,7 @@ def _run(con, root, registry, used, folder, api_key, run_id, started, as_of, bac
     # the long tables are built from the rows raw stored since the current version's were
     # (flows/long_tables.py); every other table reads its few series whole
     long_plan = long_tables.plan(con, used, previous["version"] if previous else None)
-    modelled = {k for name, builder in BUILDERS.items() if name not in LONG
-                for k in builder.required(registry) + builder.optional(registry)}
+    modelled = {k for keys in _reads(registry, [n for n in BUILDERS if n not in LONG]).values() for k in keys}
     known = _known(con, registry, [spec for spec in used if spec.key in modelled])
     inputs = _inputs(registry, {k: pit.current(rows) for k, rows in known.items()}, clock, known)
     built, status, held_tables = build_tables(inputs, late, unavailable, held, skip=LONG)

@@ -215,22 +215,28 @@ def observation_history(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.Da
 
 def observation_histories(con: duckdb.DuckDBPyConnection, series_ids: list[str]) -> dict[str, pl.DataFrame]:
     """observation_history of many series, read in one query."""
-    if not series_ids:
+    return observation_histories_from(con, dict.fromkeys(series_ids, dt.date.min))
+
+
+def observation_histories_from(con, since: dict[str, dt.date]) -> dict[str, pl.DataFrame]:
+    """observation_histories of each series of `since`, only its observations dated from
+    that date on (every stored row of each), in one query."""
+    if not since:
         return {}
-    frame = _query(
-        con,
-        """
-        SELECT series_id, obs_date, value, value_text, open, high, low, volume, realtime_start,
-               CAST(timezone('UTC', fetched_at) AS TIMESTAMP) AS fetched_at_utc,
-               run_id
-        FROM raw.observations WHERE list_contains(?, series_id)
-        ORDER BY series_id, obs_date, fetched_at, realtime_start NULLS FIRST, value_text DESC
-        """,
-        [list(series_ids)],
-    )
+    asked = pl.DataFrame({"series_id": list(since), "since": list(since.values())},
+                         schema={"series_id": pl.String, "since": pl.Date})
+    con.register("_since", asked)
+    try:
+        frame = _query(con, """
+            SELECT o.series_id, obs_date, value, value_text, open, high, low, volume, realtime_start,
+                   CAST(timezone('UTC', fetched_at) AS TIMESTAMP) AS fetched_at_utc, run_id
+            FROM raw.observations o JOIN _since s ON o.series_id = s.series_id AND o.obs_date >= s.since
+            ORDER BY o.series_id, obs_date, fetched_at, realtime_start NULLS FIRST, value_text DESC""")
+    finally:
+        con.unregister("_since")
     parts = frame.partition_by("series_id", as_dict=True, maintain_order=True)
     empty = frame.clear()
-    return {key: parts.get((key,), empty) for key in series_ids}
+    return {key: parts.get((key,), empty) for key in since}
 
 
 def current_values(con: duckdb.DuckDBPyConnection, series_id: str) -> pl.DataFrame:
@@ -738,10 +744,7 @@ BUILDS_KEPT = 8
 def raw_extent(con, series_ids: list[str]) -> list[list]:
     """Per series of `series_ids` (sorted) how many rows raw holds and the newest fetch:
     raw only grows (rows are appended, never changed), so an equal extent is equal rows."""
-    rows = con.execute(
-        "SELECT series_id, count(*), CAST(max(fetched_at) AS VARCHAR) FROM raw.observations "
-        "WHERE list_contains(?, series_id) GROUP BY series_id ORDER BY series_id", [list(series_ids)]).fetchall()
-    return [list(row) for row in rows]
+    return [[key, rows, str(through)] for key, (rows, through) in sorted(raw_watermarks(con, series_ids).items())]
 
 
 def raw_watermarks(con, series_ids: list[str]) -> dict[str, tuple[int, dt.datetime]]:
@@ -796,27 +799,6 @@ def rows_stored_since(con, through: dict[str, dt.datetime]) -> dict[str, tuple[i
     finally:
         con.unregister("_through")
     return {key: (n, first) for key, n, first in rows}
-
-
-def observation_histories_from(con, since: dict[str, dt.date]) -> dict[str, pl.DataFrame]:
-    """observation_histories of each series of `since`, only its observations dated from
-    that date on (every stored row of each), in one query."""
-    if not since:
-        return {}
-    asked = pl.DataFrame({"series_id": list(since), "since": list(since.values())},
-                         schema={"series_id": pl.String, "since": pl.Date})
-    con.register("_since", asked)
-    try:
-        frame = _query(con, """
-            SELECT o.series_id, obs_date, value, value_text, open, high, low, volume, realtime_start,
-                   CAST(timezone('UTC', fetched_at) AS TIMESTAMP) AS fetched_at_utc, run_id
-            FROM raw.observations o JOIN _since s ON o.series_id = s.series_id AND o.obs_date >= s.since
-            ORDER BY o.series_id, obs_date, fetched_at, realtime_start NULLS FIRST, value_text DESC""")
-    finally:
-        con.unregister("_since")
-    parts = frame.partition_by("series_id", as_dict=True, maintain_order=True)
-    empty = frame.clear()
-    return {key: parts.get((key,), empty) for key in since}
 
 
 def record_build(con, key: str, version: int, table_checks_passed: int, stale: dict[str, str],
